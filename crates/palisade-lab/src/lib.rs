@@ -1,0 +1,220 @@
+//! Throw-away network labs: namespaces joined by veth pairs.
+//!
+//! Everything palisade does to netfilter in its demo, tests and benchmarks happens inside
+//! namespaces made here, never in the host's own. Each namespace is removed when its handle is
+//! dropped (also on panic), on SIGINT/SIGTERM once [`remove_on_signals`] is installed, and
+//! namespaces left by a process that died hard are swept by the next [`Netns::create`].
+//!
+//! Links and addresses are set up with iproute2's `ip`, the standard tool for the job.
+
+use std::io;
+use std::os::fd::AsRawFd;
+use std::path::PathBuf;
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Mutex;
+
+/// Prefix of every namespace a lab creates: `pal-<role>-<pid>-<n>`.
+const PREFIX: &str = "pal-";
+
+/// Namespaces alive in this process, for the signal handler.
+static LIVE: Mutex<Vec<String>> = Mutex::new(Vec::new());
+static COUNTER: AtomicU32 = AtomicU32::new(0);
+
+/// Run `ip` with arguments; a failure carries its stderr.
+pub fn ip(args: &[&str]) -> io::Result<()> {
+    let out = Command::new("ip").args(args).output()?;
+    check(&out, &format!("ip {}", args.join(" ")))
+}
+
+fn check(out: &Output, what: &str) -> io::Result<()> {
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(io::Error::other(format!(
+            "`{what}` failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        )))
+    }
+}
+
+/// A network namespace, removed on drop.
+#[derive(Debug)]
+pub struct Netns {
+    name: String,
+}
+
+impl Netns {
+    /// Create a fresh namespace with loopback up. `role` makes the name readable (`srv`, `cli`).
+    pub fn create(role: &str) -> io::Result<Self> {
+        sweep_stale();
+        let name = format!(
+            "{PREFIX}{role}-{}-{}",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::Relaxed)
+        );
+        ip(&["netns", "add", &name])?;
+        LIVE.lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(name.clone());
+        let ns = Self { name };
+        ns.ip(&["link", "set", "lo", "up"])?;
+        Ok(ns)
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The namespace file, for `setns` (and `Netlink::open_in_netns`).
+    pub fn path(&self) -> PathBuf {
+        PathBuf::from("/run/netns").join(&self.name)
+    }
+
+    /// Run `ip` inside the namespace.
+    pub fn ip(&self, args: &[&str]) -> io::Result<()> {
+        let mut full = vec!["-n", &self.name];
+        full.extend_from_slice(args);
+        ip(&full)
+    }
+
+    /// A command that runs inside the namespace (`ip netns exec`).
+    pub fn command(&self, program: &str) -> Command {
+        let mut c = Command::new("ip");
+        c.args(["netns", "exec", &self.name, program]);
+        c
+    }
+
+    /// Run `f` on a thread that has entered this namespace. Sockets it creates stay in the
+    /// namespace after it returns, so a listener or client can be opened here and used anywhere.
+    pub fn run<T: Send>(&self, f: impl FnOnce() -> T + Send) -> io::Result<T> {
+        let file = std::fs::File::open(self.path())?;
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                // SAFETY: setns(2) on a namespace fd we hold; affects only this scoped thread.
+                if unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
+                    return Err(io::Error::last_os_error());
+                }
+                Ok(f())
+            })
+            .join()
+            .map_err(|_| io::Error::other("thread in namespace panicked"))?
+        })
+    }
+
+    /// Spawn a long-lived thread inside the namespace (a server).
+    pub fn spawn<T: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> io::Result<std::thread::JoinHandle<io::Result<T>>> {
+        let file = std::fs::File::open(self.path())?;
+        Ok(std::thread::spawn(move || {
+            // SAFETY: as in `run`; this thread stays in the namespace until it ends.
+            if unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
+                return Err(io::Error::last_os_error());
+            }
+            Ok(f())
+        }))
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = ip(&["netns", "del", &self.name]);
+        LIVE.lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|n| n != &self.name);
+    }
+}
+
+/// Connect two namespaces with a veth pair and give each end its addresses (CIDR strings,
+/// IPv4 or IPv6). IPv6 duplicate address detection is turned off so addresses work at once.
+pub fn link(a: &Netns, a_addrs: &[&str], b: &Netns, b_addrs: &[&str]) -> io::Result<()> {
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let (a_if, b_if) = (format!("pv{n}a"), format!("pv{n}b"));
+    a.ip(&[
+        "link", "add", &a_if, "type", "veth", "peer", "name", &b_if, "netns", &b.name,
+    ])?;
+    for (ns, ifname, addrs) in [(a, &a_if, a_addrs), (b, &b_if, b_addrs)] {
+        ns.ip(&["link", "set", ifname, "up"])?;
+        for addr in addrs {
+            if addr.contains(':') {
+                ns.ip(&["-6", "addr", "add", addr, "dev", ifname, "nodad"])?;
+            } else {
+                ns.ip(&["addr", "add", addr, "dev", ifname])?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Remove this process's namespaces on SIGINT, SIGTERM or SIGHUP, then exit with 128+signal.
+///
+/// The signals are blocked in the calling thread (call this first in `main`, before other
+/// threads start, so they inherit the mask) and a dedicated thread waits for them.
+pub fn remove_on_signals() {
+    // SAFETY: building and applying a signal mask; sigset_t is plain data.
+    let set = unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        for s in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
+            libc::sigaddset(&mut set, s);
+        }
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+        set
+    };
+    std::thread::spawn(move || {
+        let mut sig: libc::c_int = 0;
+        // SAFETY: waits for one of the blocked signals.
+        unsafe { libc::sigwait(&set, &mut sig) };
+        let names: Vec<String> = LIVE.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        for n in names {
+            let _ = ip(&["netns", "del", &n]);
+        }
+        eprintln!("interrupted: lab namespaces removed");
+        std::process::exit(128 + sig);
+    });
+}
+
+/// Remove namespaces this crate made in processes that no longer exist.
+fn sweep_stale() {
+    let Ok(dir) = std::fs::read_dir("/run/netns") else {
+        return;
+    };
+    for entry in dir.flatten() {
+        let name = entry.file_name().to_string_lossy().to_string();
+        let Some(rest) = name.strip_prefix(PREFIX) else {
+            continue;
+        };
+        let pid = rest.split('-').nth(1).and_then(|p| p.parse::<u32>().ok());
+        if let Some(pid) = pid {
+            if pid != std::process::id() && !PathBuf::from(format!("/proc/{pid}")).exists() {
+                let _ = ip(&["netns", "del", &name]);
+            }
+        }
+    }
+}
+
+/// True when this process can make namespaces (root with CAP_SYS_ADMIN and iproute2 present).
+pub fn available() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    let root = unsafe { libc::geteuid() } == 0;
+    root && Command::new("ip")
+        .arg("-V")
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false)
+}
+
+/// For tests: a lab that cannot be built must fail the test loudly under CI, never skip.
+/// Outside CI, returns `false` (and says why) so a developer without root can run unit tests.
+pub fn require() -> bool {
+    if available() {
+        return true;
+    }
+    if std::env::var_os("CI").is_some() {
+        panic!("these tests need root and iproute2 (network namespaces), and CI=true forbids skipping them");
+    }
+    eprintln!("skipping: needs root and iproute2 for network namespaces");
+    false
+}
