@@ -1,0 +1,435 @@
+//! Streaming parsers for blocklist files.
+//!
+//! Lists come from many sources in a handful of dialects (plain address
+//! lists, FireHOL `.netset`/`.ipset`, Spamhaus DROP, `ipset save` output).
+//! They can hold millions of lines, so the reader streams: it keeps one
+//! reused line buffer, never the whole file, and yields one element or one
+//! error per line so the caller decides whether a bad line is fatal.
+
+use std::fmt;
+use std::io::{BufRead, ErrorKind};
+use std::str::FromStr;
+use std::time::Duration;
+
+use crate::addr::{parse_element, Element};
+use crate::problem::Problem;
+
+/// Dialect of a list file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    /// Detect from the file name and first lines (see [`detect_format`]).
+    Auto,
+    /// One address, network or range per line; `#` and `;` comments.
+    Plain,
+    /// FireHOL `.netset` (same rules as `Plain`).
+    Netset,
+    /// FireHOL `.ipset` (same rules as `Plain`).
+    Ipset,
+    /// Spamhaus DROP: `1.10.16.0/20 ; SBL256894`, the reference kept as comment.
+    Spamhaus,
+    /// Output of `ipset save`: `create` lines skipped, `add` lines loaded.
+    IpsetSave,
+}
+
+const FORMAT_NAMES: [(&str, Format); 6] = [
+    ("auto", Format::Auto),
+    ("plain", Format::Plain),
+    ("netset", Format::Netset),
+    ("ipset", Format::Ipset),
+    ("spamhaus", Format::Spamhaus),
+    ("ipset-save", Format::IpsetSave),
+];
+
+impl FromStr for Format {
+    type Err = Problem;
+    fn from_str(s: &str) -> Result<Self, Problem> {
+        FORMAT_NAMES
+            .iter()
+            .find(|(name, _)| name.eq_ignore_ascii_case(s.trim()))
+            .map(|(_, f)| *f)
+            .ok_or_else(|| Problem::UnknownFormat(s.to_string()))
+    }
+}
+
+/// The name [`Format::from_str`] accepts.
+impl fmt::Display for Format {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let name = FORMAT_NAMES
+            .iter()
+            .find(|(_, fmt)| fmt == self)
+            .map_or("auto", |(name, _)| name);
+        f.write_str(name)
+    }
+}
+
+/// Guess the dialect of a list; never returns [`Format::Auto`].
+///
+/// By extension first (`.netset`, `.ipset`), then by content: `create `/
+/// `add ` lines mean `ipset save` output (this wins over an `.ipset`
+/// extension too, since a saved ipset is often named that way and would
+/// otherwise fail on every line), `CIDR ; SBL…` means Spamhaus, anything
+/// else is a plain list.
+pub fn detect_format(file_name: &str, first_lines: &[&str]) -> Format {
+    let looks_saved = first_lines.iter().any(|l| {
+        let l = l.trim_start();
+        ["create ", "add ", "-N ", "-A "]
+            .iter()
+            .any(|p| l.starts_with(p))
+    });
+    if looks_saved {
+        return Format::IpsetSave;
+    }
+    let lower = file_name.to_ascii_lowercase();
+    if lower.ends_with(".netset") {
+        return Format::Netset;
+    }
+    if lower.ends_with(".ipset") {
+        return Format::Ipset;
+    }
+    let looks_spamhaus = first_lines.iter().any(|l| {
+        let l = l.trim_start();
+        !l.starts_with(';')
+            && l.split_once(';')
+                .is_some_and(|(_, rest)| rest.trim_start().starts_with("SBL"))
+    });
+    if looks_spamhaus {
+        Format::Spamhaus
+    } else {
+        Format::Plain
+    }
+}
+
+/// How strict to be with elements; see [`parse_element`].
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ParseOptions {
+    /// Elements carry a port (`ADDR,tcp:22`); required when set, refused when not.
+    pub with_ports: bool,
+    /// Accept networks with host bits set by masking them.
+    pub normalize: bool,
+}
+
+/// One bad line: where it is, what it says and what is wrong with it.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{source_name}:{line}: `{content}`: {problem}")]
+pub struct LineError {
+    pub source_name: String,
+    /// 1-based line number.
+    pub line: u64,
+    /// The line, cut to about 120 characters so a binary file can't flood
+    /// the terminal.
+    pub content: String,
+    pub problem: Problem,
+}
+
+/// Longest line we buffer; anything longer is reported and skipped, so a
+/// binary file without newlines can't make us hold all of it in memory.
+pub const MAX_LINE_BYTES: usize = 64 * 1024;
+const MAX_SHOWN_CHARS: usize = 120;
+
+/// Iterator over the elements of one list, streaming.
+///
+/// Yields `Ok(Element)` or `Err(LineError)`; I/O errors and invalid UTF-8 are
+/// line errors too (`Problem::Io`, `Problem::NotUtf8`). After an I/O error
+/// the iterator ends, since retrying a failing reader could loop forever.
+pub struct ListReader<R: BufRead> {
+    source_name: String,
+    reader: R,
+    format: Format,
+    opts: ParseOptions,
+    buf: Vec<u8>,
+    line: u64,
+    done: bool,
+}
+
+impl<R: BufRead> ListReader<R> {
+    /// `format` should not be [`Format::Auto`]; if it is, the format is
+    /// detected from `source_name` and the first buffered bytes.
+    pub fn new(
+        source_name: impl Into<String>,
+        reader: R,
+        format: Format,
+        opts: ParseOptions,
+    ) -> Self {
+        ListReader {
+            source_name: source_name.into(),
+            reader,
+            format,
+            opts,
+            buf: Vec::with_capacity(256),
+            line: 0,
+            done: false,
+        }
+    }
+
+    /// The format in use (after detection, once the first line was read).
+    pub fn format(&self) -> Format {
+        self.format
+    }
+
+    /// Number of lines read so far.
+    pub fn lines_read(&self) -> u64 {
+        self.line
+    }
+
+    fn error(&self, content: &str, problem: Problem) -> LineError {
+        LineError {
+            source_name: self.source_name.clone(),
+            line: self.line,
+            content: shorten(content),
+            problem,
+        }
+    }
+
+    /// Peek at the buffered start of the input to resolve `Format::Auto`.
+    fn detect(&mut self) {
+        let peek = loop {
+            match self.reader.fill_buf() {
+                Ok(b) => break String::from_utf8_lossy(b).into_owned(),
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                Err(_) => break String::new(), // reported by the first read
+            }
+        };
+        let lines: Vec<&str> = peek.lines().take(50).collect();
+        self.format = detect_format(&self.source_name, &lines);
+    }
+
+    /// Read one line into `buf` (without its terminator). `Ok(false)` at end
+    /// of input, `Ok(true)` otherwise; sets `too_long` if it was cut.
+    fn read_line(&mut self, too_long: &mut bool) -> std::io::Result<bool> {
+        self.buf.clear();
+        let mut any = false;
+        loop {
+            let available = match self.reader.fill_buf() {
+                Ok(b) => b,
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            if available.is_empty() {
+                return Ok(any);
+            }
+            any = true;
+            let (end, used) = match available.iter().position(|&b| b == b'\n') {
+                Some(i) => (true, i + 1),
+                None => (false, available.len()),
+            };
+            let room = MAX_LINE_BYTES.saturating_sub(self.buf.len());
+            if used > room {
+                *too_long = true;
+            }
+            self.buf.extend_from_slice(&available[..used.min(room)]);
+            self.reader.consume(used);
+            if end {
+                return Ok(true);
+            }
+        }
+    }
+}
+
+impl<R: BufRead> Iterator for ListReader<R> {
+    type Item = Result<Element, LineError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.format == Format::Auto {
+            self.detect();
+        }
+        loop {
+            if self.done {
+                return None;
+            }
+            let mut too_long = false;
+            match self.read_line(&mut too_long) {
+                Ok(false) => {
+                    self.done = true;
+                    return None;
+                }
+                Ok(true) => self.line += 1,
+                Err(e) => {
+                    self.done = true;
+                    self.line += 1;
+                    return Some(Err(self.error("", Problem::Io(e.to_string()))));
+                }
+            }
+            let mut bytes = self.buf.as_slice();
+            if let [rest @ .., b'\n'] = bytes {
+                bytes = rest;
+            }
+            if let [rest @ .., b'\r'] = bytes {
+                bytes = rest;
+            }
+            if self.line == 1 {
+                bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+            }
+            if too_long {
+                let shown = String::from_utf8_lossy(bytes).into_owned();
+                let problem = Problem::LineTooLong {
+                    max: MAX_LINE_BYTES,
+                };
+                return Some(Err(self.error(&shown, problem)));
+            }
+            let text = match std::str::from_utf8(bytes) {
+                Ok(t) => t,
+                Err(_) => {
+                    let shown = String::from_utf8_lossy(bytes).into_owned();
+                    return Some(Err(self.error(&shown, Problem::NotUtf8)));
+                }
+            };
+            match parse_line(text, self.format, self.opts) {
+                Ok(None) => continue,
+                Ok(Some(el)) => return Some(Ok(el)),
+                Err(p) => {
+                    let shown = text.trim().to_string();
+                    return Some(Err(self.error(&shown, p)));
+                }
+            }
+        }
+    }
+}
+
+/// Cut to about [`MAX_SHOWN_CHARS`] characters, on a char boundary.
+fn shorten(s: &str) -> String {
+    match s.char_indices().nth(MAX_SHOWN_CHARS) {
+        Some((i, _)) => format!("{}…", &s[..i]),
+        None => s.to_string(),
+    }
+}
+
+/// Parse one line (without its terminator); `Ok(None)` for blank and comment lines.
+pub fn parse_line(
+    text: &str,
+    format: Format,
+    opts: ParseOptions,
+) -> Result<Option<Element>, Problem> {
+    match format {
+        Format::Auto | Format::Plain | Format::Netset | Format::Ipset => {
+            let t = before_comment(text, &['#', ';']).trim();
+            if t.is_empty() {
+                return Ok(None);
+            }
+            element(t, opts).map(Some)
+        }
+        Format::Spamhaus => {
+            let (addr, reference) = text.split_once(';').unwrap_or((text, ""));
+            let addr = before_comment(addr, &['#']).trim();
+            if addr.is_empty() {
+                return Ok(None);
+            }
+            let mut el = element(addr, opts)?;
+            let reference = reference.trim();
+            if !reference.is_empty() {
+                el.comment = Some(reference.to_string());
+            }
+            Ok(Some(el))
+        }
+        Format::IpsetSave => parse_ipset_save_line(text, opts),
+    }
+}
+
+fn before_comment<'a>(s: &'a str, markers: &[char]) -> &'a str {
+    match s.find(markers) {
+        Some(i) => &s[..i],
+        None => s,
+    }
+}
+
+fn element(s: &str, opts: ParseOptions) -> Result<Element, Problem> {
+    let (addr, port) = parse_element(s, opts.with_ports, opts.normalize)?;
+    Ok(Element {
+        addr,
+        port,
+        timeout: None,
+        comment: None,
+    })
+}
+
+/// `add NAME ELEMENT [timeout N] [comment "text"] [packets N] [bytes N] …`
+fn parse_ipset_save_line(text: &str, opts: ParseOptions) -> Result<Option<Element>, Problem> {
+    let t = text.trim();
+    if t.is_empty() || t.starts_with('#') {
+        return Ok(None);
+    }
+    let mut tokens = Tokens { rest: t };
+    let command = match tokens.next() {
+        Some(c) => c?,
+        None => return Ok(None),
+    };
+    match command {
+        "create" | "-N" | "COMMIT" => return Ok(None),
+        "add" | "-A" => {}
+        other => return Err(Problem::UnknownIpsetCommand(other.to_string())),
+    }
+    let _set_name = tokens.next().ok_or(Problem::MissingElement)??;
+    let el_text = tokens.next().ok_or(Problem::MissingElement)??;
+    let mut el = element(el_text, opts)?;
+    while let Some(tok) = tokens.next() {
+        match tok? {
+            "timeout" => {
+                let v = option_value("timeout", &mut tokens)?;
+                let secs: u64 = parse_digits(v).ok_or_else(|| Problem::BadOptionValue {
+                    option: "timeout".into(),
+                    value: v.to_string(),
+                })?;
+                el.timeout = (secs > 0).then(|| Duration::from_secs(secs));
+            }
+            "comment" => {
+                let v = option_value("comment", &mut tokens)?;
+                el.comment = (!v.is_empty()).then(|| v.to_string());
+            }
+            "nomatch" => return Err(Problem::Unsupported("nomatch")),
+            // Counters and skbinfo values describe kernel state, not what to block.
+            "packets" | "bytes" | "skbmark" | "skbprio" | "skbqueue" => {
+                tokens.next().transpose()?;
+            }
+            _ => {}
+        }
+    }
+    Ok(Some(el))
+}
+
+fn option_value<'a>(option: &str, tokens: &mut Tokens<'a>) -> Result<&'a str, Problem> {
+    tokens.next().ok_or_else(|| Problem::MissingOptionValue {
+        option: option.to_string(),
+    })?
+}
+
+fn parse_digits(s: &str) -> Option<u64> {
+    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    s.parse().ok()
+}
+
+/// Whitespace-separated words, where `"…"` is one word without its quotes
+/// (how `ipset save` writes comments).
+struct Tokens<'a> {
+    rest: &'a str,
+}
+
+impl<'a> Iterator for Tokens<'a> {
+    type Item = Result<&'a str, Problem>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let s = self.rest.trim_start();
+        if s.is_empty() {
+            self.rest = s;
+            return None;
+        }
+        if let Some(inner) = s.strip_prefix('"') {
+            return Some(match inner.find('"') {
+                Some(end) => {
+                    self.rest = &inner[end + 1..];
+                    Ok(&inner[..end])
+                }
+                None => {
+                    self.rest = "";
+                    Err(Problem::UnterminatedQuote)
+                }
+            });
+        }
+        let end = s.find(char::is_whitespace).unwrap_or(s.len());
+        self.rest = &s[end..];
+        Some(Ok(&s[..end]))
+    }
+}
+
+#[cfg(test)]
+mod tests;

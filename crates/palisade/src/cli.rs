@@ -1,0 +1,168 @@
+//! Command-line definitions: flags are defined once here, with their help.
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Parser, Debug)]
+#[command(name = "palisade", version, about = "Protects Linux servers through the kernel's nftables", long_about = None)]
+pub struct Cli {
+    /// Work inside the named network namespace (`ip netns` name) instead of the current one.
+    #[arg(long, global = true, value_name = "NAME")]
+    pub netns: Option<String>,
+    /// Print only errors.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+    /// Print timings and details.
+    #[arg(short, long, global = true)]
+    pub verbose: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Named sets of addresses and networks (IPv4 and IPv6 together), matched by one rule each.
+    #[command(subcommand)]
+    Set(SetCommand),
+    /// Block addresses or networks: add them to the built-in `blocklist` set, dropped on input.
+    Block(BlockArgs),
+    /// Remove addresses or networks from the built-in `blocklist` set.
+    Unblock(UnblockArgs),
+    /// Show palisade at work in throw-away network namespaces (changes nothing on this host).
+    Demo(DemoArgs),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum SetCommand {
+    /// Create a set.
+    Create(CreateArgs),
+    /// Remove a set and its rules.
+    Destroy { name: String },
+    /// Remove every element of a set.
+    Flush { name: String },
+    /// Add addresses, networks (`10.0.0.0/8`), ranges (`a-b`) or, for port sets, `ADDR,tcp:PORT`.
+    Add(AddArgs),
+    /// Remove elements; part of a network splits it.
+    Del(DelArgs),
+    /// Exit 0 if ADDRESS is in the set, 1 if not, 2 on error.
+    Test(TestArgs),
+    /// Show sets: counts per family, addresses covered, estimated kernel memory.
+    List(ListArgs),
+    /// Make a set hold exactly the union of the files, changing only the difference, atomically.
+    Load(LoadArgs),
+    /// Print a set's contents, merged into networks.
+    Export(ExportArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct CreateArgs {
+    pub name: String,
+    /// Default timeout for elements added without one (e.g. `10m`, `1h30m`, `2d`).
+    #[arg(long, value_name = "DURATION")]
+    pub timeout: Option<String>,
+    /// Elements are address+port pairs (`ADDR,tcp:22`), like ipset's hash:net,port.
+    #[arg(long)]
+    pub with_ports: bool,
+    /// Drop or reject traffic from the set's sources on input.
+    #[arg(long, value_name = "drop|reject")]
+    pub block: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct AddArgs {
+    pub name: String,
+    #[arg(required = true, value_name = "ELEMENT")]
+    pub elements: Vec<String>,
+    /// Remove the elements after this long.
+    #[arg(long, value_name = "DURATION")]
+    pub timeout: Option<String>,
+    /// A note kept with each element (shown by `nft list` too).
+    #[arg(long, value_name = "TEXT")]
+    pub comment: Option<String>,
+    /// Accept networks with host bits set (`10.1.2.3/8` becomes `10.0.0.0/8`).
+    #[arg(long)]
+    pub normalize: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct DelArgs {
+    pub name: String,
+    #[arg(required = true, value_name = "ELEMENT")]
+    pub elements: Vec<String>,
+    #[arg(long)]
+    pub normalize: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct TestArgs {
+    pub name: String,
+    /// An address (or `ADDR,tcp:PORT` for port sets).
+    pub address: String,
+}
+
+#[derive(Args, Debug)]
+pub struct ListArgs {
+    pub name: Option<String>,
+    /// Machine-readable output.
+    #[arg(long)]
+    pub json: bool,
+    /// Include the elements.
+    #[arg(long)]
+    pub elements: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct LoadArgs {
+    pub name: String,
+    #[arg(required = true, value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+    /// auto, plain, netset, ipset, spamhaus or ipset-save.
+    #[arg(long, default_value = "auto")]
+    pub format: String,
+    /// Load the valid lines and report the invalid ones instead of refusing the whole load.
+    #[arg(long)]
+    pub skip_invalid: bool,
+    /// Accept networks with host bits set by masking them.
+    #[arg(long)]
+    pub normalize: bool,
+    /// Print a JSON report (counts and timings) on standard output.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct ExportArgs {
+    pub name: String,
+    /// plain or ipset-save.
+    #[arg(long, default_value = "plain")]
+    pub format: String,
+}
+
+#[derive(Args, Debug)]
+pub struct BlockArgs {
+    #[arg(required = true, value_name = "ADDRESS|NETWORK")]
+    pub elements: Vec<String>,
+    #[arg(long, value_name = "DURATION")]
+    pub timeout: Option<String>,
+    #[arg(long, value_name = "TEXT")]
+    pub comment: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct UnblockArgs {
+    #[arg(required = true, value_name = "ADDRESS|NETWORK")]
+    pub elements: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct DemoArgs {
+    /// Blocklist to load in the demo (default: the FireHOL level 1 list shipped with palisade).
+    #[arg(long, value_name = "FILE")]
+    pub list: Option<PathBuf>,
+}
+
+impl Cli {
+    pub fn parse_args() -> Self {
+        Parser::parse()
+    }
+}

@@ -1,0 +1,249 @@
+//! How palisade's address ranges become kernel set elements, and back.
+//!
+//! A palisade set holds ranges (single addresses and networks are ranges too). In a plain
+//! interval set (the kernel's rbtree) a range is two elements: its first address, and the
+//! address after its last one flagged as an interval end; a range that runs to the top of the
+//! address space has no end element. In an address+port set (the kernel's pipapo, which needs
+//! concatenated keys) a range is one element with an explicit end key.
+
+use palisade_core::{AddrBits, Interval, ProtoPort};
+use palisade_nft::{Element, ElementInfo, Key, KeyKind};
+
+/// An address width the kernel layout knows: IPv4 (`u32`) or IPv6 (`u128`).
+pub trait KernelAddr: AddrBits {
+    /// Suffix of the kernel set holding this family: `NAME_v4`, `NAME_v6`.
+    const SUFFIX: &'static str;
+    const PLAIN: KeyKind;
+    const WITH_PORTS: KeyKind;
+    fn key(self) -> Key;
+    fn key_with_port(self, pp: ProtoPort) -> Key;
+    fn from_bits(bits: u128) -> Self;
+}
+
+impl KernelAddr for u32 {
+    const SUFFIX: &'static str = "_v4";
+    const PLAIN: KeyKind = KeyKind::Ipv4;
+    const WITH_PORTS: KeyKind = KeyKind::Ipv4ProtoPort;
+    fn key(self) -> Key {
+        Key::ipv4(self)
+    }
+    fn key_with_port(self, pp: ProtoPort) -> Key {
+        Key::with_proto_port(&self.to_be_bytes(), pp.proto, pp.port)
+    }
+    fn from_bits(bits: u128) -> Self {
+        bits as u32
+    }
+}
+
+impl KernelAddr for u128 {
+    const SUFFIX: &'static str = "_v6";
+    const PLAIN: KeyKind = KeyKind::Ipv6;
+    const WITH_PORTS: KeyKind = KeyKind::Ipv6ProtoPort;
+    fn key(self) -> Key {
+        Key::ipv6(self)
+    }
+    fn key_with_port(self, pp: ProtoPort) -> Key {
+        Key::with_proto_port(&self.to_be_bytes(), pp.proto, pp.port)
+    }
+    fn from_bits(bits: u128) -> Self {
+        bits
+    }
+}
+
+/// Per-element extras: timeout (ms) and comment.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Extras<'a> {
+    pub timeout_ms: Option<u64>,
+    pub comment: Option<&'a str>,
+}
+
+/// The kernel elements for one range; `push` receives one or two of them.
+pub fn encode<'a, T: KernelAddr>(
+    iv: Interval<T>,
+    port: Option<ProtoPort>,
+    extras: Extras<'a>,
+    mut push: impl FnMut(Element<'a>),
+) {
+    let start = |key| Element {
+        timeout_ms: extras.timeout_ms,
+        comment: extras.comment,
+        ..Element::key(key)
+    };
+    match port {
+        Some(pp) => push(Element {
+            key_end: Some(iv.last.key_with_port(pp)),
+            ..start(iv.first.key_with_port(pp))
+        }),
+        None => {
+            push(start(iv.first.key()));
+            if let Some(end) = iv.last.checked_succ() {
+                push(Element::interval_end(end.key()));
+            }
+        }
+    }
+}
+
+/// The elements needed to delete a range: keys only.
+pub fn encode_delete<T: KernelAddr>(
+    iv: Interval<T>,
+    port: Option<ProtoPort>,
+    push: impl FnMut(Element<'static>),
+) {
+    encode(iv, port, Extras::default(), push)
+}
+
+/// One range as the kernel holds it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KernelRange<T> {
+    pub range: Interval<T>,
+    pub port: Option<ProtoPort>,
+    pub timeout_ms: Option<u64>,
+    pub expires_ms: Option<u64>,
+    pub comment: Option<String>,
+}
+
+/// Rebuild ranges from a set's dumped elements, sorted by (port, first address).
+pub fn decode<T: KernelAddr>(mut elems: Vec<ElementInfo>) -> Vec<KernelRange<T>> {
+    let bits = |k: &Key| k.addr_bits().map(T::from_bits);
+    let port_of = |k: &Key| {
+        k.proto_port()
+            .map(|(proto, port)| ProtoPort { proto, port })
+    };
+    let mut out = Vec::with_capacity(elems.len() / 2 + 1);
+    if elems.iter().any(|e| e.key_end.is_some()) {
+        for e in elems {
+            if let (Some(first), Some(last)) = (bits(&e.key), e.key_end.as_ref().and_then(bits)) {
+                if let Some(range) = Interval::new(first, last) {
+                    out.push(KernelRange {
+                        range,
+                        port: port_of(&e.key),
+                        timeout_ms: e.timeout_ms,
+                        expires_ms: e.expiration_ms,
+                        comment: e.comment,
+                    });
+                }
+            }
+        }
+    } else {
+        // An end and a start can share a key when ranges touch: the end closes the earlier one.
+        elems.sort_by(|a, b| {
+            a.key
+                .cmp(&b.key)
+                .then(b.is_interval_end().cmp(&a.is_interval_end()))
+        });
+        let mut open: Option<ElementInfo> = None;
+        for e in elems {
+            if e.is_interval_end() {
+                if let Some(start) = open.take() {
+                    let (Some(first), Some(end)) = (bits(&start.key), bits(&e.key)) else {
+                        continue;
+                    };
+                    if let Some(range) = end
+                        .checked_pred()
+                        .and_then(|last| Interval::new(first, last))
+                    {
+                        out.push(KernelRange {
+                            range,
+                            port: None,
+                            timeout_ms: start.timeout_ms,
+                            expires_ms: start.expiration_ms,
+                            comment: start.comment,
+                        });
+                    }
+                }
+            } else if let Some(prev) = open.replace(e.clone()) {
+                // A start without an end before the next start: a single key (non-interval use).
+                if let Some(a) = bits(&prev.key) {
+                    out.push(KernelRange {
+                        range: Interval::single(a),
+                        port: None,
+                        timeout_ms: prev.timeout_ms,
+                        expires_ms: prev.expiration_ms,
+                        comment: prev.comment,
+                    });
+                }
+            }
+        }
+        // A start with no end runs to the top of the address space.
+        if let Some(start) = open {
+            if let Some(first) = bits(&start.key) {
+                out.push(KernelRange {
+                    range: Interval {
+                        first,
+                        last: T::MAX,
+                    },
+                    port: None,
+                    timeout_ms: start.timeout_ms,
+                    expires_ms: start.expiration_ms,
+                    comment: start.comment,
+                });
+            }
+        }
+    }
+    out.sort_by(|a, b| (a.port, a.range.first).cmp(&(b.port, b.range.first)));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use palisade_core::IntervalSet;
+    use proptest::prelude::*;
+
+    fn dumped(elems: Vec<Element<'_>>) -> Vec<ElementInfo> {
+        elems
+            .into_iter()
+            .map(|e| ElementInfo {
+                key: e.key,
+                key_end: e.key_end,
+                flags: e.flags,
+                timeout_ms: e.timeout_ms,
+                expiration_ms: None,
+                comment: e.comment.map(str::to_string),
+            })
+            .rev() // the kernel's dump order is not ours
+            .collect()
+    }
+
+    proptest! {
+        /// Whatever ranges we encode, decoding the kernel's view gives them back exactly,
+        /// including ranges that touch and ranges that reach the top of the address space.
+        #[test]
+        fn encode_decode_round_trip(raw in proptest::collection::vec((any::<u32>(), 0u32..5000), 0..60), ports in any::<bool>()) {
+            let set = IntervalSet::from_unsorted(raw.into_iter().map(|(a, len)| Interval { first: a, last: a.saturating_add(len) }).collect());
+            let port = ports.then_some(ProtoPort { proto: 6, port: 22 });
+            let mut elems = Vec::new();
+            for iv in set.iter() {
+                encode(*iv, port, Extras::default(), |e| elems.push(e));
+            }
+            let back: Vec<Interval<u32>> = decode::<u32>(dumped(elems)).into_iter().map(|r| r.range).collect();
+            prop_assert_eq!(back, set.into_vec());
+        }
+    }
+
+    #[test]
+    fn touching_ranges_decode_separately() {
+        let mut elems = Vec::new();
+        for iv in [
+            Interval {
+                first: 0u32,
+                last: 9,
+            },
+            Interval {
+                first: 10,
+                last: 19,
+            },
+            Interval {
+                first: 30,
+                last: u32::MAX,
+            },
+        ] {
+            encode(iv, None, Extras::default(), |e| elems.push(e));
+        }
+        let back: Vec<_> = decode::<u32>(dumped(elems))
+            .into_iter()
+            .map(|r| (r.range.first, r.range.last))
+            .collect();
+        assert_eq!(back, vec![(0, 9), (10, 19), (30, u32::MAX)]);
+    }
+}

@@ -1,0 +1,52 @@
+//! The `palisade` command.
+
+mod cli;
+mod commands;
+mod demo;
+mod kernel_addr;
+mod load;
+mod store;
+
+use anyhow::{Context, Result};
+use cli::{Cli, Command};
+use commands::Out;
+use palisade_nft::Netlink;
+use std::process::ExitCode;
+use store::Store;
+
+fn connect(netns: &Option<String>) -> Result<Store> {
+    let nl = match netns {
+        Some(name) => Netlink::open_in_netns(&std::path::Path::new("/run/netns").join(name))
+            .with_context(|| format!("cannot enter network namespace `{name}`"))?,
+        None => Netlink::open()
+            .context("cannot talk to nftables (palisade needs root or CAP_NET_ADMIN)")?,
+    };
+    Ok(Store::new(nl))
+}
+
+fn run(cli: Cli) -> Result<i32> {
+    let out = Out {
+        quiet: cli.quiet,
+        verbose: cli.verbose,
+    };
+    match cli.command {
+        Command::Set(cmd) => commands::set(&mut connect(&cli.netns)?, cmd, out),
+        Command::Block(a) => commands::block(&mut connect(&cli.netns)?, a, out),
+        Command::Unblock(a) => commands::unblock(&mut connect(&cli.netns)?, a, out),
+        Command::Demo(a) => demo::run(a, out).map(|()| 0),
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse_args();
+    match run(cli) {
+        Ok(code) => ExitCode::from(code as u8),
+        Err(e) => {
+            eprintln!("palisade: error: {e}");
+            for cause in e.chain().skip(1) {
+                eprintln!("  caused by: {cause}");
+            }
+            ExitCode::from(2)
+        }
+    }
+}
