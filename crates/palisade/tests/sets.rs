@@ -1,0 +1,370 @@
+//! palisade's set commands against the real kernel, in namespaces: real TCP connections from
+//! blocked and allowed sources, real public blocklists read back and compared with `nft`.
+
+mod common;
+
+use common::*;
+use palisade_core::{AddrRange, Format, IntervalSet, ListReader, ParseOptions};
+use std::fs::File;
+use std::io::BufReader;
+
+/// The merged contents of list files, computed by the pure core alone.
+fn expected(files: &[&str]) -> (IntervalSet<u32>, IntervalSet<u128>) {
+    let (mut v4, mut v6) = (Vec::new(), Vec::new());
+    for f in files {
+        let r = BufReader::new(File::open(f).unwrap());
+        for e in ListReader::new(*f, r, Format::Auto, ParseOptions::default()) {
+            match e.unwrap().addr {
+                AddrRange::V4(iv) => v4.push(iv),
+                AddrRange::V6(iv) => v6.push(iv),
+            }
+        }
+    }
+    (
+        IntervalSet::from_unsorted(v4),
+        IntervalSet::from_unsorted(v6),
+    )
+}
+
+/// Parse `palisade set export` (plain) output back into interval sets.
+fn parse_export(text: &str) -> (IntervalSet<u32>, IntervalSet<u128>) {
+    let (mut v4, mut v6) = (Vec::new(), Vec::new());
+    for line in text.lines() {
+        match palisade_core::parse_addr_range(line, false).unwrap() {
+            AddrRange::V4(iv) => v4.push(iv),
+            AddrRange::V6(iv) => v6.push(iv),
+        }
+    }
+    (
+        IntervalSet::from_unsorted(v4),
+        IntervalSet::from_unsorted(v6),
+    )
+}
+
+/// What `nft -j list set` reports, as interval sets: an independent reading of the kernel.
+fn nft_view(lab: &Lab, set: &str) -> Vec<AddrRange> {
+    let out = lab
+        .server
+        .command("nft")
+        .args(["-j", "list", "set", "inet", "palisade", set])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let elems = j["nftables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find_map(|o| o.get("set"))
+        .and_then(|s| s.get("elem"))
+        .and_then(|e| e.as_array().cloned())
+        .unwrap_or_default();
+    elems
+        .iter()
+        .map(|e| {
+            let e = e.get("elem").map(|x| &x["val"]).unwrap_or(e);
+            let text = if let Some(p) = e.get("prefix") {
+                format!("{}/{}", p["addr"].as_str().unwrap(), p["len"])
+            } else if let Some(r) = e.get("range") {
+                format!("{}-{}", r[0].as_str().unwrap(), r[1].as_str().unwrap())
+            } else {
+                e.as_str().unwrap().to_string()
+            };
+            palisade_core::parse_addr_range(&text, false).unwrap()
+        })
+        .collect()
+}
+
+fn split(ranges: Vec<AddrRange>) -> (IntervalSet<u32>, IntervalSet<u128>) {
+    let (mut v4, mut v6) = (Vec::new(), Vec::new());
+    for r in ranges {
+        match r {
+            AddrRange::V4(iv) => v4.push(iv),
+            AddrRange::V6(iv) => v6.push(iv),
+        }
+    }
+    (
+        IntervalSet::from_unsorted(v4),
+        IntervalSet::from_unsorted(v6),
+    )
+}
+
+#[test]
+fn blocked_sources_are_dropped_others_served() {
+    let Some(lab) = Lab::new() else { return };
+    assert_eq!(
+        lab.connect(BLOCKED4, PORT).unwrap(),
+        "ok",
+        "before blocking"
+    );
+    lab.ok(&["block", BLOCKED4, BLOCKED6]);
+    for src in [BLOCKED4, BLOCKED6] {
+        let err = lab.connect(src, PORT).unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::TimedOut, "{src}: {err}");
+    }
+    for src in [ALLOWED4, ALLOWED6] {
+        assert_eq!(lab.connect(src, PORT).unwrap(), "ok", "{src}");
+    }
+    let listed = lab.ok(&["set", "list", "blocklist", "--json"]);
+    let j: serde_json::Value = serde_json::from_str(&listed).unwrap();
+    assert!(j[0]["blocked_packets"].as_u64().unwrap() >= 2, "{listed}");
+
+    lab.ok(&["unblock", BLOCKED4]);
+    assert_eq!(lab.connect(BLOCKED4, PORT).unwrap(), "ok", "after unblock");
+    assert!(lab.connect(BLOCKED6, PORT).is_err(), "IPv6 still blocked");
+}
+
+#[test]
+fn reject_refuses_at_once() {
+    let Some(lab) = Lab::new() else { return };
+    lab.ok(&["set", "create", "bad", "--block", "reject"]);
+    lab.ok(&["set", "add", "bad", "198.18.0.0/30"]);
+    let err = lab.connect(BLOCKED4, PORT).unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::ConnectionRefused, "{err}");
+    assert_eq!(lab.connect(ALLOWED6, PORT).unwrap(), "ok");
+}
+
+#[test]
+fn address_port_sets_block_only_that_port() {
+    let Some(lab) = Lab::new() else { return };
+    lab.ok(&["set", "create", "svc", "--with-ports", "--block", "drop"]);
+    lab.ok(&[
+        "set",
+        "add",
+        "svc",
+        &format!("{BLOCKED4},tcp:{PORT}"),
+        &format!("{BLOCKED6},tcp:{PORT}"),
+    ]);
+    assert!(lab.connect(BLOCKED4, PORT).is_err());
+    assert!(lab.connect(BLOCKED6, PORT).is_err());
+    assert_eq!(
+        lab.connect(BLOCKED4, PORT2).unwrap(),
+        "ok",
+        "other port untouched"
+    );
+    assert_eq!(lab.connect(ALLOWED4, PORT).unwrap(), "ok");
+    let refused = lab.palisade(&["set", "add", "svc", BLOCKED4]);
+    assert_eq!(refused.status.code(), Some(2), "a port set needs ports");
+}
+
+#[test]
+fn real_lists_load_exactly_and_nft_agrees() {
+    let Some(lab) = Lab::new() else { return };
+    let files = [
+        list("firehol_level1.netset"),
+        list("spamhaus_drop_2025-01-17.txt"),
+        list("spamhaus_dropv6_2025-01-15.txt"),
+    ];
+    let files: Vec<&str> = files.iter().map(String::as_str).collect();
+    lab.ok(&["set", "create", "fh"]);
+    let mut args = vec!["set", "load", "fh"];
+    args.extend(&files);
+    lab.ok(&args);
+
+    let want = expected(&files);
+    assert!(want.0.len() > 2000 && want.1.len() > 50);
+    assert_eq!(
+        parse_export(&lab.ok(&["set", "export", "fh"])),
+        want,
+        "palisade's reading"
+    );
+    let nft4 = split(nft_view(&lab, "fh_v4"));
+    let nft6 = split(nft_view(&lab, "fh_v6"));
+    assert_eq!((nft4.0, nft6.1), want, "nft's reading");
+
+    // membership: exit codes 0 / 1 / 2
+    assert_eq!(
+        lab.palisade(&["set", "test", "fh", "10.20.30.40"])
+            .status
+            .code(),
+        Some(0)
+    );
+    assert_eq!(
+        lab.palisade(&["set", "test", "fh", "198.51.100.1"])
+            .status
+            .code(),
+        Some(0)
+    );
+    assert_eq!(
+        lab.palisade(&["set", "test", "fh", "9.9.9.9"])
+            .status
+            .code(),
+        Some(1)
+    );
+    assert_eq!(
+        lab.palisade(&["set", "test", "nope", "9.9.9.9"])
+            .status
+            .code(),
+        Some(2)
+    );
+}
+
+#[test]
+fn reload_applies_only_the_difference() {
+    let Some(lab) = Lab::new() else { return };
+    let big = list("firehol_level1_2016.netset");
+    lab.ok(&["set", "create", "b"]);
+    let first: serde_json::Value =
+        serde_json::from_str(&lab.ok(&["set", "load", "b", &big, "--json"])).unwrap();
+    let total = first["added"].as_u64().unwrap();
+    assert!(total > 10_000, "{first}");
+
+    // Drop every 100th network and add a few new ones: about 1% changes.
+    let text = std::fs::read_to_string(&big).unwrap();
+    let kept: Vec<&str> = text
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .enumerate()
+        .filter(|(i, _)| i % 100 != 0)
+        .map(|(_, l)| l)
+        .collect();
+    let dir = std::env::temp_dir().join(format!("palisade-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let changed = dir.join("changed.netset");
+    std::fs::write(
+        &changed,
+        format!("{}\n203.0.113.0/24\n2001:db8:ffff::/48\n", kept.join("\n")),
+    )
+    .unwrap();
+    let changed = changed.to_str().unwrap();
+
+    let second: serde_json::Value =
+        serde_json::from_str(&lab.ok(&["set", "load", "b", changed, "--json"])).unwrap();
+    let touched = second["added"].as_u64().unwrap() + second["removed"].as_u64().unwrap();
+    assert!(
+        touched > 0 && touched < total / 20,
+        "a 1% change touched {touched} of {total}: {second}"
+    );
+    assert_eq!(
+        parse_export(&lab.ok(&["set", "export", "b"])),
+        expected(&[changed])
+    );
+
+    // Loading the same again changes nothing.
+    let third: serde_json::Value =
+        serde_json::from_str(&lab.ok(&["set", "load", "b", changed, "--json"])).unwrap();
+    assert_eq!(
+        (third["added"].as_u64(), third["removed"].as_u64()),
+        (Some(0), Some(0))
+    );
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn a_bad_line_names_file_and_line_and_changes_nothing() {
+    let Some(lab) = Lab::new() else { return };
+    lab.ok(&["set", "create", "s"]);
+    lab.ok(&["set", "load", "s", &list("spamhaus_edrop.netset")]);
+    let before = lab.ok(&["set", "export", "s"]);
+
+    let dir = std::env::temp_dir().join(format!("palisade-bad-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let bad = dir.join("bad.txt");
+    std::fs::write(
+        &bad,
+        "192.0.2.0/24\n# comment\n10.1.2.3/8\n198.51.100.0/24\n",
+    )
+    .unwrap();
+    let out = lab.palisade(&["set", "load", "s", bad.to_str().unwrap()]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("bad.txt:3") && err.contains("10.1.2.3/8") && err.contains("host bits"),
+        "{err}"
+    );
+    assert_eq!(lab.ok(&["set", "export", "s"]), before, "nothing applied");
+
+    // --normalize accepts it; --skip-invalid loads the rest.
+    lab.ok(&["set", "load", "s", bad.to_str().unwrap(), "--normalize"]);
+    assert!(lab.ok(&["set", "export", "s"]).contains("10.0.0.0/8"));
+    std::fs::write(&bad, "192.0.2.0/24\nnot-an-address\n").unwrap();
+    let out = lab.palisade(&["set", "load", "s", bad.to_str().unwrap(), "--skip-invalid"]);
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("bad.txt:2"));
+    assert_eq!(lab.ok(&["set", "export", "s"]), "192.0.2.0/24\n");
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn timeouts_expire_and_splits_keep_them() {
+    let Some(lab) = Lab::new() else { return };
+    lab.ok(&["block", BLOCKED4, "--timeout", "2s"]);
+    lab.ok(&[
+        "block",
+        "192.0.2.0/24",
+        "--timeout",
+        "1h",
+        "--comment",
+        "scanner",
+    ]);
+    assert!(lab.connect(BLOCKED4, PORT).is_err());
+    // Unblocking one address out of the timed /24 keeps the rest timed and commented.
+    lab.ok(&["unblock", "192.0.2.9"]);
+    let j: serde_json::Value =
+        serde_json::from_str(&lab.ok(&["set", "list", "blocklist", "--elements", "--json"]))
+            .unwrap();
+    let elems = j[0]["elements"].as_array().unwrap();
+    let pieces: Vec<_> = elems
+        .iter()
+        .filter(|e| e["element"].as_str().unwrap().starts_with("192.0.2."))
+        .collect();
+    assert_eq!(pieces.len(), 2, "{elems:?}");
+    for p in pieces {
+        assert_eq!(p["comment"], "scanner");
+        assert!(p["expires_ms"].as_u64().unwrap() > 3_500_000, "{p}");
+    }
+    std::thread::sleep(std::time::Duration::from_millis(3000));
+    assert_eq!(lab.connect(BLOCKED4, PORT).unwrap(), "ok", "ban expired");
+}
+
+#[test]
+fn ipset_save_round_trip() {
+    let Some(lab) = Lab::new() else { return };
+    lab.ok(&["set", "create", "a"]);
+    lab.ok(&[
+        "set",
+        "load",
+        "a",
+        &list("spamhaus_drop.netset"),
+        &list("spamhaus_dropv6_2025-01-15.txt"),
+    ]);
+    let saved = lab.ok(&["set", "export", "a", "--format", "ipset-save"]);
+    assert!(saved.starts_with("create a hash:net family inet"));
+    let dir = std::env::temp_dir().join(format!("palisade-ipset-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let f = dir.join("a.save");
+    std::fs::write(&f, &saved).unwrap();
+    lab.ok(&["set", "create", "b"]);
+    lab.ok(&[
+        "set",
+        "load",
+        "b",
+        f.to_str().unwrap(),
+        "--format",
+        "ipset-save",
+    ]);
+    assert_eq!(
+        lab.ok(&["set", "export", "b"]),
+        lab.ok(&["set", "export", "a"])
+    );
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn destroy_removes_set_and_rules() {
+    let Some(lab) = Lab::new() else { return };
+    lab.ok(&["set", "create", "x", "--block", "drop"]);
+    lab.ok(&["set", "add", "x", BLOCKED4]);
+    assert!(lab.connect(BLOCKED4, PORT).is_err());
+    lab.ok(&["set", "destroy", "x"]);
+    assert_eq!(lab.connect(BLOCKED4, PORT).unwrap(), "ok");
+    assert_eq!(lab.palisade(&["set", "list", "x"]).status.code(), Some(2));
+    assert_eq!(
+        lab.palisade(&["set", "create", "bad name"]).status.code(),
+        Some(2)
+    );
+}
