@@ -8,11 +8,13 @@
 //! Links and addresses are set up with iproute2's `ip`, the standard tool for the job.
 
 use std::io;
-use std::os::fd::AsRawFd;
+use std::net::{IpAddr, SocketAddr, TcpStream};
+use std::os::fd::{AsRawFd, FromRawFd};
 use std::path::PathBuf;
 use std::process::{Command, Output};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Mutex;
+use std::time::Duration;
 
 /// Prefix of every namespace a lab creates: `pal-<role>-<pid>-<n>`.
 const PREFIX: &str = "pal-";
@@ -129,7 +131,13 @@ impl Drop for Netns {
 
 /// Connect two namespaces with a veth pair and give each end its addresses (CIDR strings,
 /// IPv4 or IPv6). IPv6 duplicate address detection is turned off so addresses work at once.
-pub fn link(a: &Netns, a_addrs: &[&str], b: &Netns, b_addrs: &[&str]) -> io::Result<()> {
+/// Returns the interface names (in `a`, in `b`).
+pub fn link(
+    a: &Netns,
+    a_addrs: &[&str],
+    b: &Netns,
+    b_addrs: &[&str],
+) -> io::Result<(String, String)> {
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
     let (a_if, b_if) = (format!("pv{n}a"), format!("pv{n}b"));
     a.ip(&[
@@ -145,7 +153,90 @@ pub fn link(a: &Netns, a_addrs: &[&str], b: &Netns, b_addrs: &[&str]) -> io::Res
             }
         }
     }
-    Ok(())
+    Ok((a_if, b_if))
+}
+
+/// Open a TCP connection from a chosen local address, with a connect timeout.
+///
+/// std cannot bind before connecting, and a lab client needs to pick which of its addresses
+/// the server sees (a blocked one or an allowed one).
+pub fn connect_from(source: IpAddr, dest: SocketAddr, timeout: Duration) -> io::Result<TcpStream> {
+    let family = if source.is_ipv4() {
+        libc::AF_INET
+    } else {
+        libc::AF_INET6
+    };
+    // SAFETY: plain socket(2); ownership passes to TcpStream right away.
+    let fd = unsafe { libc::socket(family, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: fd is a fresh socket owned by nobody else.
+    let stream = unsafe { TcpStream::from_raw_fd(fd) };
+    let (local, len) = sockaddr(SocketAddr::new(source, 0));
+    // SAFETY: `local` holds a valid sockaddr of `len` bytes.
+    if unsafe { libc::bind(fd, &local as *const _ as *const libc::sockaddr, len) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    stream.set_nonblocking(true)?;
+    let (remote, len) = sockaddr(dest);
+    // SAFETY: as above.
+    if unsafe { libc::connect(fd, &remote as *const _ as *const libc::sockaddr, len) } != 0 {
+        let e = io::Error::last_os_error();
+        if e.raw_os_error() != Some(libc::EINPROGRESS) {
+            return Err(e);
+        }
+        let mut pfd = libc::pollfd {
+            fd,
+            events: libc::POLLOUT,
+            revents: 0,
+        };
+        let ms = timeout.as_millis().min(i32::MAX as u128) as libc::c_int;
+        // SAFETY: one valid pollfd.
+        if unsafe { libc::poll(&mut pfd, 1, ms) } == 0 {
+            return Err(io::Error::new(io::ErrorKind::TimedOut, "connect timed out"));
+        }
+        if let Some(e) = stream.take_error()? {
+            return Err(e);
+        }
+    }
+    stream.set_nonblocking(false)?;
+    Ok(stream)
+}
+
+fn sockaddr(a: SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
+    // SAFETY: an all-zero sockaddr_storage is valid; the family-specific part is filled below.
+    let mut storage: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+    let len = match a {
+        SocketAddr::V4(v4) => {
+            let sin = libc::sockaddr_in {
+                sin_family: libc::AF_INET as libc::sa_family_t,
+                sin_port: v4.port().to_be(),
+                sin_addr: libc::in_addr {
+                    s_addr: u32::from(*v4.ip()).to_be(),
+                },
+                sin_zero: [0; 8],
+            };
+            // SAFETY: sockaddr_in fits in sockaddr_storage.
+            unsafe { std::ptr::write(&mut storage as *mut _ as *mut libc::sockaddr_in, sin) };
+            std::mem::size_of::<libc::sockaddr_in>()
+        }
+        SocketAddr::V6(v6) => {
+            let sin6 = libc::sockaddr_in6 {
+                sin6_family: libc::AF_INET6 as libc::sa_family_t,
+                sin6_port: v6.port().to_be(),
+                sin6_flowinfo: 0,
+                sin6_addr: libc::in6_addr {
+                    s6_addr: v6.ip().octets(),
+                },
+                sin6_scope_id: 0,
+            };
+            // SAFETY: sockaddr_in6 fits in sockaddr_storage.
+            unsafe { std::ptr::write(&mut storage as *mut _ as *mut libc::sockaddr_in6, sin6) };
+            std::mem::size_of::<libc::sockaddr_in6>()
+        }
+    };
+    (storage, len as libc::socklen_t)
 }
 
 /// Remove this process's namespaces on SIGINT, SIGTERM or SIGHUP, then exit with 128+signal.

@@ -39,6 +39,10 @@ fn run(cli: Cli) -> Result<i32> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse_args();
+    if matches!(cli.command, Command::Demo(_)) {
+        // Before any thread starts, so every thread inherits the blocked signals.
+        palisade_lab::remove_on_signals();
+    }
     match run(cli) {
         Ok(code) => ExitCode::from(code as u8),
         Err(e) => {

@@ -5,7 +5,7 @@
 
 use palisade_lab::Netns;
 use std::io::{Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpListener};
 use std::process::{Command, Output};
 use std::time::Duration;
 
@@ -87,116 +87,14 @@ impl Lab {
             .unwrap();
         self.client
             .run(move || {
-                let sock = if source.is_ipv4() {
-                    socket2_v4()
-                } else {
-                    socket2_v6()
-                };
-                bind_and_connect(
-                    sock,
-                    SocketAddr::new(source, 0),
-                    SocketAddr::new(server, port),
-                )
+                let dest = SocketAddr::new(server, port);
+                let stream = palisade_lab::connect_from(source, dest, Duration::from_millis(1500))?;
+                stream.set_read_timeout(Some(Duration::from_secs(2)))?;
+                let mut reply = String::new();
+                (&stream).read_to_string(&mut reply)?;
+                Ok(reply)
             })
             .unwrap()
-    }
-}
-
-fn socket2_v4() -> i32 {
-    // SAFETY: plain socket(2).
-    unsafe { libc::socket(libc::AF_INET, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0) }
-}
-
-fn socket2_v6() -> i32 {
-    // SAFETY: plain socket(2).
-    unsafe { libc::socket(libc::AF_INET6, libc::SOCK_STREAM | libc::SOCK_CLOEXEC, 0) }
-}
-
-/// std has no bind-before-connect, so bind the raw socket, then hand it to std with a
-/// non-blocking connect bounded by a timeout.
-fn bind_and_connect(fd: i32, local: SocketAddr, remote: SocketAddr) -> std::io::Result<String> {
-    use std::os::fd::FromRawFd;
-    assert!(fd >= 0);
-    let (storage, len) = sockaddr(local);
-    // SAFETY: storage holds a valid sockaddr of `len` bytes.
-    if unsafe { libc::bind(fd, &storage as *const _ as *const libc::sockaddr, len) } != 0 {
-        let e = std::io::Error::last_os_error();
-        // SAFETY: fd is ours.
-        unsafe { libc::close(fd) };
-        return Err(e);
-    }
-    // SAFETY: fd is a fresh, owned TCP socket; TcpStream takes ownership.
-    let stream = unsafe { TcpStream::from_raw_fd(fd) };
-    stream.set_nonblocking(true)?;
-    let (storage, len) = sockaddr(remote);
-    // SAFETY: as above.
-    let r = unsafe { libc::connect(fd, &storage as *const _ as *const libc::sockaddr, len) };
-    if r != 0 {
-        let e = std::io::Error::last_os_error();
-        if e.raw_os_error() != Some(libc::EINPROGRESS) {
-            return Err(e);
-        }
-        let mut pfd = libc::pollfd {
-            fd,
-            events: libc::POLLOUT,
-            revents: 0,
-        };
-        // SAFETY: one valid pollfd.
-        let n = unsafe { libc::poll(&mut pfd, 1, 1500) };
-        if n == 0 {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::TimedOut,
-                "connect timed out",
-            ));
-        }
-        if let Some(e) = stream.take_error()? {
-            return Err(e);
-        }
-    }
-    stream.set_nonblocking(false)?;
-    stream.set_read_timeout(Some(Duration::from_secs(2)))?;
-    let mut reply = String::new();
-    (&stream).read_to_string(&mut reply)?;
-    Ok(reply)
-}
-
-fn sockaddr(a: SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
-    // SAFETY: zeroed sockaddr_storage is valid; we fill the family-specific part.
-    let mut storage: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
-    match a {
-        SocketAddr::V4(v4) => {
-            let sin = libc::sockaddr_in {
-                sin_family: libc::AF_INET as libc::sa_family_t,
-                sin_port: v4.port().to_be(),
-                sin_addr: libc::in_addr {
-                    s_addr: u32::from(*v4.ip()).to_be(),
-                },
-                sin_zero: [0; 8],
-            };
-            // SAFETY: sockaddr_in fits in sockaddr_storage.
-            unsafe { std::ptr::write(&mut storage as *mut _ as *mut libc::sockaddr_in, sin) };
-            (
-                storage,
-                std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t,
-            )
-        }
-        SocketAddr::V6(v6) => {
-            let sin6 = libc::sockaddr_in6 {
-                sin6_family: libc::AF_INET6 as libc::sa_family_t,
-                sin6_port: v6.port().to_be(),
-                sin6_flowinfo: 0,
-                sin6_addr: libc::in6_addr {
-                    s6_addr: v6.ip().octets(),
-                },
-                sin6_scope_id: 0,
-            };
-            // SAFETY: sockaddr_in6 fits in sockaddr_storage.
-            unsafe { std::ptr::write(&mut storage as *mut _ as *mut libc::sockaddr_in6, sin6) };
-            (
-                storage,
-                std::mem::size_of::<libc::sockaddr_in6>() as libc::socklen_t,
-            )
-        }
     }
 }
 
