@@ -180,7 +180,7 @@ pub fn decode<T: KernelAddr>(mut elems: Vec<ElementInfo>) -> Vec<KernelRange<T>>
             }
         }
     }
-    out.sort_by(|a, b| (a.port, a.range.first).cmp(&(b.port, b.range.first)));
+    out.sort_by_key(|r| (r.port, r.range.first));
     out
 }
 

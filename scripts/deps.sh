@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Installs the Debian packages palisade's demo, tests and benchmarks need, if any is missing.
+# iproute2: network namespaces and veth pairs for the labs. nftables, ipset, iptables: the
+# reference tools tests and benchmarks compare against (palisade itself never runs them).
+set -euo pipefail
+need=()
+command -v ip >/dev/null || need+=(iproute2)
+command -v nft >/dev/null || need+=(nftables)
+command -v ipset >/dev/null || need+=(ipset)
+command -v iptables >/dev/null || need+=(iptables)
+if ((${#need[@]})); then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
