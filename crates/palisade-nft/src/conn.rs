@@ -208,52 +208,47 @@ impl Netlink {
         Ok(out)
     }
 
-    pub fn chains(&mut self, family: u8, table: &str) -> Result<Vec<ChainInfo>> {
+    /// Dump one kind of object of one table. The kernel filters by the table attribute;
+    /// the check on the parsed table name guards against kernels that do not.
+    fn dump_in_table<T>(
+        &mut self,
+        msg: u16,
+        family: u8,
+        table: &str,
+        parse: fn(&[u8]) -> T,
+        table_of: fn(&T) -> &str,
+    ) -> Result<Vec<T>> {
+        // NFTA_CHAIN_TABLE, NFTA_SET_TABLE and NFTA_RULE_TABLE are all attribute 1.
+        const TABLE_ATTR: u16 = NFTA_SET_TABLE;
         let mut out = Vec::new();
         self.dump(
-            NFT_MSG_GETCHAIN,
+            msg,
             family,
-            |w| w.attr_str(NFTA_CHAIN_TABLE, table),
+            |w| w.attr_str(TABLE_ATTR, table),
             |p| {
-                let c = dump::parse_chain(p);
-                if c.table == table {
-                    out.push(c)
+                let obj = parse(p);
+                if table_of(&obj) == table {
+                    out.push(obj)
                 }
             },
         )?;
         Ok(out)
+    }
+
+    pub fn chains(&mut self, family: u8, table: &str) -> Result<Vec<ChainInfo>> {
+        self.dump_in_table(NFT_MSG_GETCHAIN, family, table, dump::parse_chain, |c| {
+            &c.table
+        })
     }
 
     pub fn sets(&mut self, family: u8, table: &str) -> Result<Vec<SetInfo>> {
-        let mut out = Vec::new();
-        self.dump(
-            NFT_MSG_GETSET,
-            family,
-            |w| w.attr_str(NFTA_SET_TABLE, table),
-            |p| {
-                let s = dump::parse_set(p);
-                if s.table == table {
-                    out.push(s)
-                }
-            },
-        )?;
-        Ok(out)
+        self.dump_in_table(NFT_MSG_GETSET, family, table, dump::parse_set, |s| &s.table)
     }
 
     pub fn rules(&mut self, family: u8, table: &str) -> Result<Vec<RuleInfo>> {
-        let mut out = Vec::new();
-        self.dump(
-            NFT_MSG_GETRULE,
-            family,
-            |w| w.attr_str(NFTA_RULE_TABLE, table),
-            |p| {
-                let r = dump::parse_rule(p);
-                if r.table == table {
-                    out.push(r)
-                }
-            },
-        )?;
-        Ok(out)
+        self.dump_in_table(NFT_MSG_GETRULE, family, table, dump::parse_rule, |r| {
+            &r.table
+        })
     }
 
     /// Stream every element of a set to `each`, without collecting them.

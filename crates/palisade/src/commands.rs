@@ -310,57 +310,54 @@ fn export(store: &mut Store, a: ExportArgs) -> Result<()> {
     } else {
         "hash:net"
     };
-    let port_text = |p: &Option<ProtoPort>| p.map(|p| format!(",{p}")).unwrap_or_default();
     // ipset sets hold one family each: NAME for IPv4, NAME-v6 for IPv6.
-    if ipset {
-        writeln!(
-            w,
-            "create {} {kind} family inet hashsize 1024 maxelem {}",
-            a.name,
-            (contents.range_counts().0 * 2).max(65536)
-        )?;
-    }
-    for (port, set) in &contents.v4 {
-        for iv in set.iter() {
-            for (addr, len) in iv.cidrs() {
-                let net = if len == 32 {
-                    format!("{}", std::net::Ipv4Addr::from(addr))
-                } else {
-                    format!("{}/{len}", std::net::Ipv4Addr::from(addr))
-                };
-                if ipset {
-                    writeln!(w, "add {} {net}{}", a.name, port_text(port))?;
-                } else {
-                    writeln!(w, "{net}{}", port_text(port))?;
-                }
-            }
+    let (n4, n6) = contents.range_counts();
+    for (family, set_name, count) in [
+        ("inet", a.name.clone(), n4),
+        ("inet6", format!("{}-v6", a.name), n6),
+    ] {
+        if ipset && (count > 0 || family == "inet") {
+            let maxelem = (count * 2).max(65536);
+            writeln!(
+                w,
+                "create {set_name} {kind} family {family} hashsize 1024 maxelem {maxelem}"
+            )?;
         }
-    }
-    if ipset && contents.range_counts().1 > 0 {
-        writeln!(
-            w,
-            "create {}-v6 {kind} family inet6 hashsize 1024 maxelem {}",
-            a.name,
-            (contents.range_counts().1 * 2).max(65536)
-        )?;
-    }
-    for (port, set) in &contents.v6 {
-        for iv in set.iter() {
-            for (addr, len) in iv.cidrs() {
-                let net = if len == 128 {
-                    format!("{}", std::net::Ipv6Addr::from(addr))
-                } else {
-                    format!("{}/{len}", std::net::Ipv6Addr::from(addr))
-                };
-                if ipset {
-                    writeln!(w, "add {}-v6 {net}{}", a.name, port_text(port))?;
-                } else {
-                    writeln!(w, "{net}{}", port_text(port))?;
-                }
-            }
+        let prefix = if ipset {
+            format!("add {set_name} ")
+        } else {
+            String::new()
+        };
+        if family == "inet" {
+            write_cidrs(&mut w, &contents.v4, &prefix)?;
+        } else {
+            write_cidrs(&mut w, &contents.v6, &prefix)?;
         }
     }
     w.flush()?;
+    Ok(())
+}
+
+/// One line per CIDR block (`prefix` + `net[,proto:port]`): ipset and plain lists cannot
+/// express arbitrary ranges.
+fn write_cidrs<T: palisade_core::AddrBits>(
+    w: &mut impl std::io::Write,
+    sets: &std::collections::BTreeMap<Option<ProtoPort>, palisade_core::IntervalSet<T>>,
+    prefix: &str,
+) -> std::io::Result<()>
+where
+    AddrRange: From<palisade_core::Interval<T>>,
+{
+    for (port, set) in sets {
+        let port = port.map(|p| format!(",{p}")).unwrap_or_default();
+        for iv in set.iter() {
+            for (addr, len) in iv.cidrs() {
+                if let Some(block) = palisade_core::Interval::from_prefix(addr, len) {
+                    writeln!(w, "{prefix}{}{port}", AddrRange::from(block))?;
+                }
+            }
+        }
+    }
     Ok(())
 }
 

@@ -595,19 +595,33 @@ fn apply_diff<T: KernelAddr>(b: &mut Batch, set: &str, d: &FamilyDiff<T>) -> (us
     totals
 }
 
-fn add_family<T: KernelAddr>(
-    b: &mut Batch,
-    set: &str,
+/// The kernel elements for every range of one family (extras only matter for additions).
+fn elements_of<'a, T: KernelAddr>(
     items: &BTreeMap<Option<ProtoPort>, IntervalSet<T>>,
-    extras: Extras<'_>,
-) {
+    extras: Extras<'a>,
+) -> Vec<palisade_nft::Element<'a>> {
     let mut elems = Vec::new();
     for (port, s) in items {
         for iv in s.iter() {
             kernel_addr::encode(*iv, *port, extras, |e| elems.push(e));
         }
     }
-    b.add_elements(FAMILY, TABLE, &kernel_name::<T>(set), false, elems);
+    elems
+}
+
+fn add_family<T: KernelAddr>(
+    b: &mut Batch,
+    set: &str,
+    items: &BTreeMap<Option<ProtoPort>, IntervalSet<T>>,
+    extras: Extras<'_>,
+) {
+    b.add_elements(
+        FAMILY,
+        TABLE,
+        &kernel_name::<T>(set),
+        false,
+        elements_of(items, extras),
+    );
 }
 
 fn del_family<T: KernelAddr>(
@@ -615,12 +629,7 @@ fn del_family<T: KernelAddr>(
     set: &str,
     items: &BTreeMap<Option<ProtoPort>, IntervalSet<T>>,
 ) {
-    let mut elems = Vec::new();
-    for (port, s) in items {
-        for iv in s.iter() {
-            kernel_addr::encode_delete(*iv, *port, |e| elems.push(e));
-        }
-    }
+    let elems = elements_of(items, Extras::default());
     b.del_elements(FAMILY, TABLE, &kernel_name::<T>(set), elems);
 }
 
