@@ -137,6 +137,8 @@ pub const NFTA_SET_ID: u16 = 10;
 pub const NFTA_SET_TIMEOUT: u16 = 11;
 pub const NFTA_SET_USERDATA: u16 = 13;
 pub const NFTA_SET_HANDLE: u16 = 16;
+/// Number of elements; reported by kernels since 6.16, absent before.
+pub const NFTA_SET_COUNT: u16 = 20;
 pub const NFTA_SET_DESC_CONCAT: u16 = 2;
 pub const NFTA_SET_FIELD_LEN: u16 = 1;
 pub const NFT_SET_INTERVAL: u32 = 0x4;
@@ -164,6 +166,7 @@ pub const TYPE_IPADDR: u32 = 7;
 pub const TYPE_IP6ADDR: u32 = 8;
 pub const TYPE_INET_PROTOCOL: u32 = 12;
 pub const TYPE_INET_SERVICE: u32 = 13;
+pub const TYPE_MARK: u32 = 19;
 /// Bits per component in a concatenated key type.
 pub const TYPE_BITS: u32 = 6;
 

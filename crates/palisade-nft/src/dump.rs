@@ -29,6 +29,9 @@ pub struct SetInfo {
     pub key: Option<KeyKind>,
     pub default_timeout_ms: Option<u64>,
     pub comment: Option<String>,
+    /// Number of kernel elements (an interval is two in a plain interval set), where the
+    /// kernel reports it.
+    pub count: Option<u32>,
 }
 
 impl SetInfo {
@@ -103,6 +106,7 @@ pub fn parse_set(payload: &[u8]) -> SetInfo {
             .zip(key_len)
             .and_then(|(t, l)| KeyKind::from_type_and_len(t, l)),
         default_timeout_ms: a.find(NFTA_SET_TIMEOUT).and_then(be_u64),
+        count: a.find(NFTA_SET_COUNT).and_then(be_u32),
         comment: a
             .find(NFTA_SET_USERDATA)
             .and_then(|u| udata_find(u, NFTNL_UDATA_SET_COMMENT))

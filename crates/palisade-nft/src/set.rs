@@ -11,6 +11,8 @@ pub enum KeyKind {
     Ipv4ProtoPort,
     /// `ipv6_addr . inet_proto . inet_service`.
     Ipv6ProtoPort,
+    /// A 32-bit number (nft's `mark` type): bookkeeping values, not addresses.
+    Mark,
 }
 
 impl KeyKind {
@@ -21,6 +23,7 @@ impl KeyKind {
             KeyKind::Ipv6 => &[16],
             KeyKind::Ipv4ProtoPort => &[4, 1, 2],
             KeyKind::Ipv6ProtoPort => &[16, 1, 2],
+            KeyKind::Mark => &[4],
         }
     }
 
@@ -43,6 +46,7 @@ impl KeyKind {
             KeyKind::Ipv6ProtoPort => {
                 concat(&[TYPE_IP6ADDR, TYPE_INET_PROTOCOL, TYPE_INET_SERVICE])
             }
+            KeyKind::Mark => TYPE_MARK,
         }
     }
 
@@ -52,6 +56,7 @@ impl KeyKind {
             KeyKind::Ipv6,
             KeyKind::Ipv4ProtoPort,
             KeyKind::Ipv6ProtoPort,
+            KeyKind::Mark,
         ]
         .into_iter()
         .find(|k| k.key_type() == key_type && k.key_len() == key_len)

@@ -188,3 +188,45 @@ fn concatenated_address_port_sets() {
     let listed = nft_list(&ns);
     assert!(listed.contains("10.0.0.0/24 . tcp . 22"), "{listed}");
 }
+
+/// Kernels that report a set's element count (6.16+) count, for a plain interval set, its
+/// interval-end elements: one per range, none for a range that runs to the top. palisade's
+/// set cache relies on this to notice changes made behind its back.
+#[test]
+fn set_count_counts_interval_ends_where_reported() {
+    let Some((_ns, mut nl)) = setup(KeyKind::Ipv4) else {
+        return;
+    };
+    let count = |nl: &mut Netlink| {
+        nl.sets(NFPROTO_INET, T)
+            .unwrap()
+            .into_iter()
+            .find(|s| s.name == "s")
+            .unwrap()
+            .count
+    };
+    let mut b = nl.batch(None);
+    b.add_elements(
+        NFPROTO_INET,
+        T,
+        "s",
+        false,
+        range(v4("255.255.255.255"), v4("255.255.255.255")),
+    );
+    nl.commit(b).unwrap();
+    let Some(top_only) = count(&mut nl) else {
+        eprintln!("this kernel does not report set element counts");
+        return;
+    };
+    assert_eq!(top_only, 0);
+    let mut b = nl.batch(None);
+    b.add_elements(
+        NFPROTO_INET,
+        T,
+        "s",
+        false,
+        (0..1000u32).flat_map(|i| range(v4("20.0.0.0") + 4 * i, v4("20.0.0.0") + 4 * i + 1)),
+    );
+    nl.commit(b).unwrap();
+    assert_eq!(count(&mut nl), Some(1000));
+}

@@ -141,6 +141,7 @@ fn load(store: &mut Store, a: LoadArgs, out: Out) -> Result<()> {
             "skipped": parsed.skipped.len(),
             "batch_bytes": report.batch_bytes,
             "messages": report.messages,
+            "current_from_cache": report.from_cache,
             "timings_ms": {
                 "parse": parse_ms,
                 "dump": report.dump_ms,
@@ -217,6 +218,7 @@ fn list(store: &mut Store, a: ListArgs) -> Result<()> {
     let mut json = Vec::new();
     for def in &defs {
         let held = store.held(&def.name)?;
+        let (kernel4, kernel6) = store.kernel_counts(&def.name)?;
         let contents = held.contents();
         let addresses: u128 = contents.v4.values().map(|s| s.address_count()).sum();
         let addresses6: u128 = contents
@@ -246,6 +248,8 @@ fn list(store: &mut Store, a: ListArgs) -> Result<()> {
                 "addresses_v4": addresses as u64,
                 "addresses_v6": addresses6.to_string(),
                 "estimated_kernel_bytes": mem,
+                "kernel_elements_v4": kernel4,
+                "kernel_elements_v6": kernel6,
                 "blocked_packets": packets,
                 "blocked_bytes": bytes,
                 "elements": a.elements.then(|| elements.iter().map(|(e, exp, c)| serde_json::json!({"element": e, "expires_ms": exp, "comment": c})).collect::<Vec<_>>()),

@@ -92,7 +92,7 @@ pub fn run(a: DemoArgs, _out: Out) -> Result<()> {
     request(&client, allowed_src)?;
 
     scene("3. Load the FireHOL level 1 blocklist into a kernel set");
-    let mut store = Store::new(Netlink::open_in_netns(&server.path())?);
+    let mut store = Store::new(Netlink::open_in_netns(&server.path())?, None);
     let def = SetDef {
         block: Some(BlockAction::Drop),
         ..SetDef::new("firehol")

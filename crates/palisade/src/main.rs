@@ -1,5 +1,6 @@
 //! The `palisade` command.
 
+mod cache;
 mod cli;
 mod commands;
 mod demo;
@@ -14,14 +15,32 @@ use palisade_nft::Netlink;
 use std::process::ExitCode;
 use store::Store;
 
+/// State directory: `PALISADE_STATE_DIR`, or `/var/lib/palisade`.
+fn state_dir() -> std::path::PathBuf {
+    std::env::var_os("PALISADE_STATE_DIR")
+        .map(Into::into)
+        .unwrap_or_else(|| "/var/lib/palisade".into())
+}
+
 fn connect(netns: &Option<String>) -> Result<Store> {
+    use std::os::unix::fs::MetadataExt;
+    let ns_file = match netns {
+        Some(name) => std::path::Path::new("/run/netns").join(name),
+        None => "/proc/self/ns/net".into(),
+    };
+    let cache = std::fs::metadata(&ns_file)
+        .ok()
+        .map(|m| store::CacheConfig {
+            dir: state_dir().join("sets"),
+            netns_inode: m.ino(),
+        });
     let nl = match netns {
         Some(name) => Netlink::open_in_netns(&std::path::Path::new("/run/netns").join(name))
             .with_context(|| format!("cannot enter network namespace `{name}`"))?,
         None => Netlink::open()
             .context("cannot talk to nftables (palisade needs root or CAP_NET_ADMIN)")?,
     };
-    Ok(Store::new(nl))
+    Ok(Store::new(nl, cache))
 }
 
 fn run(cli: Cli) -> Result<i32> {

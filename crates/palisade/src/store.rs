@@ -6,6 +6,7 @@
 //! truth and there is no state file to drift. Sets marked for blocking get rules in the base
 //! chain `block_input`, rebuilt in the same transaction whenever a set is created or destroyed.
 
+use crate::cache;
 use crate::kernel_addr::{self, Extras, KernelAddr, KernelRange};
 use palisade_core::{AddrRange, Interval, IntervalSet, ProtoPort};
 use palisade_nft::consts::*;
@@ -191,6 +192,31 @@ pub struct Held {
 }
 
 impl Held {
+    fn from_contents(c: &Contents) -> Self {
+        fn ranges<T: Copy>(
+            groups: &BTreeMap<Option<ProtoPort>, IntervalSet<T>>,
+        ) -> Vec<KernelRange<T>>
+        where
+            T: palisade_core::AddrBits,
+        {
+            let mut out = Vec::new();
+            for (port, set) in groups {
+                out.extend(set.iter().map(|iv| KernelRange {
+                    range: *iv,
+                    port: *port,
+                    timeout_ms: None,
+                    expires_ms: None,
+                    comment: None,
+                }));
+            }
+            out
+        }
+        Self {
+            v4: ranges(&c.v4),
+            v6: ranges(&c.v6),
+        }
+    }
+
     /// Canonical contents: ranges merged, extras dropped.
     pub fn contents(&self) -> Contents {
         let v4 = self.v4.iter().map(|r| (AddrRange::V4(r.range), r.port));
@@ -211,20 +237,38 @@ pub struct LoadReport {
     pub commit_ms: f64,
     pub batch_bytes: usize,
     pub messages: usize,
+    /// The set's current contents came from the verified cache, not a kernel dump.
+    pub from_cache: bool,
+    pub cache_written: bool,
 }
 
 fn ms(since: Instant) -> f64 {
     since.elapsed().as_secs_f64() * 1000.0
 }
 
+/// Where set caches live for the namespace palisade talks to (see [`crate::cache`]).
+#[derive(Clone, Debug)]
+pub struct CacheConfig {
+    pub dir: std::path::PathBuf,
+    pub netns_inode: u64,
+}
+
 /// palisade's sets in one network namespace.
 pub struct Store {
     pub nl: Netlink,
+    cache: Option<CacheConfig>,
 }
 
 impl Store {
-    pub fn new(nl: Netlink) -> Self {
-        Self { nl }
+    /// Without a cache every read of a set goes to the kernel.
+    pub fn new(nl: Netlink, cache: Option<CacheConfig>) -> Self {
+        Self { nl, cache }
+    }
+
+    fn cache_path(&self, set: &str) -> Option<std::path::PathBuf> {
+        self.cache
+            .as_ref()
+            .map(|c| cache::path(&c.dir, c.netns_inode, set))
     }
 
     /// Every palisade set in the kernel, by name.
@@ -258,6 +302,7 @@ impl Store {
         b.add_table(FAMILY, TABLE);
         b.add_set(FAMILY, &def.spec::<u32>(), true);
         b.add_set(FAMILY, &def.spec::<u128>(), true);
+        b.add_set(FAMILY, &stamp_spec(&def.name), true);
         all.push(def.clone());
         rebuild_block_chain(&mut b, &all);
         self.nl.commit(b)?;
@@ -287,7 +332,11 @@ impl Store {
         rebuild_block_chain(&mut b, &rest);
         b.del_set(FAMILY, TABLE, &kernel_name::<u32>(name));
         b.del_set(FAMILY, TABLE, &kernel_name::<u128>(name));
+        b.del_set(FAMILY, TABLE, &stamp_name(name));
         self.nl.commit(b)?;
+        if let Some(p) = self.cache_path(name) {
+            cache::remove(&p);
+        }
         Ok(())
     }
 
@@ -296,12 +345,55 @@ impl Store {
         let mut b = self.nl.batch(None);
         b.flush_set(FAMILY, TABLE, &kernel_name::<u32>(name));
         b.flush_set(FAMILY, TABLE, &kernel_name::<u128>(name));
+        invalidate(&mut b, name);
         self.nl.commit(b)?;
         Ok(())
     }
 
-    /// Read a set's elements from the kernel.
+    /// What the kernel holds for a set: from the cache when the kernel proves it current,
+    /// otherwise read from the kernel.
     pub fn held(&mut self, name: &str) -> Result<Held> {
+        Ok(self.held_with_source(name)?.0)
+    }
+
+    /// Like [`Store::held`], also saying whether the cache was used.
+    pub fn held_with_source(&mut self, name: &str) -> Result<(Held, bool)> {
+        if let Some(contents) = self.cached(name)? {
+            return Ok((Held::from_contents(&contents), true));
+        }
+        Ok((self.dump(name)?, false))
+    }
+
+    /// The cached contents, if the kernel's stamp token and element counts confirm them.
+    fn cached(&mut self, name: &str) -> Result<Option<Contents>> {
+        let Some((token, contents)) = self.cache_path(name).and_then(|p| cache::read(&p)) else {
+            return Ok(None);
+        };
+        let mut kernel_token = None;
+        self.nl.elements(FAMILY, TABLE, &stamp_name(name), |e| {
+            kernel_token = e.key.as_bytes().try_into().ok().map(u32::from_be_bytes)
+        })?;
+        if kernel_token != Some(token) {
+            return Ok(None);
+        }
+        let (want4, want6) = expected_counts(&contents);
+        for info in self.nl.sets(FAMILY, TABLE)? {
+            let want = if info.name == kernel_name::<u32>(name) {
+                want4
+            } else if info.name == kernel_name::<u128>(name) {
+                want6
+            } else {
+                continue;
+            };
+            if info.count.is_some_and(|c| c as usize != want) {
+                return Ok(None);
+            }
+        }
+        Ok(Some(contents))
+    }
+
+    /// Read a set's elements from the kernel (slow for huge sets: see [`crate::cache`]).
+    fn dump(&mut self, name: &str) -> Result<Held> {
         let mut e4 = Vec::new();
         let mut e6 = Vec::new();
         self.nl
@@ -331,7 +423,8 @@ impl Store {
         let mut report = LoadReport::default();
         let t = Instant::now();
         let gen = self.nl.generation()?;
-        let held = self.held(&def.name)?;
+        let (held, from_cache) = self.held_with_source(&def.name)?;
+        report.from_cache = from_cache;
         report.dump_ms = ms(t);
 
         let t = Instant::now();
@@ -349,6 +442,15 @@ impl Store {
             report.added += added;
             report.unchanged += unchanged;
         }
+        let token = cache::new_token();
+        invalidate(&mut b, &def.name);
+        b.add_elements(
+            FAMILY,
+            TABLE,
+            &stamp_name(&def.name),
+            false,
+            [palisade_nft::Element::key(stamp_key(token))],
+        );
         report.encode_ms = ms(t);
         report.messages = b.len();
 
@@ -356,6 +458,11 @@ impl Store {
         let stats = self.nl.commit(b)?;
         report.commit_ms = ms(t);
         report.batch_bytes = stats.bytes;
+        if let Some(p) = self.cache_path(&def.name) {
+            // The kernel now holds exactly `want`. A cache that cannot be written only costs
+            // the next load a read of the kernel; the stamp keeps a stale one from being used.
+            report.cache_written = cache::write(&p, token, want).is_ok();
+        }
         Ok(report)
     }
 
@@ -369,6 +476,7 @@ impl Store {
         let mut b = self.nl.batch(None);
         add_family::<u32>(&mut b, &def.name, &items.v4, extras);
         add_family::<u128>(&mut b, &def.name, &items.v6, extras);
+        invalidate(&mut b, &def.name);
         match self.nl.commit(b) {
             Ok(_) => Ok(()),
             Err(e) if is_overlap(&e) => self.retry_on_change(|store, gen| {
@@ -377,6 +485,7 @@ impl Store {
                 let mut b = store.nl.batch(Some(gen));
                 add_family::<u32>(&mut b, &def.name, &fresh.v4, extras);
                 add_family::<u128>(&mut b, &def.name, &fresh.v6, extras);
+                invalidate(&mut b, &def.name);
                 store.nl.commit(b)?;
                 Ok(())
             }),
@@ -404,6 +513,7 @@ impl Store {
             let mut b = self.nl.batch(None);
             del_family::<u32>(&mut b, &def.name, &items.v4);
             del_family::<u128>(&mut b, &def.name, &items.v6);
+            invalidate(&mut b, &def.name);
             self.nl.commit(b)?;
             return Ok(());
         }
@@ -412,6 +522,7 @@ impl Store {
             let mut b = store.nl.batch(Some(gen));
             cut_family(&mut b, &def.name, &held.v4, &items.v4);
             cut_family(&mut b, &def.name, &held.v6, &items.v6);
+            invalidate(&mut b, &def.name);
             store.nl.commit(b)?;
             Ok(())
         })
@@ -482,6 +593,21 @@ impl Store {
         Ok(self.nl.get_element(FAMILY, TABLE, &set, k)?.is_some())
     }
 
+    /// The element counts the kernel reports for a set's two kernel sets, where it does.
+    pub fn kernel_counts(&mut self, name: &str) -> Result<(Option<u32>, Option<u32>)> {
+        let infos = self.nl.sets(FAMILY, TABLE)?;
+        let count = |kernel: String| {
+            infos
+                .iter()
+                .find(|i| i.name == kernel)
+                .and_then(|i| i.count)
+        };
+        Ok((
+            count(kernel_name::<u32>(name)),
+            count(kernel_name::<u128>(name)),
+        ))
+    }
+
     /// Packet and byte counters of each set's block rules, by set name.
     pub fn block_counters(&mut self) -> Result<BTreeMap<String, (u64, u64)>> {
         let mut out: BTreeMap<String, (u64, u64)> = BTreeMap::new();
@@ -505,6 +631,50 @@ impl Store {
         }
         Ok(out)
     }
+}
+
+/// The companion set holding the cache token of set `name` (see [`crate::cache`]).
+pub fn stamp_name(name: &str) -> String {
+    format!("{name}_stamp")
+}
+
+fn stamp_spec(name: &str) -> SetSpec {
+    SetSpec {
+        table: TABLE.into(),
+        name: stamp_name(name),
+        key: palisade_nft::KeyKind::Mark,
+        interval: false,
+        timeout: false,
+        default_timeout_ms: None,
+        comment: Some(format!("palisade cache stamp of set {name}")),
+    }
+}
+
+fn stamp_key(token: u32) -> Key {
+    Key::new(&token.to_be_bytes()).expect("4 bytes fit")
+}
+
+/// Every write to a set goes with this, in the same transaction: the cache is stale now.
+fn invalidate(b: &mut Batch, name: &str) {
+    b.flush_set(FAMILY, TABLE, &stamp_name(name));
+}
+
+/// Kernel element counts (as `NFTA_SET_COUNT` reports them) for contents: one per range in
+/// an address+port set; in a plain interval set one per interval end, and a range that runs
+/// to the top of the address space has none.
+fn expected_counts(c: &Contents) -> (usize, usize) {
+    fn count<T: palisade_core::AddrBits>(
+        groups: &BTreeMap<Option<ProtoPort>, IntervalSet<T>>,
+    ) -> usize {
+        groups
+            .iter()
+            .map(|(port, set)| match port {
+                Some(_) => set.len(),
+                None => set.iter().filter(|iv| iv.last != T::MAX).count(),
+            })
+            .sum()
+    }
+    (count(&c.v4), count(&c.v6))
 }
 
 fn check_ports(def: &SetDef, c: &Contents) -> Result<()> {
@@ -782,6 +952,7 @@ mod tests {
             key: None,
             default_timeout_ms: None,
             comment: Some(def.comment()),
+            count: None,
         };
         assert_eq!(SetDef::from_kernel(&info), Some(def));
         let foreign = SetInfo {

@@ -368,3 +368,63 @@ fn destroy_removes_set_and_rules() {
         Some(2)
     );
 }
+
+#[test]
+fn reload_trusts_the_cache_only_when_the_kernel_confirms_it() {
+    let Some(lab) = Lab::new() else { return };
+    let list = list("firehol_level1.netset");
+    lab.ok(&["set", "create", "c"]);
+    let load = |lab: &Lab| -> serde_json::Value {
+        serde_json::from_str(&lab.ok(&["set", "load", "c", &list, "--json"])).unwrap()
+    };
+    let first = load(&lab);
+    assert_eq!(
+        first["current_from_cache"], false,
+        "nothing cached before the first load"
+    );
+    let second = load(&lab);
+    assert_eq!(second["current_from_cache"], true, "{second}");
+    assert_eq!(
+        (second["added"].as_u64(), second["removed"].as_u64()),
+        (Some(0), Some(0))
+    );
+
+    // A palisade write invalidates the cache; the next load reads the kernel and undoes it.
+    lab.ok(&["set", "add", "c", "9.9.9.9"]);
+    let third = load(&lab);
+    assert_eq!(third["current_from_cache"], false);
+    assert_eq!(third["removed"].as_u64(), Some(1), "{third}");
+
+    // A change made behind palisade's back with nft: the stamp still matches, but the kernel's
+    // element count does not (on kernels that report it), so the cache is not trusted.
+    let load4 = load(&lab);
+    assert_eq!(load4["current_from_cache"], true);
+    let nft = lab
+        .server
+        .command("nft")
+        .args(["add", "element", "inet", "palisade", "c_v4", "{ 9.9.9.10 }"])
+        .output()
+        .unwrap();
+    assert!(
+        nft.status.success(),
+        "{}",
+        String::from_utf8_lossy(&nft.stderr)
+    );
+    let listed: serde_json::Value =
+        serde_json::from_str(&lab.ok(&["set", "list", "c", "--json"])).unwrap();
+    let fifth = load(&lab);
+    if listed[0]["kernel_elements_v4"].is_u64() {
+        assert_eq!(fifth["current_from_cache"], false, "{fifth}");
+        assert_eq!(
+            fifth["removed"].as_u64(),
+            Some(1),
+            "the out-of-band element is removed: {fifth}"
+        );
+    } else {
+        eprintln!("this kernel does not report element counts: out-of-band changes go unseen until a palisade write");
+    }
+    assert_eq!(
+        parse_export(&lab.ok(&["set", "export", "c"])),
+        expected(&[&list])
+    );
+}

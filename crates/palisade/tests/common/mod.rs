@@ -22,6 +22,14 @@ pub const PORT2: u16 = 8081;
 pub struct Lab {
     pub server: Netns,
     pub client: Netns,
+    /// palisade's state directory for this lab (set caches), removed with the lab.
+    pub state: std::path::PathBuf,
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.state);
+    }
 }
 
 impl Lab {
@@ -55,12 +63,18 @@ impl Lab {
                 }
             });
         }
-        Some(Self { server, client })
+        let state = std::env::temp_dir().join(format!("palisade-state-{}", server.name()));
+        Some(Self {
+            server,
+            client,
+            state,
+        })
     }
 
     /// Run the palisade binary against the server namespace.
     pub fn palisade(&self, args: &[&str]) -> Output {
         Command::new(env!("CARGO_BIN_EXE_palisade"))
+            .env("PALISADE_STATE_DIR", &self.state)
             .arg("--netns")
             .arg(self.server.name())
             .args(args)
