@@ -193,12 +193,9 @@ pub struct Held {
 
 impl Held {
     fn from_contents(c: &Contents) -> Self {
-        fn ranges<T: Copy>(
+        fn ranges<T: palisade_core::AddrBits>(
             groups: &BTreeMap<Option<ProtoPort>, IntervalSet<T>>,
-        ) -> Vec<KernelRange<T>>
-        where
-            T: palisade_core::AddrBits,
-        {
+        ) -> Vec<KernelRange<T>> {
             let mut out = Vec::new();
             for (port, set) in groups {
                 out.extend(set.iter().map(|iv| KernelRange {
