@@ -56,6 +56,25 @@ fn run(cli: Cli) -> Result<i32> {
     }
 }
 
+/// What to do about the errors admins meet most.
+fn hint(e: &anyhow::Error) -> Option<&'static str> {
+    let nft = e.chain().find_map(|c| {
+        c.downcast_ref::<palisade_nft::NftError>().or_else(|| {
+            c.downcast_ref::<store::StoreError>()
+                .and_then(store::StoreError::nft)
+        })
+    })?;
+    match nft.errno() {
+        Some(libc::EPERM) => {
+            Some("reading or changing nftables needs root (CAP_NET_ADMIN): run palisade with sudo")
+        }
+        Some(libc::EPROTONOSUPPORT) | Some(libc::EAFNOSUPPORT) => {
+            Some("this kernel lacks nf_tables: load it with `modprobe nf_tables`")
+        }
+        _ => None,
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse_args();
     if matches!(cli.command, Command::Demo(_)) {
@@ -68,6 +87,9 @@ fn main() -> ExitCode {
             eprintln!("palisade: error: {e}");
             for cause in e.chain().skip(1) {
                 eprintln!("  caused by: {cause}");
+            }
+            if let Some(hint) = hint(&e) {
+                eprintln!("  hint: {hint}");
             }
             ExitCode::from(2)
         }

@@ -39,6 +39,16 @@ pub enum StoreError {
 
 pub type Result<T> = std::result::Result<T, StoreError>;
 
+impl StoreError {
+    /// The kernel error underneath, if any.
+    pub fn nft(&self) -> Option<&NftError> {
+        match self {
+            StoreError::Kernel(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
 /// What happens to packets from a set's sources.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
