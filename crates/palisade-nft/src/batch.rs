@@ -106,6 +106,11 @@ impl Batch {
         }
     }
 
+    /// Make room for `bytes` more, so a huge batch is allocated once rather than regrown.
+    pub fn reserve(&mut self, bytes: usize) {
+        self.w.reserve(bytes);
+    }
+
     /// Number of messages so far, besides begin and end.
     pub fn len(&self) -> usize {
         self.messages.len()

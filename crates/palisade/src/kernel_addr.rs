@@ -57,39 +57,40 @@ pub struct Extras<'a> {
     pub comment: Option<&'a str>,
 }
 
-/// The kernel elements for one range; `push` receives one or two of them.
-pub fn encode<'a, T: KernelAddr>(
+/// The kernel elements for one range: one or two of them, produced lazily so a million
+/// ranges stream straight into the batch without an intermediate list.
+pub fn elements<'a, T: KernelAddr>(
     iv: Interval<T>,
     port: Option<ProtoPort>,
     extras: Extras<'a>,
-    mut push: impl FnMut(Element<'a>),
-) {
+) -> impl Iterator<Item = Element<'a>> {
     let start = |key| Element {
         timeout_ms: extras.timeout_ms,
         comment: extras.comment,
         ..Element::key(key)
     };
-    match port {
-        Some(pp) => push(Element {
-            key_end: Some(iv.last.key_with_port(pp)),
-            ..start(iv.first.key_with_port(pp))
-        }),
-        None => {
-            push(start(iv.first.key()));
-            if let Some(end) = iv.last.checked_succ() {
-                push(Element::interval_end(end.key()));
-            }
-        }
-    }
+    let (first, second) = match port {
+        Some(pp) => (
+            Element {
+                key_end: Some(iv.last.key_with_port(pp)),
+                ..start(iv.first.key_with_port(pp))
+            },
+            None,
+        ),
+        None => (
+            start(iv.first.key()),
+            iv.last
+                .checked_succ()
+                .map(|end| Element::interval_end(end.key())),
+        ),
+    };
+    std::iter::once(first).chain(second)
 }
 
-/// The elements needed to delete a range: keys only.
-pub fn encode_delete<T: KernelAddr>(
-    iv: Interval<T>,
-    port: Option<ProtoPort>,
-    push: impl FnMut(Element<'static>),
-) {
-    encode(iv, port, Extras::default(), push)
+/// Encoded size of a range's elements, to size the batch buffer once.
+pub fn encoded_bytes<T: KernelAddr>() -> usize {
+    // list element, key nest, value: 12 bytes of headers per element; the end carries flags.
+    2 * (12 + T::PLAIN.key_len() as usize) + 8
 }
 
 /// One range as the kernel holds it.
@@ -212,10 +213,7 @@ mod tests {
         fn encode_decode_round_trip(raw in proptest::collection::vec((any::<u32>(), 0u32..5000), 0..60), ports in any::<bool>()) {
             let set = IntervalSet::from_unsorted(raw.into_iter().map(|(a, len)| Interval { first: a, last: a.saturating_add(len) }).collect());
             let port = ports.then_some(ProtoPort { proto: 6, port: 22 });
-            let mut elems = Vec::new();
-            for iv in set.iter() {
-                encode(*iv, port, Extras::default(), |e| elems.push(e));
-            }
+            let elems: Vec<_> = set.iter().flat_map(|iv| elements(*iv, port, Extras::default())).collect();
             let back: Vec<Interval<u32>> = decode::<u32>(dumped(elems)).into_iter().map(|r| r.range).collect();
             prop_assert_eq!(back, set.into_vec());
         }
@@ -238,7 +236,7 @@ mod tests {
                 last: u32::MAX,
             },
         ] {
-            encode(iv, None, Extras::default(), |e| elems.push(e));
+            elems.extend(elements(iv, None, Extras::default()));
         }
         let back: Vec<_> = decode::<u32>(dumped(elems))
             .into_iter()

@@ -750,21 +750,24 @@ fn diff_family<T: KernelAddr>(
 
 fn apply_diff<T: KernelAddr>(b: &mut Batch, set: &str, d: &FamilyDiff<T>) -> (usize, usize, usize) {
     let name = kernel_name::<T>(set);
+    let changed: usize = d
+        .iter()
+        .map(|(_, remove, add, _)| remove.len() + add.len())
+        .sum();
+    b.reserve(changed * kernel_addr::encoded_bytes::<T>());
     let mut totals = (0, 0, 0);
     // Deletions first: a range that grows is deleted and re-added with the same first key.
     for (port, remove, _, _) in d {
-        let mut elems = Vec::with_capacity(remove.len() * 2);
-        for iv in remove {
-            kernel_addr::encode_delete(*iv, *port, |e| elems.push(e));
-        }
-        b.del_elements(FAMILY, TABLE, &name, elems);
+        let keys = remove
+            .iter()
+            .flat_map(|iv| kernel_addr::elements(*iv, *port, Extras::default()));
+        b.del_elements(FAMILY, TABLE, &name, keys);
         totals.0 += remove.len();
     }
     for (port, _, add, unchanged) in d {
-        let mut elems = Vec::with_capacity(add.len() * 2);
-        for iv in add {
-            kernel_addr::encode(*iv, *port, Extras::default(), |e| elems.push(e));
-        }
+        let elems = add
+            .iter()
+            .flat_map(|iv| kernel_addr::elements(*iv, *port, Extras::default()));
         b.add_elements(FAMILY, TABLE, &name, false, elems);
         totals.1 += add.len();
         totals.2 += unchanged;
@@ -774,16 +777,13 @@ fn apply_diff<T: KernelAddr>(b: &mut Batch, set: &str, d: &FamilyDiff<T>) -> (us
 
 /// The kernel elements for every range of one family (extras only matter for additions).
 fn elements_of<'a, T: KernelAddr>(
-    items: &BTreeMap<Option<ProtoPort>, IntervalSet<T>>,
+    items: &'a BTreeMap<Option<ProtoPort>, IntervalSet<T>>,
     extras: Extras<'a>,
-) -> Vec<palisade_nft::Element<'a>> {
-    let mut elems = Vec::new();
-    for (port, s) in items {
-        for iv in s.iter() {
-            kernel_addr::encode(*iv, *port, extras, |e| elems.push(e));
-        }
-    }
-    elems
+) -> impl Iterator<Item = palisade_nft::Element<'a>> {
+    items.iter().flat_map(move |(port, s)| {
+        s.iter()
+            .flat_map(move |iv| kernel_addr::elements(*iv, *port, extras))
+    })
 }
 
 fn add_family<T: KernelAddr>(
@@ -806,8 +806,8 @@ fn del_family<T: KernelAddr>(
     set: &str,
     items: &BTreeMap<Option<ProtoPort>, IntervalSet<T>>,
 ) {
-    let elems = elements_of(items, Extras::default());
-    b.del_elements(FAMILY, TABLE, &kernel_name::<T>(set), elems);
+    let keys = elements_of(items, Extras::default());
+    b.del_elements(FAMILY, TABLE, &kernel_name::<T>(set), keys);
 }
 
 /// Remove `items` from the held ranges they overlap; the rest of each such range is put
@@ -830,13 +830,13 @@ fn cut_family<T: KernelAddr>(
         if rest == whole {
             continue;
         }
-        kernel_addr::encode_delete(r.range, r.port, |e| dels.push(e));
+        dels.extend(kernel_addr::elements(r.range, r.port, Extras::default()));
         let extras = Extras {
             timeout_ms: r.expires_ms.filter(|_| r.timeout_ms.is_some()),
             comment: r.comment.as_deref(),
         };
         for piece in rest.iter() {
-            kernel_addr::encode(*piece, r.port, extras, |e| adds.push(e));
+            adds.extend(kernel_addr::elements(*piece, r.port, extras));
         }
     }
     b.del_elements(FAMILY, TABLE, &name, dels);
