@@ -142,6 +142,7 @@ fn load(store: &mut Store, a: LoadArgs, out: Out) -> Result<()> {
             "batch_bytes": report.batch_bytes,
             "messages": report.messages,
             "current_from_cache": report.from_cache,
+            "recent_folded": report.recent_folded,
             "timings_ms": {
                 "parse": parse_ms,
                 "dump": report.dump_ms,

@@ -389,11 +389,39 @@ fn reload_trusts_the_cache_only_when_the_kernel_confirms_it() {
         (Some(0), Some(0))
     );
 
-    // A palisade write invalidates the cache; the next load reads the kernel and undoes it.
+    // A single add goes to the small recent part; the bulk cache stays valid and the next
+    // load folds the add away (the set becomes exactly the file again).
     lab.ok(&["set", "add", "c", "9.9.9.9"]);
+    assert_eq!(
+        lab.palisade(&["set", "test", "c", "9.9.9.9"]).status.code(),
+        Some(0)
+    );
     let third = load(&lab);
-    assert_eq!(third["current_from_cache"], false);
-    assert_eq!(third["removed"].as_u64(), Some(1), "{third}");
+    assert_eq!(third["current_from_cache"], true, "{third}");
+    assert_eq!(third["recent_folded"].as_u64(), Some(1), "{third}");
+    assert_eq!(
+        lab.palisade(&["set", "test", "c", "9.9.9.9"]).status.code(),
+        Some(1)
+    );
+
+    // Deleting from the bulk part invalidates the cache: the next load reads the kernel and
+    // repairs the split network.
+    lab.ok(&["set", "del", "c", "1.10.16.5"]);
+    assert_eq!(
+        lab.palisade(&["set", "test", "c", "1.10.16.5"])
+            .status
+            .code(),
+        Some(1)
+    );
+    let fourth = load(&lab);
+    assert_eq!(fourth["current_from_cache"], false, "{fourth}");
+    assert_eq!(fourth["added"].as_u64(), Some(1), "{fourth}");
+    assert_eq!(
+        lab.palisade(&["set", "test", "c", "1.10.16.5"])
+            .status
+            .code(),
+        Some(0)
+    );
 
     // A change made behind palisade's back with nft: the stamp still matches, but the kernel's
     // element count does not (on kernels that report it), so the cache is not trusted.

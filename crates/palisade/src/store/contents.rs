@@ -1,0 +1,322 @@
+//! Set contents, what the kernel holds, and the batch pieces that turn one into the other.
+
+use super::layout::{kernel_name, Part, FAMILY, TABLE};
+use crate::kernel_addr::{self, Extras, KernelAddr, KernelRange};
+use palisade_core::{AddrBits, AddrRange, Interval, IntervalSet, ProtoPort};
+use palisade_nft::{Batch, Element};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Merged ranges of one family, per port qualifier (`None` for plain sets).
+pub type Groups<T> = BTreeMap<Option<ProtoPort>, IntervalSet<T>>;
+
+/// The wanted contents of a set: merged ranges per family and port qualifier.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Contents {
+    pub v4: Groups<u32>,
+    pub v6: Groups<u128>,
+}
+
+impl Contents {
+    /// Merge raw ranges (in any order, overlapping or not) into contents.
+    pub fn from_ranges(ranges: impl IntoIterator<Item = (AddrRange, Option<ProtoPort>)>) -> Self {
+        let mut v4: BTreeMap<_, Vec<_>> = BTreeMap::new();
+        let mut v6: BTreeMap<_, Vec<_>> = BTreeMap::new();
+        for (r, p) in ranges {
+            match r {
+                AddrRange::V4(iv) => v4.entry(p).or_default().push(iv),
+                AddrRange::V6(iv) => v6.entry(p).or_default().push(iv),
+            }
+        }
+        fn merge<T: AddrBits>(m: BTreeMap<Option<ProtoPort>, Vec<Interval<T>>>) -> Groups<T> {
+            m.into_iter()
+                .map(|(p, v)| (p, IntervalSet::from_unsorted(v)))
+                .collect()
+        }
+        Self {
+            v4: merge(v4),
+            v6: merge(v6),
+        }
+    }
+
+    pub fn range_counts(&self) -> (usize, usize) {
+        (
+            self.v4.values().map(IntervalSet::len).sum(),
+            self.v6.values().map(IntervalSet::len).sum(),
+        )
+    }
+
+    /// What is in `self` and not in `other`.
+    pub fn difference(&self, other: &Contents) -> Contents {
+        fn family<T: AddrBits>(a: &Groups<T>, b: &Groups<T>) -> Groups<T> {
+            a.iter()
+                .map(|(p, s)| (*p, b.get(p).map_or_else(|| s.clone(), |o| s.difference(o))))
+                .collect()
+        }
+        Contents {
+            v4: family(&self.v4, &other.v4),
+            v6: family(&self.v6, &other.v6),
+        }
+    }
+
+    /// Kernel element counts (as `NFTA_SET_COUNT` reports them) for these contents: one per
+    /// range in an address+port set; in a plain interval set one per interval end, and a range
+    /// that runs to the top of the address space has none.
+    pub fn expected_kernel_counts(&self) -> (usize, usize) {
+        fn count<T: AddrBits>(groups: &Groups<T>) -> usize {
+            groups
+                .iter()
+                .map(|(port, set)| match port {
+                    Some(_) => set.len(),
+                    None => set.iter().filter(|iv| iv.last != T::MAX).count(),
+                })
+                .sum()
+        }
+        (count(&self.v4), count(&self.v6))
+    }
+}
+
+/// What the kernel holds in one part of a palisade set, with each range's extras.
+#[derive(Clone, Debug, Default)]
+pub struct Held {
+    pub v4: Vec<KernelRange<u32>>,
+    pub v6: Vec<KernelRange<u128>>,
+}
+
+impl Held {
+    pub fn from_contents(c: &Contents) -> Self {
+        fn ranges<T: AddrBits>(groups: &Groups<T>) -> Vec<KernelRange<T>> {
+            let bare = |port: Option<ProtoPort>, range| KernelRange {
+                range,
+                port,
+                timeout_ms: None,
+                expires_ms: None,
+                comment: None,
+            };
+            groups
+                .iter()
+                .flat_map(|(port, set)| set.iter().map(move |iv| bare(*port, *iv)))
+                .collect()
+        }
+        Self {
+            v4: ranges(&c.v4),
+            v6: ranges(&c.v6),
+        }
+    }
+
+    /// Canonical contents: ranges merged, extras dropped.
+    pub fn contents(&self) -> Contents {
+        let v4 = self.v4.iter().map(|r| (AddrRange::V4(r.range), r.port));
+        let v6 = self.v6.iter().map(|r| (AddrRange::V6(r.range), r.port));
+        Contents::from_ranges(v4.chain(v6))
+    }
+
+    /// Both parts together, for reading (membership, listing, export).
+    pub fn join(mut self, other: Held) -> Held {
+        self.v4.extend(other.v4);
+        self.v6.extend(other.v6);
+        self
+    }
+}
+
+/// Per port group: (ranges to remove, ranges to add, unchanged count).
+pub type FamilyDiff<T> = Vec<(Option<ProtoPort>, Vec<Interval<T>>, Vec<Interval<T>>, usize)>;
+
+/// The element-exact difference between what a part holds and what is wanted.
+pub fn diff_family<T: KernelAddr>(held: &[KernelRange<T>], want: &Groups<T>) -> FamilyDiff<T> {
+    let mut held_groups: BTreeMap<Option<ProtoPort>, Vec<Interval<T>>> = BTreeMap::new();
+    for r in held {
+        held_groups.entry(r.port).or_default().push(r.range);
+    }
+    let empty = IntervalSet::new();
+    let ports: BTreeSet<_> = held_groups.keys().chain(want.keys()).copied().collect();
+    ports
+        .into_iter()
+        .map(|p| {
+            let current = held_groups.get(&p).map(Vec::as_slice).unwrap_or(&[]);
+            let desired = want.get(&p).unwrap_or(&empty).as_slice();
+            let d = palisade_core::diff(current, desired);
+            let unchanged = desired.len() - d.add.len();
+            (p, d.remove, d.add, unchanged)
+        })
+        .collect()
+}
+
+/// Add a diff to the batch; returns (removed, added, unchanged).
+pub fn apply_diff<T: KernelAddr>(
+    b: &mut Batch,
+    set: &str,
+    part: Part,
+    d: &FamilyDiff<T>,
+) -> (usize, usize, usize) {
+    let name = kernel_name::<T>(set, part);
+    let changed: usize = d
+        .iter()
+        .map(|(_, remove, add, _)| remove.len() + add.len())
+        .sum();
+    b.reserve(changed * kernel_addr::encoded_bytes::<T>());
+    let mut totals = (0, 0, 0);
+    // Deletions first: a range that grows is deleted and re-added with the same first key.
+    for (port, remove, _, _) in d {
+        let keys = remove
+            .iter()
+            .flat_map(|iv| kernel_addr::elements(*iv, *port, Extras::default()));
+        b.del_elements(FAMILY, TABLE, &name, keys);
+        totals.0 += remove.len();
+    }
+    for (port, _, add, unchanged) in d {
+        let elems = add
+            .iter()
+            .flat_map(|iv| kernel_addr::elements(*iv, *port, Extras::default()));
+        b.add_elements(FAMILY, TABLE, &name, false, elems);
+        totals.1 += add.len();
+        totals.2 += unchanged;
+    }
+    totals
+}
+
+/// The kernel elements for every range of one family (extras only matter for additions).
+fn elements_of<'a, T: KernelAddr>(
+    items: &'a Groups<T>,
+    extras: Extras<'a>,
+) -> impl Iterator<Item = Element<'a>> {
+    items.iter().flat_map(move |(port, s)| {
+        s.iter()
+            .flat_map(move |iv| kernel_addr::elements(*iv, *port, extras))
+    })
+}
+
+pub fn add_family<T: KernelAddr>(
+    b: &mut Batch,
+    set: &str,
+    part: Part,
+    items: &Groups<T>,
+    extras: Extras<'_>,
+) {
+    b.add_elements(
+        FAMILY,
+        TABLE,
+        &kernel_name::<T>(set, part),
+        false,
+        elements_of(items, extras),
+    );
+}
+
+/// The ranges of `groups` that overlap any item, found by binary search rather than by
+/// walking every range: deleting one address from a million-range set touches only its own.
+pub fn overlapping<T: AddrBits>(groups: &Groups<T>, items: &Groups<T>) -> Vec<KernelRange<T>> {
+    let mut out = Vec::new();
+    for (port, cut) in items {
+        let Some(set) = groups.get(port) else {
+            continue;
+        };
+        let ranges = set.as_slice();
+        for iv in cut.iter() {
+            let start = ranges.partition_point(|r| r.last < iv.first);
+            for r in ranges[start..].iter().take_while(|r| r.first <= iv.last) {
+                out.push(KernelRange {
+                    range: *r,
+                    port: *port,
+                    timeout_ms: None,
+                    expires_ms: None,
+                    comment: None,
+                });
+            }
+        }
+    }
+    out.sort_by_key(|r| (r.port, r.range.first));
+    out.dedup_by_key(|r| (r.port, r.range.first));
+    out
+}
+
+/// Does any range of `set` overlap `iv`? Binary search: the set is sorted and disjoint.
+fn overlaps<T: AddrBits>(set: &IntervalSet<T>, iv: Interval<T>) -> bool {
+    let s = set.as_slice();
+    let i = s.partition_point(|r| r.last < iv.first);
+    s.get(i).is_some_and(|r| r.first <= iv.last)
+}
+
+/// Remove `items` from the held ranges they overlap; the rest of each such range is put
+/// back with that range's remaining timeout and comment. Returns whether anything changed.
+pub fn cut_family<T: KernelAddr>(
+    b: &mut Batch,
+    set: &str,
+    part: Part,
+    held: &[KernelRange<T>],
+    items: &Groups<T>,
+) -> bool {
+    let mut dels = Vec::new();
+    let mut adds = Vec::new();
+    for r in held {
+        let Some(cut) = items.get(&r.port).filter(|cut| overlaps(cut, r.range)) else {
+            continue;
+        };
+        dels.extend(kernel_addr::elements(r.range, r.port, Extras::default()));
+        let extras = Extras {
+            timeout_ms: r.expires_ms.filter(|_| r.timeout_ms.is_some()),
+            comment: r.comment.as_deref(),
+        };
+        for piece in IntervalSet::from_unsorted(vec![r.range])
+            .difference(cut)
+            .iter()
+        {
+            adds.extend(kernel_addr::elements(*piece, r.port, extras));
+        }
+    }
+    let name = kernel_name::<T>(set, part);
+    let changed = !dels.is_empty();
+    b.del_elements(FAMILY, TABLE, &name, dels);
+    b.add_elements(FAMILY, TABLE, &name, false, adds);
+    changed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn overlap_matches_a_naive_scan(raw in proptest::collection::vec((0u32..1000, 0u32..20), 0..30), a in 0u32..1100, len in 0u32..50) {
+            let set = IntervalSet::from_unsorted(raw.into_iter().map(|(f, n)| Interval { first: f, last: f + n }).collect());
+            let iv = Interval { first: a, last: a + len };
+            let naive = set.iter().any(|r| r.first <= iv.last && iv.first <= r.last);
+            prop_assert_eq!(overlaps(&set, iv), naive);
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn overlapping_finds_exactly_the_touched_ranges(raw in proptest::collection::vec((0u32..1000, 0u32..20), 0..30), cuts in proptest::collection::vec((0u32..1100, 0u32..30), 0..4)) {
+            let set = IntervalSet::from_unsorted(raw.into_iter().map(|(f, n)| Interval { first: f, last: f + n }).collect());
+            let items = IntervalSet::from_unsorted(cuts.into_iter().map(|(f, n)| Interval { first: f, last: f + n }).collect());
+            let got: Vec<_> = overlapping(&Groups::from([(None, set.clone())]), &Groups::from([(None, items.clone())])).into_iter().map(|r| r.range).collect();
+            let naive: Vec<_> = set.iter().copied().filter(|r| items.iter().any(|c| r.first <= c.last && c.first <= r.last)).collect();
+            prop_assert_eq!(got, naive);
+        }
+    }
+
+    #[test]
+    fn expected_counts_follow_the_kernel() {
+        let c = Contents::from_ranges([
+            (
+                AddrRange::V4(Interval {
+                    first: 10,
+                    last: 20,
+                }),
+                None,
+            ),
+            (
+                AddrRange::V4(Interval {
+                    first: 30,
+                    last: u32::MAX,
+                }),
+                None,
+            ),
+            (
+                AddrRange::V6(Interval { first: 1, last: 1 }),
+                Some(ProtoPort { proto: 6, port: 22 }),
+            ),
+        ]);
+        assert_eq!(c.expected_kernel_counts(), (1, 1));
+    }
+}

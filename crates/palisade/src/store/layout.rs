@@ -1,0 +1,302 @@
+//! Where palisade's objects live in the kernel and what they are called.
+//!
+//! One table, `inet palisade`; nothing outside it is ever touched. A palisade set NAME is, per
+//! family, two kernel interval sets: the bulk part `NAME_v4` that loads write, and the recent
+//! part `NAME_v4_recent` that single additions go to. The split exists because the kernel
+//! (6.18+) rebuilds an interval set's whole lookup array on every commit that changes it: one
+//! address added to a set of 100,000 networks would cost 12 ms of kernel time, while added to
+//! the small recent part it costs microseconds. A load folds the recent part into the bulk one
+//! in the same transaction. Packets are matched against both parts: two lookups, a cost that
+//! does not grow with the list.
+//!
+//! What palisade knows about a set (its verdict, whether it holds ports) is kept in the bulk
+//! kernel set's comment, so the kernel is the only source of truth.
+
+use super::{BlockAction, SetDef};
+use crate::kernel_addr::KernelAddr;
+use palisade_nft::consts::*;
+use palisade_nft::{Batch, Expr, Hook, Key, KeyKind, Reject, SetInfo, SetSpec, Verdict};
+use std::time::Duration;
+
+pub const TABLE: &str = "palisade";
+pub const FAMILY: u8 = NFPROTO_INET;
+pub const BLOCK_CHAIN: &str = "block_input";
+/// Runs just before the usual filter priority (0), so blocked sources are dropped first.
+pub const BLOCK_PRIORITY: i32 = -10;
+const COMMENT_PREFIX: &str = "palisade set";
+/// Prefix of block rule comments; the set name follows.
+pub const BLOCK_RULE_PREFIX: &str = "palisade block ";
+
+/// The two kernel sets behind each family of a palisade set.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Part {
+    /// Written by loads; large.
+    Bulk,
+    /// Single additions since the last load; small.
+    Recent,
+}
+
+pub const PARTS: [Part; 2] = [Part::Bulk, Part::Recent];
+
+/// Name of the kernel set holding one part of one family of a palisade set.
+pub fn kernel_name<T: KernelAddr>(set: &str, part: Part) -> String {
+    match part {
+        Part::Bulk => format!("{set}{}", T::SUFFIX),
+        Part::Recent => format!("{set}{}_recent", T::SUFFIX),
+    }
+}
+
+impl SetDef {
+    pub(super) fn comment(&self) -> String {
+        let block = match self.block {
+            Some(BlockAction::Drop) => "drop",
+            Some(BlockAction::Reject) => "reject",
+            None => "none",
+        };
+        let ports = if self.with_ports { "yes" } else { "no" };
+        format!("{COMMENT_PREFIX}; block={block}; ports={ports}")
+    }
+
+    /// Read a definition back from the bulk IPv4 kernel set and its comment.
+    pub(super) fn from_kernel(info: &SetInfo) -> Option<Self> {
+        let name = info.name.strip_suffix(u32::SUFFIX)?;
+        let rest = info.comment.as_deref()?.strip_prefix(COMMENT_PREFIX)?;
+        let field = |key: &str| {
+            rest.split(';')
+                .map(str::trim)
+                .find_map(|f| f.strip_prefix(key))
+        };
+        Some(Self {
+            name: name.to_string(),
+            with_ports: field("ports=") == Some("yes"),
+            block: match field("block=") {
+                Some("drop") => Some(BlockAction::Drop),
+                Some("reject") => Some(BlockAction::Reject),
+                _ => None,
+            },
+            default_timeout: info.default_timeout_ms.map(Duration::from_millis),
+        })
+    }
+
+    pub(super) fn spec<T: KernelAddr>(&self, part: Part) -> SetSpec {
+        SetSpec {
+            table: TABLE.into(),
+            name: kernel_name::<T>(&self.name, part),
+            key: if self.with_ports {
+                T::WITH_PORTS
+            } else {
+                T::PLAIN
+            },
+            interval: true,
+            // Every set accepts per-element timeouts, so `block --timeout` works on any of them.
+            timeout: true,
+            default_timeout_ms: self.default_timeout.map(|d| d.as_millis() as u64),
+            comment: Some(match part {
+                Part::Bulk => self.comment(),
+                Part::Recent => format!("palisade: recent additions to set {}", self.name),
+            }),
+        }
+    }
+}
+
+/// The companion set holding the cache token of set `name` (see [`crate::cache`]).
+pub fn stamp_name(name: &str) -> String {
+    format!("{name}_stamp")
+}
+
+pub fn stamp_spec(name: &str) -> SetSpec {
+    SetSpec {
+        table: TABLE.into(),
+        name: stamp_name(name),
+        key: KeyKind::Mark,
+        interval: false,
+        timeout: false,
+        default_timeout_ms: None,
+        comment: Some(format!("palisade: cache stamp of set {name}")),
+    }
+}
+
+pub fn stamp_key(token: u32) -> Key {
+    Key::new(&token.to_be_bytes()).expect("4 bytes fit")
+}
+
+/// Goes with every write to a set's bulk part, in the same transaction: the cache is stale.
+pub fn invalidate(b: &mut Batch, name: &str) {
+    b.flush_set(FAMILY, TABLE, &stamp_name(name));
+}
+
+/// Replace the block chain's rules with one group per blocking set.
+pub fn rebuild_block_chain(b: &mut Batch, sets: &[SetDef]) {
+    let hook = Hook {
+        num: NF_INET_LOCAL_IN,
+        priority: BLOCK_PRIORITY,
+        policy: NF_ACCEPT,
+    };
+    b.add_chain(FAMILY, TABLE, BLOCK_CHAIN, Some(hook));
+    b.flush_chain(FAMILY, TABLE, BLOCK_CHAIN);
+    for def in sets {
+        let Some(action) = def.block else { continue };
+        let comment = format!("{BLOCK_RULE_PREFIX}{}", def.name);
+        for part in PARTS {
+            let families = [
+                (NFPROTO_IPV4, kernel_name::<u32>(&def.name, part)),
+                (NFPROTO_IPV6, kernel_name::<u128>(&def.name, part)),
+            ];
+            for (family, set) in families {
+                for verdict in verdicts(action) {
+                    let rule = block_rule(family, &set, def.with_ports, verdict);
+                    b.add_rule(FAMILY, TABLE, BLOCK_CHAIN, &rule, Some(&comment));
+                }
+            }
+        }
+    }
+}
+
+/// The final expressions of a block rule, and whether the rule applies to TCP only.
+fn verdicts(action: BlockAction) -> Vec<(bool, Expr)> {
+    match action {
+        BlockAction::Drop => vec![(false, Expr::Verdict(Verdict::Drop))],
+        // TCP gets a reset (the client fails at once); everything else an ICMP error.
+        BlockAction::Reject => vec![
+            (true, Expr::Reject(Reject::TcpReset)),
+            (false, Expr::Reject(Reject::IcmpxAdminProhibited)),
+        ],
+    }
+}
+
+/// `ip saddr @set` (or `ip saddr . meta l4proto . th dport @set`), counter, verdict.
+/// Conditions on registers come first: the address load may span the same registers.
+pub fn block_rule(
+    family: u8,
+    set: &str,
+    with_ports: bool,
+    (tcp_only, verdict): (bool, Expr),
+) -> Vec<Expr> {
+    let (offset, len) = if family == NFPROTO_IPV4 {
+        (12, 4)
+    } else {
+        (8, 16)
+    };
+    let mut rule: Vec<Expr> = Expr::nfproto_is(family).into();
+    if tcp_only {
+        rule.extend(Expr::l4proto_is(libc::IPPROTO_TCP as u8));
+    }
+    let base = NFT_PAYLOAD_NETWORK_HEADER;
+    if with_ports {
+        let after_addr = NFT_REG32_00 + len / 4;
+        rule.push(Expr::Payload {
+            base,
+            offset,
+            len,
+            dreg: NFT_REG32_00,
+        });
+        rule.push(Expr::Meta {
+            key: NFT_META_L4PROTO,
+            dreg: after_addr,
+        });
+        rule.push(Expr::Payload {
+            base: NFT_PAYLOAD_TRANSPORT_HEADER,
+            offset: 2,
+            len: 2,
+            dreg: after_addr + 1,
+        });
+        rule.push(Expr::Lookup {
+            set: set.to_string(),
+            sreg: NFT_REG32_00,
+        });
+    } else {
+        rule.push(Expr::Payload {
+            base,
+            offset,
+            len,
+            dreg: NFT_REG_1,
+        });
+        rule.push(Expr::Lookup {
+            set: set.to_string(),
+            sreg: NFT_REG_1,
+        });
+    }
+    rule.push(Expr::Counter);
+    rule.push(verdict);
+    rule
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn definition_survives_the_kernel_comment() {
+        let def = SetDef {
+            name: "bad-guys".into(),
+            with_ports: true,
+            block: Some(BlockAction::Reject),
+            default_timeout: None,
+        };
+        let info = SetInfo {
+            family: FAMILY,
+            table: TABLE.into(),
+            name: "bad-guys_v4".into(),
+            flags: 0,
+            key: None,
+            default_timeout_ms: None,
+            comment: Some(def.comment()),
+            count: None,
+        };
+        assert_eq!(SetDef::from_kernel(&info), Some(def.clone()));
+        let recent = SetInfo {
+            name: kernel_name::<u32>("bad-guys", Part::Recent),
+            ..info.clone()
+        };
+        assert_eq!(
+            SetDef::from_kernel(&recent),
+            None,
+            "only the bulk part defines a set"
+        );
+        let foreign = SetInfo {
+            comment: Some("someone else's".into()),
+            ..info
+        };
+        assert_eq!(SetDef::from_kernel(&foreign), None);
+    }
+
+    #[test]
+    fn block_rules_test_conditions_before_loading_the_address() {
+        let r = block_rule(
+            NFPROTO_IPV6,
+            "s_v6",
+            true,
+            (true, Expr::Reject(Reject::TcpReset)),
+        );
+        let lookup = r
+            .iter()
+            .position(|e| matches!(e, Expr::Lookup { .. }))
+            .unwrap();
+        let last_cmp = r
+            .iter()
+            .rposition(|e| matches!(e, Expr::Cmp { .. }))
+            .unwrap();
+        assert!(last_cmp < lookup);
+        // the port lands right after the 16-byte address
+        let port = Expr::Payload {
+            base: NFT_PAYLOAD_TRANSPORT_HEADER,
+            offset: 2,
+            len: 2,
+            dreg: NFT_REG32_00 + 5,
+        };
+        assert!(r.contains(&port));
+    }
+
+    #[test]
+    fn kernel_names_keep_parts_and_families_apart() {
+        let names = [
+            kernel_name::<u32>("a", Part::Bulk),
+            kernel_name::<u32>("a", Part::Recent),
+            kernel_name::<u128>("a", Part::Bulk),
+            kernel_name::<u128>("a", Part::Recent),
+            stamp_name("a"),
+        ];
+        let unique: std::collections::BTreeSet<_> = names.iter().collect();
+        assert_eq!(unique.len(), names.len());
+    }
+}
