@@ -26,7 +26,10 @@ const HTTP_PORT: u16 = 80;
 const WAIT: Duration = Duration::from_millis(1500);
 
 fn ms(d: Duration) -> String {
-    format!("{:.1} ms", d.as_secs_f64() * 1000.0)
+    match d.as_secs_f64() * 1000.0 {
+        m if m < 1.0 => format!("{:.0} µs", m * 1000.0),
+        m => format!("{m:.1} ms"),
+    }
 }
 
 fn scene(title: &str) {
