@@ -63,7 +63,7 @@ pub fn elements<'a, T: KernelAddr>(
     iv: Interval<T>,
     port: Option<ProtoPort>,
     extras: Extras<'a>,
-) -> impl Iterator<Item = Element<'a>> {
+) -> std::iter::Chain<std::iter::Once<Element<'a>>, std::option::IntoIter<Element<'a>>> {
     let start = |key| Element {
         timeout_ms: extras.timeout_ms,
         comment: extras.comment,
@@ -87,6 +87,25 @@ pub fn elements<'a, T: KernelAddr>(
     std::iter::once(first).chain(second)
 }
 
+/// The element for one address in a hash set: its key, nothing else. Same iterator type as
+/// [`elements`], so callers can pick either per kernel set.
+pub fn single<'a, T: KernelAddr>(
+    a: T,
+    port: Option<ProtoPort>,
+    extras: Extras<'a>,
+) -> std::iter::Chain<std::iter::Once<Element<'a>>, std::option::IntoIter<Element<'a>>> {
+    let key = match port {
+        Some(pp) => a.key_with_port(pp),
+        None => a.key(),
+    };
+    let e = Element {
+        timeout_ms: extras.timeout_ms,
+        comment: extras.comment,
+        ..Element::key(key)
+    };
+    std::iter::once(e).chain(None)
+}
+
 /// Encoded size of a range's elements, to size the batch buffer once.
 pub fn encoded_bytes<T: KernelAddr>() -> usize {
     // list element, key nest, value: 12 bytes of headers per element; the end carries flags.
@@ -103,7 +122,29 @@ pub struct KernelRange<T> {
     pub comment: Option<String>,
 }
 
-/// Rebuild ranges from a set's dumped elements, sorted by (port, first address).
+/// Ranges of single addresses from a hash set's dumped elements, sorted.
+pub fn decode_singles<T: KernelAddr>(elems: Vec<ElementInfo>) -> Vec<KernelRange<T>> {
+    let mut out: Vec<KernelRange<T>> = elems
+        .into_iter()
+        .filter_map(|e| {
+            let a = T::from_bits(e.key.addr_bits()?);
+            Some(KernelRange {
+                range: Interval::single(a),
+                port: e
+                    .key
+                    .proto_port()
+                    .map(|(proto, port)| ProtoPort { proto, port }),
+                timeout_ms: e.timeout_ms,
+                expires_ms: e.expiration_ms,
+                comment: e.comment,
+            })
+        })
+        .collect();
+    out.sort_by_key(|r| (r.port, r.range.first));
+    out
+}
+
+/// Rebuild ranges from an interval set's dumped elements, sorted by (port, first address).
 pub fn decode<T: KernelAddr>(mut elems: Vec<ElementInfo>) -> Vec<KernelRange<T>> {
     let bits = |k: &Key| k.addr_bits().map(T::from_bits);
     let port_of = |k: &Key| {

@@ -172,9 +172,21 @@ fn real_lists_load_exactly_and_nft_agrees() {
         want,
         "palisade's reading"
     );
-    let nft4 = split(nft_view(&lab, "fh_v4"));
-    let nft6 = split(nft_view(&lab, "fh_v6"));
-    assert_eq!((nft4.0, nft6.1), want, "nft's reading");
+    // Every kernel set behind the palisade set: networks, single addresses, recent additions.
+    let kernel_sets = [
+        "fh_v4",
+        "fh_v4_addrs",
+        "fh_v4_recent",
+        "fh_v6",
+        "fh_v6_addrs",
+        "fh_v6_recent",
+    ];
+    let nft_ranges: Vec<AddrRange> = kernel_sets.iter().flat_map(|s| nft_view(&lab, s)).collect();
+    assert!(
+        !nft_view(&lab, "fh_v4_addrs").is_empty(),
+        "single addresses live in the hash set"
+    );
+    assert_eq!(split(nft_ranges), want, "nft's reading");
 
     // membership: exit codes 0 / 1 / 2
     assert_eq!(

@@ -58,20 +58,41 @@ impl Contents {
         }
     }
 
-    /// Kernel element counts (as `NFTA_SET_COUNT` reports them) for these contents: one per
-    /// range in an address+port set; in a plain interval set one per interval end, and a range
-    /// that runs to the top of the address space has none.
-    pub fn expected_kernel_counts(&self) -> (usize, usize) {
-        fn count<T: AddrBits>(groups: &Groups<T>) -> usize {
+    /// Split merged contents the way loads store them: ranges of more than one address for
+    /// the interval part, single addresses for the hash part.
+    pub fn split_singles(&self) -> (Contents, Contents) {
+        fn family<T: AddrBits>(groups: &Groups<T>) -> (Groups<T>, Groups<T>) {
+            let (mut ranges, mut singles) = (Groups::new(), Groups::new());
+            for (port, set) in groups {
+                let (one, many): (Vec<_>, Vec<_>) = set.iter().partition(|iv| iv.first == iv.last);
+                if !many.is_empty() {
+                    ranges.insert(*port, IntervalSet::from_unsorted(many));
+                }
+                if !one.is_empty() {
+                    singles.insert(*port, IntervalSet::from_unsorted(one));
+                }
+            }
+            (ranges, singles)
+        }
+        let (r4, s4) = family(&self.v4);
+        let (r6, s6) = family(&self.v6);
+        (Contents { v4: r4, v6: r6 }, Contents { v4: s4, v6: s6 })
+    }
+
+    /// Kernel element counts (as `NFTA_SET_COUNT` reports them) for these contents stored in
+    /// `part`: in a hash set or an address+port set one per element; in a plain interval set
+    /// one per interval end, and a range that runs to the top of the address space has none.
+    pub fn expected_kernel_counts(&self, part: Part) -> (usize, usize) {
+        fn count<T: AddrBits>(groups: &Groups<T>, part: Part) -> usize {
             groups
                 .iter()
                 .map(|(port, set)| match port {
-                    Some(_) => set.len(),
-                    None => set.iter().filter(|iv| iv.last != T::MAX).count(),
+                    None if part.is_interval() => set.iter().filter(|iv| iv.last != T::MAX).count(),
+                    _ => set.len(),
                 })
                 .sum()
         }
-        (count(&self.v4), count(&self.v6))
+        (count(&self.v4, part), count(&self.v6, part))
     }
 }
 
@@ -141,6 +162,21 @@ pub fn diff_family<T: KernelAddr>(held: &[KernelRange<T>], want: &Groups<T>) -> 
         .collect()
 }
 
+/// The kernel elements for one range in `part`: interval elements, or a hash key.
+fn encode<'a, T: KernelAddr>(
+    part: Part,
+    iv: Interval<T>,
+    port: Option<ProtoPort>,
+    extras: Extras<'a>,
+) -> impl Iterator<Item = Element<'a>> {
+    if part.is_interval() {
+        kernel_addr::elements(iv, port, extras)
+    } else {
+        debug_assert_eq!(iv.first, iv.last, "the singles part holds single addresses");
+        kernel_addr::single(iv.first, port, extras)
+    }
+}
+
 /// Add a diff to the batch; returns (removed, added, unchanged).
 pub fn apply_diff<T: KernelAddr>(
     b: &mut Batch,
@@ -159,14 +195,14 @@ pub fn apply_diff<T: KernelAddr>(
     for (port, remove, _, _) in d {
         let keys = remove
             .iter()
-            .flat_map(|iv| kernel_addr::elements(*iv, *port, Extras::default()));
+            .flat_map(|iv| encode(part, *iv, *port, Extras::default()));
         b.del_elements(FAMILY, TABLE, &name, keys);
         totals.0 += remove.len();
     }
     for (port, _, add, unchanged) in d {
         let elems = add
             .iter()
-            .flat_map(|iv| kernel_addr::elements(*iv, *port, Extras::default()));
+            .flat_map(|iv| encode(part, *iv, *port, Extras::default()));
         b.add_elements(FAMILY, TABLE, &name, false, elems);
         totals.1 += add.len();
         totals.2 += unchanged;
@@ -174,14 +210,15 @@ pub fn apply_diff<T: KernelAddr>(
     totals
 }
 
-/// The kernel elements for every range of one family (extras only matter for additions).
+/// The kernel elements for every range of one family in `part`.
 fn elements_of<'a, T: KernelAddr>(
+    part: Part,
     items: &'a Groups<T>,
     extras: Extras<'a>,
 ) -> impl Iterator<Item = Element<'a>> {
     items.iter().flat_map(move |(port, s)| {
         s.iter()
-            .flat_map(move |iv| kernel_addr::elements(*iv, *port, extras))
+            .flat_map(move |iv| encode(part, *iv, *port, extras))
     })
 }
 
@@ -197,7 +234,7 @@ pub fn add_family<T: KernelAddr>(
         TABLE,
         &kernel_name::<T>(set, part),
         false,
-        elements_of(items, extras),
+        elements_of(part, items, extras),
     );
 }
 
@@ -250,7 +287,7 @@ pub fn cut_family<T: KernelAddr>(
         let Some(cut) = items.get(&r.port).filter(|cut| overlaps(cut, r.range)) else {
             continue;
         };
-        dels.extend(kernel_addr::elements(r.range, r.port, Extras::default()));
+        dels.extend(encode(part, r.range, r.port, Extras::default()));
         let extras = Extras {
             timeout_ms: r.expires_ms.filter(|_| r.timeout_ms.is_some()),
             comment: r.comment.as_deref(),
@@ -259,7 +296,7 @@ pub fn cut_family<T: KernelAddr>(
             .difference(cut)
             .iter()
         {
-            adds.extend(kernel_addr::elements(*piece, r.port, extras));
+            adds.extend(encode(part, *piece, r.port, extras));
         }
     }
     let name = kernel_name::<T>(set, part);
@@ -295,6 +332,21 @@ mod tests {
         }
     }
 
+    proptest! {
+        /// Ranges and singles together are the contents again; singles hold one address each.
+        #[test]
+        fn split_singles_partitions(raw in proptest::collection::vec((0u32..2000, 0u32..3), 0..40)) {
+            let c = Contents::from_ranges(raw.into_iter().map(|(f, n)| (AddrRange::V4(Interval { first: f, last: f + n }), None)));
+            let (ranges, singles) = c.split_singles();
+            prop_assert!(singles.v4.values().flat_map(|s| s.iter()).all(|iv| iv.first == iv.last));
+            prop_assert!(ranges.v4.values().flat_map(|s| s.iter()).all(|iv| iv.first != iv.last));
+            let back = Contents::from_ranges(
+                ranges.v4.values().chain(singles.v4.values()).flat_map(|s| s.iter()).map(|iv| (AddrRange::V4(*iv), None)),
+            );
+            prop_assert_eq!(back, c);
+        }
+    }
+
     #[test]
     fn expected_counts_follow_the_kernel() {
         let c = Contents::from_ranges([
@@ -317,6 +369,10 @@ mod tests {
                 Some(ProtoPort { proto: 6, port: 22 }),
             ),
         ]);
-        assert_eq!(c.expected_kernel_counts(), (1, 1));
+        assert_eq!(c.expected_kernel_counts(Part::Bulk), (1, 1));
+        assert_eq!(c.expected_kernel_counts(Part::Singles), (2, 1));
+        let (ranges, singles) = c.split_singles();
+        assert_eq!(ranges.range_counts(), (2, 0));
+        assert_eq!(singles.range_counts(), (0, 1));
     }
 }

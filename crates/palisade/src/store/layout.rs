@@ -1,13 +1,18 @@
 //! Where palisade's objects live in the kernel and what they are called.
 //!
 //! One table, `inet palisade`; nothing outside it is ever touched. A palisade set NAME is, per
-//! family, two kernel interval sets: the bulk part `NAME_v4` that loads write, and the recent
-//! part `NAME_v4_recent` that single additions go to. The split exists because the kernel
-//! (6.18+) rebuilds an interval set's whole lookup array on every commit that changes it: one
-//! address added to a set of 100,000 networks would cost 12 ms of kernel time, while added to
-//! the small recent part it costs microseconds. A load folds the recent part into the bulk one
-//! in the same transaction. Packets are matched against both parts: two lookups, a cost that
-//! does not grow with the list.
+//! family, three kernel sets:
+//! - `NAME_v4`, the bulk part: an interval set (rbtree) with the networks and ranges a load
+//!   wrote;
+//! - `NAME_v4_addrs`, the single addresses a load wrote, in a hash set: one element per
+//!   address instead of an interval's two, and inserts that cost the same at any size;
+//! - `NAME_v4_recent`, an interval set for single additions since the last load.
+//!
+//! The recent part exists because the kernel (6.18+) rebuilds an interval set's whole lookup
+//! array on every commit that changes it: one address added to a set of 100,000 networks would
+//! cost 12 ms of kernel time, while added to the small recent part it costs microseconds. A
+//! load folds the recent part into the others in the same transaction. Packets are matched
+//! against all three: three lookups, a cost that does not grow with the list.
 //!
 //! What palisade knows about a set (its verdict, whether it holds ports) is kept in the bulk
 //! kernel set's comment, so the kernel is the only source of truth.
@@ -30,18 +35,28 @@ pub const BLOCK_RULE_PREFIX: &str = "palisade block ";
 /// The two kernel sets behind each family of a palisade set.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Part {
-    /// Written by loads; large.
+    /// Networks and ranges written by loads; large.
     Bulk,
+    /// Single addresses written by loads, in a hash set; large.
+    Singles,
     /// Single additions since the last load; small.
     Recent,
 }
 
-pub const PARTS: [Part; 2] = [Part::Bulk, Part::Recent];
+pub const PARTS: [Part; 3] = [Part::Bulk, Part::Singles, Part::Recent];
+
+impl Part {
+    /// Interval sets hold ranges; the singles part holds one key per address.
+    pub fn is_interval(self) -> bool {
+        self != Part::Singles
+    }
+}
 
 /// Name of the kernel set holding one part of one family of a palisade set.
 pub fn kernel_name<T: KernelAddr>(set: &str, part: Part) -> String {
     match part {
         Part::Bulk => format!("{set}{}", T::SUFFIX),
+        Part::Singles => format!("{set}{}_addrs", T::SUFFIX),
         Part::Recent => format!("{set}{}_recent", T::SUFFIX),
     }
 }
@@ -87,12 +102,16 @@ impl SetDef {
             } else {
                 T::PLAIN
             },
-            interval: true,
-            // Every set accepts per-element timeouts, so `block --timeout` works on any of them.
-            timeout: true,
-            default_timeout_ms: self.default_timeout.map(|d| d.as_millis() as u64),
+            interval: part.is_interval(),
+            // Single additions may carry timeouts (`block --timeout`); loads never do.
+            timeout: part == Part::Recent,
+            default_timeout_ms: match part {
+                Part::Recent => self.default_timeout.map(|d| d.as_millis() as u64),
+                _ => None,
+            },
             comment: Some(match part {
                 Part::Bulk => self.comment(),
+                Part::Singles => format!("palisade: loaded addresses of set {}", self.name),
                 Part::Recent => format!("palisade: recent additions to set {}", self.name),
             }),
         }
@@ -292,6 +311,8 @@ mod tests {
         let names = [
             kernel_name::<u32>("a", Part::Bulk),
             kernel_name::<u32>("a", Part::Recent),
+            kernel_name::<u32>("a", Part::Singles),
+            kernel_name::<u128>("a", Part::Singles),
             kernel_name::<u128>("a", Part::Bulk),
             kernel_name::<u128>("a", Part::Recent),
             stamp_name("a"),

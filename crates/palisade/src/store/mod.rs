@@ -113,13 +113,20 @@ pub struct LoadReport {
     pub commit_ms: f64,
     pub batch_bytes: usize,
     pub messages: usize,
-    /// The bulk part's contents came from the verified cache, not a kernel dump.
+    /// The loaded parts' contents came from the verified cache, not a kernel dump.
     pub from_cache: bool,
     pub cache_written: bool,
 }
 
 fn ms(since: Instant) -> f64 {
     since.elapsed().as_secs_f64() * 1000.0
+}
+
+/// What the parts a load writes hold.
+struct Loaded {
+    ranges: Held,
+    singles: Held,
+    from_cache: bool,
 }
 
 /// Where set caches live for the namespace palisade talks to (see [`crate::cache`]).
@@ -232,22 +239,35 @@ impl Store {
         Ok(())
     }
 
-    /// Everything the set holds, both parts, with each range's timeout and comment.
+    /// Everything the set holds, all parts, with each range's timeout and comment.
     pub fn held(&mut self, name: &str) -> Result<Held> {
-        let (bulk, _) = self.read_bulk(name)?;
-        Ok(bulk.join(self.dump_part(name, Part::Recent)?))
+        let loaded = self.read_loaded(name)?;
+        Ok(loaded
+            .ranges
+            .join(loaded.singles)
+            .join(self.dump_part(name, Part::Recent)?))
     }
 
-    /// The bulk part: from the cache when the kernel proves it current, else from a dump.
-    fn read_bulk(&mut self, name: &str) -> Result<(Held, bool)> {
-        match self.cached_bulk(name)? {
-            Some(contents) => Ok((Held::from_contents(&contents), true)),
-            None => Ok((self.dump_part(name, Part::Bulk)?, false)),
+    /// The parts a load writes: from the cache when the kernel proves it current, else dumped.
+    fn read_loaded(&mut self, name: &str) -> Result<Loaded> {
+        if let Some(contents) = self.cached_load(name)? {
+            let (ranges, singles) = contents.split_singles();
+            return Ok(Loaded {
+                ranges: Held::from_contents(&ranges),
+                singles: Held::from_contents(&singles),
+                from_cache: true,
+            });
         }
+        Ok(Loaded {
+            ranges: self.dump_part(name, Part::Bulk)?,
+            singles: self.dump_part(name, Part::Singles)?,
+            from_cache: false,
+        })
     }
 
-    /// The cached bulk contents, if the kernel's stamp token and element counts confirm them.
-    fn cached_bulk(&mut self, name: &str) -> Result<Option<Contents>> {
+    /// The contents of the last load, if the kernel's stamp token and element counts confirm
+    /// that the loaded parts still hold exactly them.
+    fn cached_load(&mut self, name: &str) -> Result<Option<Contents>> {
         let Some((token, contents)) = self.cache_path(name).and_then(|p| cache::read(&p)) else {
             return Ok(None);
         };
@@ -258,16 +278,18 @@ impl Store {
         if kernel_token != Some(token) {
             return Ok(None);
         }
-        let (want4, want6) = contents.expected_kernel_counts();
-        let bulk4 = kernel_name::<u32>(name, Part::Bulk);
-        let bulk6 = kernel_name::<u128>(name, Part::Bulk);
+        let (ranges, singles) = contents.split_singles();
+        let mut expected = Vec::new();
+        for (part, c) in [(Part::Bulk, &ranges), (Part::Singles, &singles)] {
+            let (n4, n6) = c.expected_kernel_counts(part);
+            expected.push((kernel_name::<u32>(name, part), n4));
+            expected.push((kernel_name::<u128>(name, part), n6));
+        }
         for info in self.nl.sets(FAMILY, TABLE)? {
-            let want = match &info.name {
-                n if *n == bulk4 => want4,
-                n if *n == bulk6 => want6,
-                _ => continue,
+            let Some((_, want)) = expected.iter().find(|(n, _)| *n == info.name) else {
+                continue;
             };
-            if info.count.is_some_and(|c| c as usize != want) {
+            if info.count.is_some_and(|c| c as usize != *want) {
                 return Ok(None);
             }
         }
@@ -286,9 +308,16 @@ impl Store {
             .elements(FAMILY, TABLE, &kernel_name::<u128>(name, part), |e| {
                 e6.push(e)
             })?;
-        Ok(Held {
-            v4: kernel_addr::decode(e4),
-            v6: kernel_addr::decode(e6),
+        Ok(if part.is_interval() {
+            Held {
+                v4: kernel_addr::decode(e4),
+                v6: kernel_addr::decode(e6),
+            }
+        } else {
+            Held {
+                v4: kernel_addr::decode_singles(e4),
+                v6: kernel_addr::decode_singles(e6),
+            }
         })
     }
 
@@ -309,23 +338,40 @@ impl Store {
         let mut report = LoadReport::default();
         let t = Instant::now();
         let gen = self.nl.generation()?;
-        let (bulk, from_cache) = self.read_bulk(&def.name)?;
+        let loaded = self.read_loaded(&def.name)?;
         let recent = self.dump_part(&def.name, Part::Recent)?;
-        report.from_cache = from_cache;
+        report.from_cache = loaded.from_cache;
         report.recent_folded = recent.v4.len() + recent.v6.len();
         report.dump_ms = ms(t);
 
         let t = Instant::now();
-        let d4 = diff_family(&bulk.v4, &want.v4);
-        let d6 = diff_family(&bulk.v6, &want.v6);
+        let (want_ranges, want_singles) = want.split_singles();
+        let diffs4 = [
+            (Part::Bulk, diff_family(&loaded.ranges.v4, &want_ranges.v4)),
+            (
+                Part::Singles,
+                diff_family(&loaded.singles.v4, &want_singles.v4),
+            ),
+        ];
+        let diffs6 = [
+            (Part::Bulk, diff_family(&loaded.ranges.v6, &want_ranges.v6)),
+            (
+                Part::Singles,
+                diff_family(&loaded.singles.v6, &want_singles.v6),
+            ),
+        ];
         report.diff_ms = ms(t);
 
         let t = Instant::now();
         let mut b = self.nl.batch(Some(gen));
-        for (removed, added, unchanged) in [
-            apply_diff::<u32>(&mut b, &def.name, Part::Bulk, &d4),
-            apply_diff::<u128>(&mut b, &def.name, Part::Bulk, &d6),
-        ] {
+        let mut totals = Vec::new();
+        for (part, d) in &diffs4 {
+            totals.push(apply_diff::<u32>(&mut b, &def.name, *part, d));
+        }
+        for (part, d) in &diffs6 {
+            totals.push(apply_diff::<u128>(&mut b, &def.name, *part, d));
+        }
+        for (removed, added, unchanged) in totals {
             report.removed += removed;
             report.added += added;
             report.unchanged += unchanged;
@@ -391,22 +437,46 @@ impl Store {
         check_ports(def, items)?;
         self.retry_on_change(|store, gen| {
             let recent = store.dump_part(&def.name, Part::Recent)?;
-            // Only the bulk ranges the items touch matter.
-            let bulk = match store.cached_bulk(&def.name)? {
-                Some(c) => Some(Held {
-                    v4: overlapping(&c.v4, &items.v4),
-                    v6: overlapping(&c.v6, &items.v6),
-                }),
-                None if store.bulk_misses(def, items)? => None,
-                None => Some(store.dump_part(&def.name, Part::Bulk)?),
+            // Only the loaded ranges the items touch matter.
+            let loaded = match store.cached_load(&def.name)? {
+                Some(c) => {
+                    let touched = |c: &Contents| Held {
+                        v4: overlapping(&c.v4, &items.v4),
+                        v6: overlapping(&c.v6, &items.v6),
+                    };
+                    let (ranges, singles) = c.split_singles();
+                    Some(Loaded {
+                        ranges: touched(&ranges),
+                        singles: touched(&singles),
+                        from_cache: true,
+                    })
+                }
+                None if store.loaded_misses(def, items)? => None,
+                None => Some(store.read_loaded(&def.name)?),
             };
             let mut b = store.nl.batch(Some(gen));
             cut_family(&mut b, &def.name, Part::Recent, &recent.v4, &items.v4);
             cut_family(&mut b, &def.name, Part::Recent, &recent.v6, &items.v6);
-            if let Some(bulk) = bulk {
-                let c4 = cut_family(&mut b, &def.name, Part::Bulk, &bulk.v4, &items.v4);
-                let c6 = cut_family(&mut b, &def.name, Part::Bulk, &bulk.v6, &items.v6);
-                if c4 || c6 {
+            if let Some(loaded) = loaded {
+                let cuts = [
+                    cut_family(&mut b, &def.name, Part::Bulk, &loaded.ranges.v4, &items.v4),
+                    cut_family(&mut b, &def.name, Part::Bulk, &loaded.ranges.v6, &items.v6),
+                    cut_family(
+                        &mut b,
+                        &def.name,
+                        Part::Singles,
+                        &loaded.singles.v4,
+                        &items.v4,
+                    ),
+                    cut_family(
+                        &mut b,
+                        &def.name,
+                        Part::Singles,
+                        &loaded.singles.v6,
+                        &items.v6,
+                    ),
+                ];
+                if cuts.contains(&true) {
                     invalidate(&mut b, &def.name);
                 }
             }
@@ -415,9 +485,9 @@ impl Store {
         })
     }
 
-    /// True when every item is a single address that the bulk part does not contain, checked
-    /// by kernel lookups instead of reading the part.
-    fn bulk_misses(&mut self, def: &SetDef, items: &Contents) -> Result<bool> {
+    /// True when every item is a single address that the loaded parts do not contain, checked
+    /// by kernel lookups instead of reading the parts.
+    fn loaded_misses(&mut self, def: &SetDef, items: &Contents) -> Result<bool> {
         let singles4 = items
             .v4
             .iter()
@@ -488,7 +558,7 @@ impl Store {
     /// Element counts the kernel reports for a set, per family (both parts), where it does.
     pub fn kernel_counts(&mut self, name: &str) -> Result<(Option<u32>, Option<u32>)> {
         let infos = self.nl.sets(FAMILY, TABLE)?;
-        let count = |names: [String; 2]| -> Option<u32> {
+        let count = |names: [String; 3]| -> Option<u32> {
             names
                 .iter()
                 .map(|n| infos.iter().find(|i| &i.name == n).and_then(|i| i.count))
