@@ -70,12 +70,16 @@ pub fn set(store: &mut Store, cmd: SetCommand, out: Out) -> Result<i32> {
             let def = store.get(&a.name)?;
             let items = parse_elements(&a.elements, def.with_ports, a.normalize)?;
             let timeout = duration_arg(&a.timeout, "--timeout")?;
+            let t = Instant::now();
             store.add(&def, &items, extras(timeout, a.comment.as_deref()))?;
+            applied(out, t);
         }
         SetCommand::Del(a) => {
             let def = store.get(&a.name)?;
             let items = parse_elements(&a.elements, def.with_ports, a.normalize)?;
+            let t = Instant::now();
             store.del(&def, &items)?;
+            applied(out, t);
         }
         SetCommand::Test(a) => {
             let def = store.get(&a.name)?;
@@ -100,6 +104,16 @@ pub fn set(store: &mut Store, cmd: SetCommand, out: Out) -> Result<i32> {
         SetCommand::Export(a) => export(store, a)?,
     }
     Ok(0)
+}
+
+/// With `-v`: how long the change took to be in effect in the kernel (acknowledged).
+fn applied(out: Out, since: Instant) {
+    if out.verbose {
+        eprintln!(
+            "applied in {:.2} ms",
+            since.elapsed().as_secs_f64() * 1000.0
+        );
+    }
 }
 
 fn load(store: &mut Store, a: LoadArgs, out: Out) -> Result<()> {
