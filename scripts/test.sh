@@ -1,15 +1,20 @@
 #!/usr/bin/env bash
 # The whole test suite: formatting, lints, unit and property tests, and the real-kernel
-# integration tests (which create and remove their own network namespaces; they need root).
+# integration tests (which create and remove their own network namespaces; they need root),
+# then the bulk-load benchmark in its quick form (checks that every measurement runs and its
+# outputs are written; no timing assertions).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/deps.sh
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
-cargo test --workspace --locked
-# The bulk-load benchmark in its quick form: checks every measurement runs and writes its
-# outputs (no timing assertions).
-if [ -d crates/palisade-bench ]; then
-  cargo build --release --locked -p palisade -p palisade-bench
-  ./target/release/palisade-bench load --quick --palisade ./target/release/palisade --out target/bench-quick
-fi
+
+cargo build --release --locked -p palisade -p palisade-bench
+./target/release/palisade-bench load --quick --palisade ./target/release/palisade --out target/bench-quick
+
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+cargo test --workspace --locked 2>&1 | tee "$log"
+# One closing line for the whole suite, summed over every test binary.
+awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
+     END { printf "tests: %d passed, %d failed\n", p, f; exit (f > 0) }' "$log"
