@@ -87,6 +87,14 @@ impl Netns {
         c
     }
 
+    /// Run a program inside the namespace and return its standard output; a failure carries
+    /// its standard error.
+    pub fn output(&self, program: &str, args: &[&str]) -> io::Result<String> {
+        let out = self.command(program).args(args).output()?;
+        check(&out, &format!("{program} {}", args.join(" ")))?;
+        String::from_utf8(out.stdout).map_err(io::Error::other)
+    }
+
     /// Run `f` on a thread that has entered this namespace. Sockets it creates stay in the
     /// namespace after it returns, so a listener or client can be opened here and used anywhere.
     pub fn run<T: Send>(&self, f: impl FnOnce() -> T + Send) -> io::Result<T> {

@@ -55,17 +55,7 @@ fn dump(nl: &mut Netlink) -> Vec<(String, bool)> {
 }
 
 fn nft_list(ns: &Netns) -> String {
-    let out = ns
-        .command("nft")
-        .args(["list", "set", "inet", T, "s"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
+    ns.output("nft", &["list", "set", "inet", T, "s"]).unwrap()
 }
 
 #[test]

@@ -45,16 +45,9 @@ fn parse_export(text: &str) -> (IntervalSet<u32>, IntervalSet<u128>) {
 fn nft_view(lab: &Lab, set: &str) -> Vec<AddrRange> {
     let out = lab
         .server
-        .command("nft")
-        .args(["-j", "list", "set", "inet", "palisade", set])
-        .output()
+        .output("nft", &["-j", "list", "set", "inet", "palisade", set])
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let j: serde_json::Value = serde_json::from_str(&out).unwrap();
     let elems = j["nftables"]
         .as_array()
         .unwrap()
@@ -439,17 +432,8 @@ fn reload_trusts_the_cache_only_when_the_kernel_confirms_it() {
     // element count does not (on kernels that report it), so the cache is not trusted.
     let load4 = load(&lab);
     assert_eq!(load4["current_from_cache"], true);
-    let nft = lab
-        .server
-        .command("nft")
-        .args(["add", "element", "inet", "palisade", "c_v4", "{ 9.9.9.10 }"])
-        .output()
-        .unwrap();
-    assert!(
-        nft.status.success(),
-        "{}",
-        String::from_utf8_lossy(&nft.stderr)
-    );
+    let add = ["add", "element", "inet", "palisade", "c_v4", "{ 9.9.9.10 }"];
+    lab.server.output("nft", &add).unwrap();
     let listed: serde_json::Value =
         serde_json::from_str(&lab.ok(&["set", "list", "c", "--json"])).unwrap();
     let fifth = load(&lab);

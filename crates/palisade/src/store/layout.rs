@@ -200,41 +200,32 @@ pub fn block_rule(
     if tcp_only {
         rule.extend(Expr::l4proto_is(libc::IPPROTO_TCP as u8));
     }
-    let base = NFT_PAYLOAD_NETWORK_HEADER;
+    // A port set's key is a concatenation, built in consecutive 32-bit registers.
+    let addr_reg = if with_ports { NFT_REG32_00 } else { NFT_REG_1 };
+    rule.push(Expr::Payload {
+        base: NFT_PAYLOAD_NETWORK_HEADER,
+        offset,
+        len,
+        dreg: addr_reg,
+    });
     if with_ports {
         let after_addr = NFT_REG32_00 + len / 4;
-        rule.push(Expr::Payload {
-            base,
-            offset,
-            len,
-            dreg: NFT_REG32_00,
-        });
         rule.push(Expr::Meta {
             key: NFT_META_L4PROTO,
             dreg: after_addr,
         });
-        rule.push(Expr::Payload {
+        let dport = Expr::Payload {
             base: NFT_PAYLOAD_TRANSPORT_HEADER,
             offset: 2,
             len: 2,
             dreg: after_addr + 1,
-        });
-        rule.push(Expr::Lookup {
-            set: set.to_string(),
-            sreg: NFT_REG32_00,
-        });
-    } else {
-        rule.push(Expr::Payload {
-            base,
-            offset,
-            len,
-            dreg: NFT_REG_1,
-        });
-        rule.push(Expr::Lookup {
-            set: set.to_string(),
-            sreg: NFT_REG_1,
-        });
+        };
+        rule.push(dport);
     }
+    rule.push(Expr::Lookup {
+        set: set.to_string(),
+        sreg: addr_reg,
+    });
     rule.push(Expr::Counter);
     rule.push(verdict);
     rule
