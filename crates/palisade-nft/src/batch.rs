@@ -186,11 +186,7 @@ impl Batch {
         exprs: &[Expr],
         comment: Option<&str>,
     ) {
-        let (m, seq, start) = self.begin(
-            NFT_MSG_NEWRULE,
-            NLM_F_CREATE | 0x800, /* NLM_F_APPEND */
-            family,
-        );
+        let (m, seq, start) = self.begin(NFT_MSG_NEWRULE, NLM_F_CREATE | NLM_F_APPEND, family);
         self.w.attr_str(NFTA_RULE_TABLE, table);
         self.w.attr_str(NFTA_RULE_CHAIN, chain);
         let list = self.w.begin_nested(NFTA_RULE_EXPRESSIONS);

@@ -56,8 +56,10 @@ pub enum SetCommand {
 
 #[derive(Args, Debug)]
 pub struct CreateArgs {
+    /// Letters, digits, `-` and `_`; at most 60 characters.
     pub name: String,
-    /// Default timeout for elements added without one (e.g. `10m`, `1h30m`, `2d`).
+    /// Default timeout for elements added singly (`set add`, `block`) without one
+    /// (e.g. `10m`, `1h30m`, `2d`); what `set load` loads stays until the next load.
     #[arg(long, value_name = "DURATION")]
     pub timeout: Option<String>,
     /// Elements are address+port pairs (`ADDR,tcp:22`), like ipset's hash:net,port.
