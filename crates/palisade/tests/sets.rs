@@ -142,6 +142,36 @@ fn address_port_sets_block_only_that_port() {
     assert_eq!(lab.connect(ALLOWED4, PORT).unwrap(), "ok");
     let refused = lab.palisade(&["set", "add", "svc", BLOCKED4]);
     assert_eq!(refused.status.code(), Some(2), "a port set needs ports");
+
+    // A load replaces the singly added entries: the listed pairs land in the concatenated hash
+    // set (single address) and interval set (network), the old ones are folded away.
+    let dir = std::env::temp_dir().join(format!("palisade-ports-{}", lab.server.name()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("pairs.txt");
+    let pairs = format!("{ALLOWED4},tcp:{PORT2}\n2001:db8:1::/120,tcp:{PORT2}\n");
+    std::fs::write(&file, pairs).unwrap();
+    lab.ok(&["set", "load", "svc", file.to_str().unwrap()]);
+    assert!(
+        lab.connect(ALLOWED4, PORT2).is_err(),
+        "loaded single address+port"
+    );
+    assert!(lab.connect(ALLOWED6, PORT2).is_err(), "loaded network+port");
+    assert_eq!(
+        lab.connect(ALLOWED4, PORT).unwrap(),
+        "ok",
+        "only the listed port"
+    );
+    assert_eq!(
+        lab.connect(BLOCKED4, PORT).unwrap(),
+        "ok",
+        "the earlier add is gone"
+    );
+    let exported = lab.ok(&["set", "export", "svc"]);
+    assert_eq!(
+        exported,
+        format!("{ALLOWED4},tcp:{PORT2}\n2001:db8:1::/120,tcp:{PORT2}\n")
+    );
+    std::fs::remove_dir_all(dir).unwrap();
 }
 
 #[test]
