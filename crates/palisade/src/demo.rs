@@ -117,7 +117,10 @@ pub fn run(a: DemoArgs, _out: Out) -> Result<()> {
         ms(Duration::from_secs_f64(report.commit_ms / 1000.0)),
         report.messages
     );
-    println!("one rule matches the whole set: `ip saddr @firehol_v4 drop`; the cost per packet does not grow with the list");
+    println!(
+        "matched by set lookups (`ip saddr @firehol_v4 drop`, and the same for its single \
+         addresses and recent additions): the cost per packet does not grow with the list"
+    );
 
     scene("4. With palisade: the listed source is dropped, the other is served");
     request(&client, blocked_src)?;
