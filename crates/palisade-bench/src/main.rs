@@ -378,14 +378,7 @@ fn baseline(plan: &Plan) -> Result<Measured, String> {
         walls.push(r.wall_ms());
         rss = rss.max(r.peak_rss_kib);
     }
-    Ok(Measured {
-        wall_ms: median(&walls),
-        peak_rss_kib: rss,
-        commit_ms: None,
-        timings: Vec::new(),
-        batch: None,
-        other_cpu: None,
-    })
+    Ok(Measured::external(median(&walls), rss, None))
 }
 
 /// The palisade binary under test, and where it keeps its state.
@@ -480,14 +473,7 @@ fn nft_load(script: &Path, entries: usize) -> Result<Measured, String> {
         LOAD_TIMEOUT,
     )?;
     verify_in_kernel(&ns, entries)?;
-    Ok(Measured {
-        wall_ms: r.wall_ms(),
-        peak_rss_kib: r.peak_rss_kib,
-        commit_ms: None,
-        timings: Vec::new(),
-        batch: None,
-        other_cpu: Some(other),
-    })
+    Ok(Measured::external(r.wall_ms(), r.peak_rss_kib, Some(other)))
 }
 
 /// Count the IPv4 set elements the kernel holds in the namespace, with `nft` rather than the
@@ -548,14 +534,7 @@ fn ipset_load(ds: &Dataset) -> Result<Measured, String> {
     if n != ds.entries {
         return Err(format!("ipset holds {n} entries, expected {}", ds.entries));
     }
-    Ok(Measured {
-        wall_ms: r.wall_ms(),
-        peak_rss_kib: r.peak_rss_kib,
-        commit_ms: None,
-        timings: Vec::new(),
-        batch: None,
-        other_cpu: Some(other),
-    })
+    Ok(Measured::external(r.wall_ms(), r.peak_rss_kib, Some(other)))
 }
 
 /// Loads the set of `single.entries` networks (untimed).
@@ -670,14 +649,7 @@ fn single_ops(pal: &Palisade, single: &Dataset, plan: &Plan) -> (Vec<Row>, f64) 
                 dels.push(d.wall_ms());
                 del_rss = del_rss.max(d.peak_rss_kib);
             }
-            let m = |walls: &[f64], rss| Measured {
-                wall_ms: median(walls),
-                peak_rss_kib: rss,
-                commit_ms: None,
-                timings: Vec::new(),
-                batch: None,
-                other_cpu: None,
-            };
+            let m = |walls: &[f64], rss| Measured::external(median(walls), rss, None);
             Ok([m(&adds, add_rss), m(&dels, del_rss)])
         })();
         let (add, del) = match result {

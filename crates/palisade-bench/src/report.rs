@@ -22,6 +22,20 @@ pub struct Measured {
     pub other_cpu: Option<f64>,
 }
 
+impl Measured {
+    /// A measurement of a tool that reports nothing about itself: time and memory only.
+    pub fn external(wall_ms: f64, peak_rss_kib: u64, other_cpu: Option<f64>) -> Self {
+        Self {
+            wall_ms,
+            peak_rss_kib,
+            commit_ms: None,
+            timings: Vec::new(),
+            batch: None,
+            other_cpu,
+        }
+    }
+}
+
 /// One line of the results: a tool on a data set, or the failure that stopped it.
 #[derive(Debug)]
 pub struct Row {
