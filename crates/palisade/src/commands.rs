@@ -2,7 +2,7 @@
 
 use crate::cli::*;
 use crate::kernel_addr::{Extras, KernelRange};
-use crate::load::{read_lists, ContentsBuilder};
+use crate::load::read_lists;
 use crate::store::{BlockAction, Contents, SetDef, Store};
 use anyhow::{bail, Context, Result};
 use palisade_core::{
@@ -28,13 +28,11 @@ fn duration_arg(s: &Option<String>, flag: &str) -> Result<Option<Duration>> {
 
 /// Parse command-line elements; a bad one is an error naming it.
 fn parse_elements(items: &[String], with_ports: bool, normalize: bool) -> Result<Contents> {
-    let mut b = ContentsBuilder::default();
-    for s in items {
-        let (addr, port) =
-            parse_element(s, with_ports, normalize).with_context(|| format!("`{s}`"))?;
-        b.push(addr, port);
-    }
-    Ok(b.build())
+    let parsed = items
+        .iter()
+        .map(|s| parse_element(s, with_ports, normalize).with_context(|| format!("`{s}`")))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(Contents::from_ranges(parsed))
 }
 
 fn extras<'a>(timeout: Option<Duration>, comment: Option<&'a str>) -> Extras<'a> {

@@ -193,7 +193,7 @@ pub fn decode<T: KernelAddr>(mut elems: Vec<ElementInfo>) -> Vec<KernelRange<T>>
                         });
                     }
                 }
-            } else if let Some(prev) = open.replace(e.clone()) {
+            } else if let Some(prev) = open.replace(e) {
                 // A start without an end before the next start: a single key (non-interval use).
                 if let Some(a) = bits(&prev.key) {
                     out.push(KernelRange {

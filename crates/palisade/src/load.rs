@@ -1,46 +1,10 @@
 //! Reading list files into set contents: streaming, with a progress bar on a terminal.
 
-use crate::store::Contents;
-use palisade_core::{
-    AddrRange, Format, Interval, IntervalSet, LineError, ListReader, ParseOptions, ProtoPort,
-};
-use std::collections::BTreeMap;
+use crate::store::{Contents, ContentsBuilder};
+use palisade_core::{Format, LineError, ListReader, ParseOptions};
 use std::fs::File;
 use std::io::{BufReader, IsTerminal, Read};
 use std::path::Path;
-
-/// Accumulates ranges per family and port group, then merges each group once.
-#[derive(Default)]
-pub struct ContentsBuilder {
-    v4: BTreeMap<Option<ProtoPort>, Vec<Interval<u32>>>,
-    v6: BTreeMap<Option<ProtoPort>, Vec<Interval<u128>>>,
-    pub entries: u64,
-}
-
-impl ContentsBuilder {
-    pub fn push(&mut self, addr: AddrRange, port: Option<ProtoPort>) {
-        self.entries += 1;
-        match addr {
-            AddrRange::V4(iv) => self.v4.entry(port).or_default().push(iv),
-            AddrRange::V6(iv) => self.v6.entry(port).or_default().push(iv),
-        }
-    }
-
-    pub fn build(self) -> Contents {
-        Contents {
-            v4: self
-                .v4
-                .into_iter()
-                .map(|(p, v)| (p, IntervalSet::from_unsorted(v)))
-                .collect(),
-            v6: self
-                .v6
-                .into_iter()
-                .map(|(p, v)| (p, IntervalSet::from_unsorted(v)))
-                .collect(),
-        }
-    }
-}
 
 /// Counts the bytes a reader hands out, for the progress bar.
 struct Counting<R> {
@@ -123,7 +87,7 @@ pub fn read_lists(
             b.finish_and_clear();
         }
     }
-    let entries = builder.entries;
+    let entries = builder.entries();
     Ok(Parsed {
         contents: builder.build(),
         entries,

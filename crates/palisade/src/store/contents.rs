@@ -19,23 +19,11 @@ pub struct Contents {
 impl Contents {
     /// Merge raw ranges (in any order, overlapping or not) into contents.
     pub fn from_ranges(ranges: impl IntoIterator<Item = (AddrRange, Option<ProtoPort>)>) -> Self {
-        let mut v4: BTreeMap<_, Vec<_>> = BTreeMap::new();
-        let mut v6: BTreeMap<_, Vec<_>> = BTreeMap::new();
-        for (r, p) in ranges {
-            match r {
-                AddrRange::V4(iv) => v4.entry(p).or_default().push(iv),
-                AddrRange::V6(iv) => v6.entry(p).or_default().push(iv),
-            }
+        let mut b = ContentsBuilder::default();
+        for (addr, port) in ranges {
+            b.push(addr, port);
         }
-        fn merge<T: AddrBits>(m: BTreeMap<Option<ProtoPort>, Vec<Interval<T>>>) -> Groups<T> {
-            m.into_iter()
-                .map(|(p, v)| (p, IntervalSet::from_unsorted(v)))
-                .collect()
-        }
-        Self {
-            v4: merge(v4),
-            v6: merge(v6),
-        }
+        b.build()
     }
 
     pub fn range_counts(&self) -> (usize, usize) {
@@ -93,6 +81,42 @@ impl Contents {
                 .sum()
         }
         (count(&self.v4, part), count(&self.v6, part))
+    }
+}
+
+/// Accumulates ranges per family and port group, then merges each group once: lists of
+/// millions of lines are pushed one by one and sorted once at the end.
+#[derive(Default)]
+pub struct ContentsBuilder {
+    v4: BTreeMap<Option<ProtoPort>, Vec<Interval<u32>>>,
+    v6: BTreeMap<Option<ProtoPort>, Vec<Interval<u128>>>,
+    entries: u64,
+}
+
+impl ContentsBuilder {
+    pub fn push(&mut self, addr: AddrRange, port: Option<ProtoPort>) {
+        self.entries += 1;
+        match addr {
+            AddrRange::V4(iv) => self.v4.entry(port).or_default().push(iv),
+            AddrRange::V6(iv) => self.v6.entry(port).or_default().push(iv),
+        }
+    }
+
+    /// Ranges pushed so far, before merging.
+    pub fn entries(&self) -> u64 {
+        self.entries
+    }
+
+    pub fn build(self) -> Contents {
+        fn merge<T: AddrBits>(m: BTreeMap<Option<ProtoPort>, Vec<Interval<T>>>) -> Groups<T> {
+            m.into_iter()
+                .map(|(p, v)| (p, IntervalSet::from_unsorted(v)))
+                .collect()
+        }
+        Contents {
+            v4: merge(self.v4),
+            v6: merge(self.v6),
+        }
     }
 }
 

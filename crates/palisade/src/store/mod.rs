@@ -6,7 +6,7 @@
 mod contents;
 mod layout;
 
-pub use contents::{Contents, Held};
+pub use contents::{Contents, ContentsBuilder, Held};
 pub use layout::{kernel_name, Part, BLOCK_CHAIN, FAMILY, TABLE};
 
 use crate::cache;
