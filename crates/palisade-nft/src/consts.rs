@@ -138,7 +138,7 @@ pub const NFTA_SET_ID: u16 = 10;
 pub const NFTA_SET_TIMEOUT: u16 = 11;
 pub const NFTA_SET_USERDATA: u16 = 13;
 pub const NFTA_SET_HANDLE: u16 = 16;
-/// Number of elements; reported by kernels since 6.16, absent before.
+/// Number of elements; reported by newer kernels (6.18 does), absent from older ones.
 pub const NFTA_SET_COUNT: u16 = 20;
 pub const NFTA_SET_DESC_CONCAT: u16 = 2;
 pub const NFTA_SET_FIELD_LEN: u16 = 1;

@@ -179,7 +179,7 @@ fn concatenated_address_port_sets() {
     assert!(listed.contains("10.0.0.0/24 . tcp . 22"), "{listed}");
 }
 
-/// Kernels that report a set's element count (6.16+) count, for a plain interval set, its
+/// Kernels that report a set's element count (6.18 does) count, for a plain interval set, its
 /// interval-end elements: one per range, none for a range that runs to the top. palisade's
 /// set cache relies on this to notice changes made behind its back.
 #[test]
