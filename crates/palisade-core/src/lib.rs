@@ -32,6 +32,7 @@ pub mod addr;
 pub mod duration;
 pub mod interval;
 pub mod list;
+pub mod policy;
 mod problem;
 
 pub use addr::*;

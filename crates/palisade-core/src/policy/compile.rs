@@ -1,0 +1,326 @@
+//! From a validated [`Policy`] to the [`Ruleset`] palisade puts in the kernel.
+//!
+//! The order of rules in each chain is fixed and explained here once:
+//! 1. loopback, and the SSH session running `apply`, accepted first: nothing below may cut
+//!    the admin off;
+//! 2. established and related traffic accepted (the bulk of packets, decided in one test);
+//! 3. ICMP essentials (errors, path MTU, IPv6 neighbour discovery) *before* the invalid
+//!    drop: conntrack does not track neighbour discovery, so `ct state` calls it invalid;
+//! 4. invalid dropped;
+//! 5. trusted sets, container bridges, then the allowed services in file order;
+//! 6. the log rule, then a counter for what the chain policy decides.
+
+use std::net::IpAddr;
+
+use super::config::{Allow, Opens, Policy};
+use super::ruleset::{
+    Action, Chain, ChainPolicy, CtStates, Direction, End, FamilyTag, Match, Net, Rule, Ruleset,
+    SetAction, L4,
+};
+use super::services::PortRange;
+use crate::addr::AddrRange;
+use crate::interval::Interval;
+
+/// The SSH connection of the admin running `apply` (from `SSH_CONNECTION`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Session {
+    pub client: IpAddr,
+    pub client_port: u16,
+    pub server: IpAddr,
+    pub server_port: u16,
+}
+
+impl Session {
+    /// Parse `SSH_CONNECTION`: `client_ip client_port server_ip server_port`.
+    pub fn from_ssh_connection(s: &str) -> Option<Self> {
+        let mut w = s.split_whitespace();
+        let session = Self {
+            client: w.next()?.parse().ok()?,
+            client_port: w.next()?.parse().ok()?,
+            server: w.next()?.parse().ok()?,
+            server_port: w.next()?.parse().ok()?,
+        };
+        w.next().is_none().then_some(session)
+    }
+}
+
+/// Facts about the host the compiled policy depends on.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Context {
+    pub session: Option<Session>,
+    /// Interface patterns of container and VM bridges (Docker, libvirt) whose forwarding is
+    /// kept under a drop policy.
+    pub container_bridges: Vec<String>,
+}
+
+/// Where container managers put their bridges.
+pub const DOCKER_BRIDGES: &[&str] = &["docker0", "br-*"];
+pub const LIBVIRT_BRIDGES: &[&str] = &["virbr*"];
+
+const ICMP_ERRORS: &[u8] = &[3, 11, 12];
+const ICMPV6_ERRORS: &[u8] = &[1, 2, 3, 4];
+/// Router and neighbour solicitation and advertisement, and multicast listener discovery.
+const ICMPV6_LINK: &[u8] = &[133, 134, 135, 136, 130, 131, 132, 143];
+const ICMP_ECHO_REQUEST: u8 = 8;
+const ICMPV6_ECHO_REQUEST: u8 = 128;
+
+pub fn compile(policy: &Policy, ctx: &Context) -> Ruleset {
+    let chains = Direction::ALL
+        .iter()
+        .map(|d| compile_chain(policy, ctx, *d))
+        .collect();
+    Ruleset {
+        chains,
+        sets: policy.sets.clone(),
+    }
+}
+
+fn rule(matches: Vec<Match>, action: Action, origin: impl Into<String>) -> Rule {
+    Rule {
+        matches,
+        action,
+        origin: origin.into(),
+    }
+}
+
+fn compile_chain(policy: &Policy, ctx: &Context, d: Direction) -> Chain {
+    let dp = policy.direction(d);
+    let mut rules = Vec::new();
+
+    if policy.accept_loopback {
+        match d {
+            Direction::Input => rules.push(rule(
+                vec![Match::InInterface("lo".into())],
+                Action::Accept,
+                "connections.accept_loopback",
+            )),
+            Direction::Output => rules.push(rule(
+                vec![Match::OutInterface("lo".into())],
+                Action::Accept,
+                "connections.accept_loopback",
+            )),
+            Direction::Forward => {}
+        }
+    }
+    if let Some(s) = ctx.session {
+        rules.extend(session_rule(&s, d));
+    }
+    if policy.accept_established {
+        rules.push(rule(
+            vec![Match::Ct(CtStates(
+                CtStates::ESTABLISHED | CtStates::RELATED,
+            ))],
+            Action::Accept,
+            "connections.accept_established",
+        ));
+    }
+    if policy.icmp_essentials {
+        let link = if d == Direction::Forward {
+            &[][..]
+        } else {
+            ICMPV6_LINK
+        };
+        for t in ICMP_ERRORS {
+            rules.push(icmp_rule(FamilyTag::Ipv4, *t, "icmp.essentials"));
+        }
+        for t in ICMPV6_ERRORS.iter().chain(link) {
+            rules.push(icmp_rule(FamilyTag::Ipv6, *t, "icmp.essentials"));
+        }
+    }
+    if policy.drop_invalid {
+        rules.push(rule(
+            vec![Match::Ct(CtStates(CtStates::INVALID))],
+            Action::Drop,
+            "connections.drop_invalid",
+        ));
+    }
+    if d == Direction::Input {
+        for set in policy.sets.iter().filter(|s| s.action == SetAction::Accept) {
+            for fam in [FamilyTag::Ipv4, FamilyTag::Ipv6] {
+                rules.push(rule(
+                    vec![
+                        Match::Family(fam),
+                        Match::InSet(End::Source, fam, set.name.clone()),
+                    ],
+                    Action::Accept,
+                    format!("sets.{} action = \"accept\"", set.name),
+                ));
+            }
+        }
+    }
+    if d == Direction::Forward && policy.keep_containers && dp.policy == ChainPolicy::Drop {
+        for bridge in &ctx.container_bridges {
+            for m in [
+                Match::InInterface(bridge.clone()),
+                Match::OutInterface(bridge.clone()),
+            ] {
+                rules.push(rule(
+                    vec![m],
+                    Action::Accept,
+                    format!("forward.keep_containers (bridge {bridge})"),
+                ));
+            }
+        }
+    }
+    for allow in &dp.allow {
+        rules.extend(allow_rules(allow, d));
+    }
+    if let (Some(log), ChainPolicy::Drop) = (&policy.log, dp.policy) {
+        rules.push(rule(
+            Vec::new(),
+            Action::Log {
+                prefix: log.prefix.clone(),
+                rate: log.rate,
+            },
+            "log",
+        ));
+    }
+    rules.push(rule(
+        Vec::new(),
+        Action::Count,
+        format!("{}.policy", d.name()),
+    ));
+    Chain {
+        direction: d,
+        policy: dp.policy,
+        rules,
+    }
+}
+
+fn family_of(a: IpAddr) -> FamilyTag {
+    match a {
+        IpAddr::V4(_) => FamilyTag::Ipv4,
+        IpAddr::V6(_) => FamilyTag::Ipv6,
+    }
+}
+
+fn single(a: IpAddr) -> Net {
+    Net(match a {
+        IpAddr::V4(v) => AddrRange::V4(Interval::single(u32::from(v))),
+        IpAddr::V6(v) => AddrRange::V6(Interval::single(u128::from(v))),
+    })
+}
+
+/// Accept the admin's own SSH connection, in both directions, whatever the policy says.
+fn session_rule(s: &Session, d: Direction) -> Option<Rule> {
+    let (remote_end, local_end) = match d {
+        Direction::Input => (End::Source, End::Destination),
+        Direction::Output => (End::Destination, End::Source),
+        Direction::Forward => return None,
+    };
+    Some(rule(
+        vec![
+            Match::Family(family_of(s.client)),
+            Match::L4(L4::Tcp),
+            Match::Addr(remote_end, single(s.client)),
+            Match::Port(remote_end, PortRange::single(s.client_port)),
+            Match::Port(local_end, PortRange::single(s.server_port)),
+        ],
+        Action::Accept,
+        format!(
+            "the SSH session running apply ({} port {})",
+            s.client, s.client_port
+        ),
+    ))
+}
+
+fn icmp_rule(fam: FamilyTag, t: u8, origin: &str) -> Rule {
+    let l4 = match fam {
+        FamilyTag::Ipv4 => L4::Icmp,
+        FamilyTag::Ipv6 => L4::Icmpv6,
+    };
+    rule(
+        vec![Match::L4(l4), Match::IcmpType(fam, t)],
+        Action::Accept,
+        origin,
+    )
+}
+
+/// The peer conditions of an allow entry, one list of matches per kernel rule.
+fn peer_variants(allow: &Allow) -> Vec<Vec<Match>> {
+    let mut variants: Vec<(Option<FamilyTag>, Vec<Match>)> = vec![(None, Vec::new())];
+    let mut constrain = |nets: &[Net], set: &Option<String>, end: End| {
+        let options: Vec<(FamilyTag, Match)> = if let Some(s) = set {
+            [FamilyTag::Ipv4, FamilyTag::Ipv6]
+                .into_iter()
+                .map(|f| (f, Match::InSet(end, f, s.clone())))
+                .collect()
+        } else {
+            nets.iter()
+                .map(|n| (FamilyTag::from(n.0.family()), Match::Addr(end, *n)))
+                .collect()
+        };
+        if options.is_empty() {
+            return;
+        }
+        let mut next = Vec::new();
+        for (fam, ms) in &variants {
+            for (f, m) in &options {
+                if fam.is_some_and(|x| x != *f) {
+                    continue;
+                }
+                let mut ms = ms.clone();
+                ms.push(m.clone());
+                next.push((Some(*f), ms));
+            }
+        }
+        variants = next;
+    };
+    constrain(&allow.from, &allow.from_set, End::Source);
+    constrain(&allow.to, &allow.to_set, End::Destination);
+    variants
+        .into_iter()
+        .map(|(fam, mut ms)| {
+            if let Some(f) = fam {
+                ms.insert(0, Match::Family(f));
+            }
+            ms
+        })
+        .collect()
+}
+
+fn allow_rules(allow: &Allow, d: Direction) -> Vec<Rule> {
+    let mut interfaces = Vec::new();
+    if let Some(i) = &allow.interface {
+        interfaces.push(match d {
+            Direction::Output => Match::OutInterface(i.clone()),
+            _ => Match::InInterface(i.clone()),
+        });
+    }
+    if let Some(o) = &allow.out_interface {
+        interfaces.push(Match::OutInterface(o.clone()));
+    }
+    let mut out = Vec::new();
+    for peers in peer_variants(allow) {
+        let family = peers.iter().find_map(|m| match m {
+            Match::Family(f) => Some(*f),
+            _ => None,
+        });
+        let services: Vec<Vec<Match>> = match &allow.opens {
+            Opens::Ping => [
+                (FamilyTag::Ipv4, L4::Icmp, ICMP_ECHO_REQUEST),
+                (FamilyTag::Ipv6, L4::Icmpv6, ICMPV6_ECHO_REQUEST),
+            ]
+            .into_iter()
+            .filter(|(f, _, _)| family.map_or(true, |x| x == *f))
+            .map(|(f, l4, t)| vec![Match::L4(l4), Match::IcmpType(f, t)])
+            .collect(),
+            Opens::Ports(ports) => ports
+                .iter()
+                .map(|(proto, range)| {
+                    vec![
+                        Match::L4((*proto).into()),
+                        Match::Port(End::Destination, *range),
+                    ]
+                })
+                .collect(),
+        };
+        for service in services {
+            let mut matches = peers.clone();
+            matches.extend(interfaces.iter().cloned());
+            matches.extend(service);
+            out.push(rule(matches, Action::Accept, allow.origin.clone()));
+        }
+    }
+    out
+}
