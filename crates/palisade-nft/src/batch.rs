@@ -169,6 +169,14 @@ impl Batch {
         self.end(m, seq, start, format!("chain {name}"));
     }
 
+    /// Delete a chain; its rules must be gone (flushed earlier in the batch).
+    pub fn del_chain(&mut self, family: u8, table: &str, name: &str) {
+        let (m, seq, start) = self.begin(NFT_MSG_DELCHAIN, 0, family);
+        self.w.attr_str(NFTA_CHAIN_TABLE, table);
+        self.w.attr_str(NFTA_CHAIN_NAME, name);
+        self.end(m, seq, start, format!("chain {name}"));
+    }
+
     /// Remove every rule of a chain.
     pub fn flush_chain(&mut self, family: u8, table: &str, chain: &str) {
         let (m, seq, start) = self.begin(NFT_MSG_DELRULE, 0, family);

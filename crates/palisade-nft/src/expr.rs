@@ -23,6 +23,29 @@ pub enum Expr {
     },
     /// Match when the register (or concatenation starting at it) is in the named set.
     Lookup { set: String, sreg: u32 },
+    /// Load connection-tracking data (`ct state`) into a register.
+    Ct { key: u32, dreg: u32 },
+    /// `dreg = (sreg & mask) ^ xor` over `mask.len()` bytes: prefix and bit tests.
+    Bitwise {
+        sreg: u32,
+        dreg: u32,
+        mask: Vec<u8>,
+        xor: Vec<u8>,
+    },
+    /// Match when `from <= register <= to` (big-endian byte comparison).
+    Range {
+        sreg: u32,
+        from: Vec<u8>,
+        to: Vec<u8>,
+    },
+    /// Token bucket: go on while within `rate` per `unit_secs`, `burst` packets at start.
+    Limit {
+        rate: u64,
+        unit_secs: u64,
+        burst: u32,
+    },
+    /// Log the packet through the kernel's nf_log, with a prefix.
+    Log { prefix: String },
     /// Count packets and bytes that reach this point.
     Counter,
     /// Final verdict.
@@ -41,6 +64,8 @@ pub enum Verdict {
 pub enum Reject {
     TcpReset,
     IcmpxAdminProhibited,
+    /// ICMP or ICMPv6 port unreachable, whichever fits the packet.
+    IcmpxPortUnreachable,
 }
 
 impl Expr {
@@ -74,12 +99,18 @@ impl Expr {
         ]
     }
 
-    fn name(&self) -> &'static str {
+    /// The kernel's name of the expression, as a rule dump reports it.
+    pub fn name(&self) -> &'static str {
         match self {
             Expr::Meta { .. } => "meta",
             Expr::Cmp { .. } => "cmp",
             Expr::Payload { .. } => "payload",
             Expr::Lookup { .. } => "lookup",
+            Expr::Ct { .. } => "ct",
+            Expr::Bitwise { .. } => "bitwise",
+            Expr::Range { .. } => "range",
+            Expr::Limit { .. } => "limit",
+            Expr::Log { .. } => "log",
             Expr::Counter => "counter",
             Expr::Verdict(_) => "immediate",
             Expr::Reject(_) => "reject",
@@ -118,6 +149,45 @@ impl Expr {
                 w.attr_str(NFTA_LOOKUP_SET, set);
                 w.attr_u32(NFTA_LOOKUP_SREG, *sreg);
             }
+            Expr::Ct { key, dreg } => {
+                w.attr_u32(NFTA_CT_KEY, *key);
+                w.attr_u32(NFTA_CT_DREG, *dreg);
+            }
+            Expr::Bitwise {
+                sreg,
+                dreg,
+                mask,
+                xor,
+            } => {
+                w.attr_u32(NFTA_BITWISE_SREG, *sreg);
+                w.attr_u32(NFTA_BITWISE_DREG, *dreg);
+                w.attr_u32(NFTA_BITWISE_LEN, mask.len() as u32);
+                for (ty, bytes) in [(NFTA_BITWISE_MASK, mask), (NFTA_BITWISE_XOR, xor)] {
+                    let n = w.begin_nested(ty);
+                    w.attr(NFTA_DATA_VALUE, bytes);
+                    w.end_nested(n);
+                }
+            }
+            Expr::Range { sreg, from, to } => {
+                w.attr_u32(NFTA_RANGE_SREG, *sreg);
+                w.attr_u32(NFTA_RANGE_OP, NFT_RANGE_EQ);
+                for (ty, bytes) in [(NFTA_RANGE_FROM_DATA, from), (NFTA_RANGE_TO_DATA, to)] {
+                    let n = w.begin_nested(ty);
+                    w.attr(NFTA_DATA_VALUE, bytes);
+                    w.end_nested(n);
+                }
+            }
+            Expr::Limit {
+                rate,
+                unit_secs,
+                burst,
+            } => {
+                w.attr_u64(NFTA_LIMIT_RATE, *rate);
+                w.attr_u64(NFTA_LIMIT_UNIT, *unit_secs);
+                w.attr_u32(NFTA_LIMIT_BURST, *burst);
+                w.attr_u32(NFTA_LIMIT_TYPE, NFT_LIMIT_PKTS);
+            }
+            Expr::Log { prefix } => w.attr_str(NFTA_LOG_PREFIX, prefix),
             Expr::Counter => {
                 w.attr_u64(NFTA_COUNTER_BYTES, 0);
                 w.attr_u64(NFTA_COUNTER_PACKETS, 0);
@@ -143,6 +213,10 @@ impl Expr {
             Expr::Reject(Reject::IcmpxAdminProhibited) => {
                 w.attr_u32(NFTA_REJECT_TYPE, NFT_REJECT_ICMPX_UNREACH);
                 w.attr(NFTA_REJECT_ICMP_CODE, &[NFT_REJECT_ICMPX_ADMIN_PROHIBITED]);
+            }
+            Expr::Reject(Reject::IcmpxPortUnreachable) => {
+                w.attr_u32(NFTA_REJECT_TYPE, NFT_REJECT_ICMPX_UNREACH);
+                w.attr(NFTA_REJECT_ICMP_CODE, &[NFT_REJECT_ICMPX_PORT_UNREACH]);
             }
         }
         w.end_nested(data);

@@ -30,6 +30,91 @@ pub enum Command {
     Unblock(UnblockArgs),
     /// Show palisade at work in throw-away network namespaces (changes nothing on this host).
     Demo(DemoArgs),
+    /// Validate the policy config and warn about lockout risks.
+    Check(PolicyArgs),
+    /// Show what `apply` would change, against what the kernel holds.
+    Plan(PolicyArgs),
+    /// Apply the policy in one transaction; with --confirm, roll back unless confirmed.
+    Apply(ApplyArgs),
+    /// Keep a policy applied with --confirm (and save it for boot).
+    Confirm,
+    /// Go back to the state before the last apply.
+    Rollback,
+    /// What is applied, since when, from where; counters per rule and per set.
+    Status(StatusArgs),
+    /// Which rule decides a given packet, and why.
+    Explain(ExplainArgs),
+    /// Save the applied state (policy, sets, remaining timeouts) [default: STATE_DIR/saved.state].
+    Save { file: Option<PathBuf> },
+    /// Restore a saved state, as boot does; if it cannot be loaded, put up a safe policy.
+    Restore { file: Option<PathBuf> },
+    /// (internal) the timer behind `apply --confirm`.
+    #[command(hide = true)]
+    ConfirmTimer { token: u64, seconds: u64 },
+}
+
+#[derive(Args, Debug)]
+pub struct PolicyArgs {
+    /// The policy config.
+    #[arg(
+        short,
+        long,
+        value_name = "FILE",
+        default_value = "/etc/palisade/palisade.toml"
+    )]
+    pub config: PathBuf,
+}
+
+#[derive(Args, Debug)]
+pub struct ApplyArgs {
+    #[command(flatten)]
+    pub policy: PolicyArgs,
+    /// Restore the previous state after SECONDS unless `palisade confirm` is run.
+    #[arg(long, value_name = "SECONDS")]
+    pub confirm: Option<u64>,
+}
+
+#[derive(Args, Debug)]
+pub struct StatusArgs {
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct ExplainArgs {
+    /// tcp, udp, icmp or icmpv6.
+    #[arg(long, default_value = "tcp")]
+    pub proto: String,
+    /// Source address.
+    #[arg(long)]
+    pub from: std::net::IpAddr,
+    /// Destination address.
+    #[arg(long)]
+    pub to: std::net::IpAddr,
+    #[arg(long)]
+    pub sport: Option<u16>,
+    #[arg(long)]
+    pub dport: Option<u16>,
+    /// ICMP type (default echo request).
+    #[arg(long)]
+    pub icmp_type: Option<u8>,
+    /// Connection state: new, established, related, invalid or untracked.
+    #[arg(long, default_value = "new")]
+    pub state: String,
+    /// input, output or forward.
+    #[arg(long, default_value = "input")]
+    pub direction: String,
+    /// Incoming interface [default: eth0 for input and forward].
+    #[arg(long)]
+    pub iif: Option<String>,
+    /// Outgoing interface [default: eth0 for output and forward].
+    #[arg(long)]
+    pub oif: Option<String>,
+    /// Explain against this config instead of the applied policy.
+    #[arg(short, long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Subcommand, Debug)]

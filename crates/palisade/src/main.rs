@@ -6,6 +6,7 @@ mod commands;
 mod demo;
 mod kernel_addr;
 mod load;
+mod policy;
 mod store;
 
 use anyhow::{Context, Result};
@@ -43,6 +44,24 @@ fn connect(netns: &Option<String>) -> Result<Store> {
     Ok(Store::new(nl, cache))
 }
 
+/// The kernel, and the records of this namespace's policy.
+fn policy_env(netns: &Option<String>) -> Result<policy::cmd::Env> {
+    use std::os::unix::fs::MetadataExt;
+    let ns_file = match netns {
+        Some(name) => std::path::Path::new("/run/netns").join(name),
+        None => "/proc/self/ns/net".into(),
+    };
+    let inode = std::fs::metadata(&ns_file).map(|m| m.ino()).unwrap_or(0);
+    Ok(policy::cmd::Env {
+        store: connect(netns)?,
+        records: policy::records::Records::new(
+            state_dir().join("policy").join(format!("netns-{inode}")),
+        ),
+        saved_file: state_dir().join("saved.state"),
+        netns: netns.clone(),
+    })
+}
+
 fn run(cli: Cli) -> Result<i32> {
     let out = Out {
         quiet: cli.quiet,
@@ -53,6 +72,25 @@ fn run(cli: Cli) -> Result<i32> {
         Command::Block(a) => commands::block(&mut connect(&cli.netns)?, a, out),
         Command::Unblock(a) => commands::unblock(&mut connect(&cli.netns)?, a, out),
         Command::Demo(a) => demo::run(a, out).map(|()| 0),
+        command => {
+            let mut env = policy_env(&cli.netns)?;
+            use policy::cmd;
+            match command {
+                Command::Check(a) => cmd::check(&mut env, &a),
+                Command::Plan(a) => cmd::plan(&mut env, &a),
+                Command::Apply(a) => cmd::apply_cmd(&mut env, &a, out),
+                Command::Confirm => cmd::confirm(&mut env),
+                Command::Rollback => cmd::rollback(&mut env, out),
+                Command::Status(a) => cmd::status(&mut env, &a),
+                Command::Explain(a) => cmd::explain_cmd(&mut env, &a),
+                Command::Save { file } => cmd::save(&mut env, file, out),
+                Command::Restore { file } => cmd::restore(&mut env, file, out),
+                Command::ConfirmTimer { token, seconds } => {
+                    cmd::confirm_timer(&mut env, token, seconds)
+                }
+                _ => unreachable!("handled above"),
+            }
+        }
     }
 }
 
@@ -76,6 +114,11 @@ fn hint(e: &anyhow::Error) -> Option<&'static str> {
 }
 
 fn main() -> ExitCode {
+    // `palisade status | head` should end quietly, as other command-line tools do.
+    // SAFETY: restoring the default disposition of a signal, before any thread starts.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = Cli::parse_args();
     if matches!(cli.command, Command::Demo(_)) {
         // Before any thread starts, so every thread inherits the blocked signals.

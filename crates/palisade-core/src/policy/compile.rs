@@ -324,3 +324,51 @@ fn allow_rules(allow: &Allow, d: Direction) -> Vec<Rule> {
     }
     out
 }
+
+/// The policy that goes up when the saved state cannot be restored at boot: nothing comes in
+/// but established traffic, loopback, ICMP essentials and SSH; the host never boots open.
+pub fn safe_policy(ssh_ports: &[u16]) -> Policy {
+    use super::config::DirectionPolicy;
+    use super::services::PortProto;
+    let ports = if ssh_ports.is_empty() {
+        &[22][..]
+    } else {
+        ssh_ports
+    };
+    let ssh = Allow {
+        opens: Opens::Ports(
+            ports
+                .iter()
+                .map(|p| (PortProto::Tcp, PortRange::single(*p)))
+                .collect(),
+        ),
+        from: Vec::new(),
+        from_set: None,
+        to: Vec::new(),
+        to_set: None,
+        interface: None,
+        out_interface: None,
+        origin: "safe policy: SSH".into(),
+    };
+    Policy {
+        input: DirectionPolicy {
+            policy: ChainPolicy::Drop,
+            allow: vec![ssh],
+        },
+        forward: DirectionPolicy {
+            policy: ChainPolicy::Drop,
+            allow: Vec::new(),
+        },
+        output: DirectionPolicy {
+            policy: ChainPolicy::Accept,
+            allow: Vec::new(),
+        },
+        accept_established: true,
+        drop_invalid: true,
+        accept_loopback: true,
+        icmp_essentials: true,
+        keep_containers: true,
+        log: None,
+        sets: Vec::new(),
+    }
+}

@@ -34,6 +34,21 @@ impl Contents {
     }
 
     /// What is in `self` and not in `other`.
+    pub fn union(&self, other: &Contents) -> Contents {
+        fn family<T: AddrBits>(a: &Groups<T>, b: &Groups<T>) -> Groups<T> {
+            let mut out = a.clone();
+            for (p, s) in b {
+                let merged = out.get(p).map_or_else(|| s.clone(), |o| o.union(s));
+                out.insert(*p, merged);
+            }
+            out
+        }
+        Contents {
+            v4: family(&self.v4, &other.v4),
+            v6: family(&self.v6, &other.v6),
+        }
+    }
+
     pub fn difference(&self, other: &Contents) -> Contents {
         fn family<T: AddrBits>(a: &Groups<T>, b: &Groups<T>) -> Groups<T> {
             a.iter()

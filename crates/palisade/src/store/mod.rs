@@ -14,7 +14,7 @@ use crate::kernel_addr::{self, Extras, KernelAddr};
 use contents::{add_family, apply_diff, cut_family, diff_family, overlapping};
 use layout::{invalidate, rebuild_block_chain, stamp_key, stamp_name, stamp_spec, PARTS};
 use palisade_core::{AddrRange, ProtoPort};
-use palisade_nft::{Element, Key, Netlink, NftError};
+use palisade_nft::{Batch, Element, Key, Netlink, NftError};
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
@@ -120,6 +120,13 @@ pub struct LoadReport {
 
 fn ms(since: Instant) -> f64 {
     since.elapsed().as_secs_f64() * 1000.0
+}
+
+/// A load put into a batch, waiting for the batch to commit.
+pub struct StagedLoad {
+    name: String,
+    token: u32,
+    report: LoadReport,
 }
 
 /// What the parts a load writes hold.
@@ -248,6 +255,15 @@ impl Store {
             .join(self.dump_part(name, Part::Recent)?))
     }
 
+    /// A set's loaded parts (from the cache when it is current) and its recent part, apart.
+    pub fn held_parts(&mut self, name: &str) -> Result<(Held, Held)> {
+        let loaded = self.read_loaded(name)?;
+        Ok((
+            loaded.ranges.join(loaded.singles),
+            self.dump_part(name, Part::Recent)?,
+        ))
+    }
+
     /// The parts a load writes: from the cache when the kernel proves it current, else dumped.
     fn read_loaded(&mut self, name: &str) -> Result<Loaded> {
         if let Some(contents) = self.cached_load(name)? {
@@ -335,11 +351,49 @@ impl Store {
     }
 
     fn try_load(&mut self, def: &SetDef, want: &Contents) -> Result<LoadReport> {
+        let gen = self.nl.generation()?;
+        let mut b = self.nl.batch(Some(gen));
+        let staged = self.stage_load(&mut b, def, want, false, true)?;
+        let t = Instant::now();
+        let stats = self.nl.commit(b)?;
+        let mut report = self.finish_load(staged, want);
+        report.commit_ms = ms(t);
+        report.batch_bytes = stats.bytes;
+        Ok(report)
+    }
+
+    /// Put into `b` what makes set `def` hold exactly `want` in its loaded parts: only the
+    /// difference from what they hold (nothing is read for a set created in the same batch,
+    /// `fresh`), and with `fold_recent` the recent part's ranges emptied into it. After the
+    /// batch commits, [`Store::finish_load`] records the new contents in the cache.
+    pub fn stage_load(
+        &mut self,
+        b: &mut Batch,
+        def: &SetDef,
+        want: &Contents,
+        fresh: bool,
+        fold_recent: bool,
+    ) -> Result<StagedLoad> {
+        check_ports(def, want)?;
         let mut report = LoadReport::default();
         let t = Instant::now();
-        let gen = self.nl.generation()?;
-        let loaded = self.read_loaded(&def.name)?;
-        let recent = self.dump_part(&def.name, Part::Recent)?;
+        let (loaded, recent) = if fresh {
+            (
+                Loaded {
+                    ranges: Held::default(),
+                    singles: Held::default(),
+                    from_cache: false,
+                },
+                Held::default(),
+            )
+        } else {
+            let recent = if fold_recent {
+                self.dump_part(&def.name, Part::Recent)?
+            } else {
+                Held::default()
+            };
+            (self.read_loaded(&def.name)?, recent)
+        };
         report.from_cache = loaded.from_cache;
         report.recent_folded = recent.v4.len() + recent.v6.len();
         report.dump_ms = ms(t);
@@ -363,13 +417,13 @@ impl Store {
         report.diff_ms = ms(t);
 
         let t = Instant::now();
-        let mut b = self.nl.batch(Some(gen));
+        let before = b.len();
         let mut totals = Vec::new();
         for (part, d) in &diffs4 {
-            totals.push(apply_diff::<u32>(&mut b, &def.name, *part, d));
+            totals.push(apply_diff::<u32>(b, &def.name, *part, d));
         }
         for (part, d) in &diffs6 {
-            totals.push(apply_diff::<u128>(&mut b, &def.name, *part, d));
+            totals.push(apply_diff::<u128>(b, &def.name, *part, d));
         }
         for (removed, added, unchanged) in totals {
             report.removed += removed;
@@ -381,7 +435,7 @@ impl Store {
             b.flush_set(FAMILY, TABLE, &kernel_name::<u128>(&def.name, Part::Recent));
         }
         let token = cache::new_token();
-        invalidate(&mut b, &def.name);
+        invalidate(b, &def.name);
         b.add_elements(
             FAMILY,
             TABLE,
@@ -390,18 +444,67 @@ impl Store {
             [Element::key(stamp_key(token))],
         );
         report.encode_ms = ms(t);
-        report.messages = b.len();
+        report.messages = b.len() - before;
+        Ok(StagedLoad {
+            name: def.name.clone(),
+            token,
+            report,
+        })
+    }
 
-        let t = Instant::now();
-        let stats = self.nl.commit(b)?;
-        report.commit_ms = ms(t);
-        report.batch_bytes = stats.bytes;
-        if let Some(p) = self.cache_path(&def.name) {
-            // The bulk part now holds exactly `want`. A cache that cannot be written only
-            // costs the next load a read of the kernel; the stamp keeps a stale one unused.
-            report.cache_written = cache::write(&p, token, want).is_ok();
+    /// After the batch of a [`Store::stage_load`] committed: the loaded parts now hold
+    /// exactly `want`; remember it. A cache that cannot be written only costs the next load a
+    /// read of the kernel; the stamp keeps a stale one unused.
+    pub fn finish_load(&self, staged: StagedLoad, want: &Contents) -> LoadReport {
+        let mut report = staged.report;
+        if let Some(p) = self.cache_path(&staged.name) {
+            report.cache_written = cache::write(&p, staged.token, want).is_ok();
         }
-        Ok(report)
+        report
+    }
+
+    /// Put into `b` the creation of set `def`'s kernel sets, all parts and the stamp, unless
+    /// they exist.
+    pub fn stage_create(b: &mut Batch, def: &SetDef) {
+        for part in PARTS {
+            b.add_set(FAMILY, &def.spec::<u32>(part), false);
+            b.add_set(FAMILY, &def.spec::<u128>(part), false);
+        }
+        b.add_set(FAMILY, &stamp_spec(&def.name), false);
+    }
+
+    /// Put into `b` the deletion of set `name`'s kernel sets (rules using them must go
+    /// earlier in the batch). Call [`Store::forget`] once it committed.
+    pub fn stage_delete(b: &mut Batch, name: &str) {
+        for part in PARTS {
+            b.del_set(FAMILY, TABLE, &kernel_name::<u32>(name, part));
+            b.del_set(FAMILY, TABLE, &kernel_name::<u128>(name, part));
+        }
+        b.del_set(FAMILY, TABLE, &stamp_name(name));
+    }
+
+    /// Drop the cache of a deleted set.
+    pub fn forget(&self, name: &str) {
+        if let Some(p) = self.cache_path(name) {
+            cache::remove(&p);
+        }
+    }
+
+    /// Put into `b` additions to set `name`'s recent part, with a timeout and comment.
+    pub fn stage_add_recent(b: &mut Batch, name: &str, items: &Contents, extras: Extras<'_>) {
+        add_family::<u32>(b, name, Part::Recent, &items.v4, extras);
+        add_family::<u128>(b, name, Part::Recent, &items.v6, extras);
+    }
+
+    /// Put into `b` the emptying of set `name`'s recent part.
+    pub fn stage_flush_recent(b: &mut Batch, name: &str) {
+        b.flush_set(FAMILY, TABLE, &kernel_name::<u32>(name, Part::Recent));
+        b.flush_set(FAMILY, TABLE, &kernel_name::<u128>(name, Part::Recent));
+    }
+
+    /// Put into `b` the block chain's rules for these sets (replacing the chain's rules).
+    pub fn stage_block_chain(b: &mut Batch, sets: &[SetDef]) {
+        rebuild_block_chain(b, sets);
     }
 
     /// Add ranges to the recent part, without reading anything: microseconds, whatever the
@@ -552,6 +655,7 @@ impl Store {
     /// Is `addr` in the set? Kernel lookups, nothing is read.
     pub fn test(&mut self, def: &SetDef, addr: AddrRange, port: Option<ProtoPort>) -> Result<bool> {
         Ok(self.part_contains(def, Part::Bulk, addr, port)?
+            || self.part_contains(def, Part::Singles, addr, port)?
             || self.part_contains(def, Part::Recent, addr, port)?)
     }
 

@@ -1,0 +1,340 @@
+//! Applying a policy: one nftables transaction, then a read-back check.
+//!
+//! The transaction replaces palisade's policy chains and block chain, creates, reloads (by
+//! difference) or removes the sets the policy declares, and leaves everything else alone:
+//! other tables, sets made on the command line, and the bans in each set's recent part. It
+//! is guarded by the ruleset generation, so a concurrent change makes it start over rather
+//! than overwrite; and the kernel applies all of it or none of it.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use palisade_core::policy::Direction;
+use palisade_nft::consts::{
+    NF_ACCEPT, NF_DROP, NF_INET_FORWARD, NF_INET_LOCAL_IN, NF_INET_LOCAL_OUT,
+};
+use palisade_nft::{Batch, Hook, NftError};
+use serde::Serialize;
+
+use super::lower::{comment, index_of, lower};
+use super::saved::{SavedPolicy, Timed};
+use crate::kernel_addr::Extras;
+use crate::store::{
+    kernel_name, Contents, Part, SetDef, Store, StoreError, BLOCK_CHAIN, FAMILY, TABLE,
+};
+
+/// Policy chains run at the filter priority, after the block chain (filter - 10).
+pub const POLICY_PRIORITY: i32 = 0;
+pub const CHAIN_PREFIX: &str = "filter_";
+
+/// A set as the policy wants it.
+#[derive(Clone, Debug)]
+pub struct DesiredSet {
+    pub def: SetDef,
+    pub loaded: Contents,
+    /// `Some`: replace the recent part with these (restore). `None`: keep what it holds.
+    pub recent: Option<Vec<Timed>>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Desired {
+    pub policy: SavedPolicy,
+    pub sets: Vec<DesiredSet>,
+}
+
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct ApplyReport {
+    pub sets_created: Vec<String>,
+    pub sets_recreated: Vec<String>,
+    pub sets_removed: Vec<String>,
+    pub elements_added: usize,
+    pub elements_removed: usize,
+    pub kernel_rules: usize,
+    pub messages: usize,
+    pub batch_bytes: usize,
+    pub commit_ms: f64,
+}
+
+pub fn hook_of(d: Direction) -> u32 {
+    match d {
+        Direction::Input => NF_INET_LOCAL_IN,
+        Direction::Forward => NF_INET_FORWARD,
+        Direction::Output => NF_INET_LOCAL_OUT,
+    }
+}
+
+/// Apply `desired`; `previously_managed` are the sets the last applied policy declared.
+pub fn apply(
+    store: &mut Store,
+    desired: &Desired,
+    previously_managed: &[String],
+) -> Result<ApplyReport> {
+    loop {
+        match try_apply(store, desired, previously_managed) {
+            Err(e) if is_generation_change(&e) => continue,
+            other => return other,
+        }
+    }
+}
+
+fn is_generation_change(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        matches!(
+            c.downcast_ref::<NftError>(),
+            Some(NftError::GenerationChanged)
+        ) || matches!(
+            c.downcast_ref::<StoreError>(),
+            Some(StoreError::Kernel(NftError::GenerationChanged))
+        )
+    })
+}
+
+fn not_found(e: &NftError) -> bool {
+    e.errno() == Some(libc::ENOENT)
+}
+
+/// Recent elements grouped by (time left, comment): one batch of additions each.
+fn add_recent(b: &mut Batch, name: &str, recent: &[Timed]) {
+    let mut groups: BTreeMap<(Option<u64>, Option<&str>), Vec<_>> = BTreeMap::new();
+    for t in recent {
+        let ms = t.remaining.map(|d| d.as_millis().max(1) as u64);
+        groups
+            .entry((ms, t.comment.as_deref()))
+            .or_default()
+            .push((t.addr, t.port));
+    }
+    for ((timeout_ms, comment), items) in groups {
+        let extras = Extras {
+            timeout_ms,
+            comment,
+        };
+        Store::stage_add_recent(b, name, &Contents::from_ranges(items), extras);
+    }
+}
+
+/// What a set's recent part holds, with the time each element has left.
+pub fn recent_of(store: &mut Store, name: &str) -> Result<Vec<Timed>> {
+    let (_, recent) = store.held_parts(name)?;
+    let v4 = recent.v4.into_iter().map(|r| {
+        (
+            palisade_core::AddrRange::V4(r.range),
+            r.port,
+            r.expires_ms.or(r.timeout_ms),
+            r.comment,
+        )
+    });
+    let v6 = recent.v6.into_iter().map(|r| {
+        (
+            palisade_core::AddrRange::V6(r.range),
+            r.port,
+            r.expires_ms.or(r.timeout_ms),
+            r.comment,
+        )
+    });
+    Ok(v4
+        .chain(v6)
+        .map(|(addr, port, ms, comment)| Timed {
+            addr,
+            port,
+            remaining: ms.map(Duration::from_millis),
+            comment,
+        })
+        .collect())
+}
+
+fn try_apply(
+    store: &mut Store,
+    desired: &Desired,
+    previously_managed: &[String],
+) -> Result<ApplyReport> {
+    let mut report = ApplyReport::default();
+    let gen = store.nl.generation()?;
+    let existing = store.sets()?;
+    let set_infos = match store.nl.sets(FAMILY, TABLE) {
+        Ok(v) => v,
+        Err(e) if not_found(&e) => Vec::new(),
+        Err(e) => return Err(e.into()),
+    };
+    let chains = match store.nl.chains(FAMILY, TABLE) {
+        Ok(v) => v,
+        Err(e) if not_found(&e) => Vec::new(),
+        Err(e) => return Err(e.into()),
+    };
+    // Reads first (they are not part of the transaction), then the batch.
+    let mut kept_recent: BTreeMap<String, Vec<Timed>> = BTreeMap::new();
+    let mut fresh: BTreeMap<String, bool> = BTreeMap::new();
+    for ds in &desired.sets {
+        let name = &ds.def.name;
+        let Some(old) = existing.iter().find(|d| &d.name == name) else {
+            fresh.insert(name.clone(), true);
+            report.sets_created.push(name.clone());
+            continue;
+        };
+        let recent_timeout = set_infos
+            .iter()
+            .find(|i| i.name == kernel_name::<u32>(name, Part::Recent))
+            .and_then(|i| i.default_timeout_ms)
+            .map(Duration::from_millis);
+        let same = old.with_ports == ds.def.with_ports
+            && old.block == ds.def.block
+            && recent_timeout.map(|d| d.as_secs()) == ds.def.default_timeout.map(|d| d.as_secs());
+        if !same {
+            // The kernel cannot change a set's type, comment or default timeout in place.
+            report.sets_recreated.push(name.clone());
+            if ds.recent.is_none() && old.with_ports == ds.def.with_ports {
+                kept_recent.insert(name.clone(), recent_of(store, name)?);
+            }
+        }
+        fresh.insert(name.clone(), !same);
+    }
+    let desired_names: Vec<&str> = desired.sets.iter().map(|d| d.def.name.as_str()).collect();
+    let removed: Vec<String> = existing
+        .iter()
+        .filter(|d| {
+            previously_managed.contains(&d.name) && !desired_names.contains(&d.name.as_str())
+        })
+        .map(|d| d.name.clone())
+        .collect();
+
+    let mut b = store.nl.batch(Some(gen));
+    b.add_table(FAMILY, TABLE);
+    // Rules that may refer to sets go first.
+    let old_policy_chains: Vec<String> = chains
+        .iter()
+        .filter(|c| c.name.starts_with(CHAIN_PREFIX))
+        .map(|c| c.name.clone())
+        .collect();
+    for c in &old_policy_chains {
+        b.flush_chain(FAMILY, TABLE, c);
+    }
+    if chains.iter().any(|c| c.name == BLOCK_CHAIN) {
+        b.flush_chain(FAMILY, TABLE, BLOCK_CHAIN);
+    }
+    for name in &removed {
+        Store::stage_delete(&mut b, name);
+    }
+    let mut staged = Vec::new();
+    for ds in &desired.sets {
+        let name = &ds.def.name;
+        let is_fresh = fresh[name];
+        if is_fresh {
+            if existing.iter().any(|d| &d.name == name) {
+                Store::stage_delete(&mut b, name);
+            }
+            Store::stage_create(&mut b, &ds.def);
+        }
+        staged.push(store.stage_load(&mut b, &ds.def, &ds.loaded, is_fresh, false)?);
+        let recent = ds.recent.as_ref().or(kept_recent.get(name));
+        if let Some(recent) = recent {
+            if !is_fresh {
+                Store::stage_flush_recent(&mut b, name);
+            }
+            add_recent(&mut b, name, recent);
+        }
+    }
+    let mut final_defs: Vec<SetDef> = existing
+        .iter()
+        .filter(|d| !removed.contains(&d.name) && !desired_names.contains(&d.name.as_str()))
+        .cloned()
+        .chain(desired.sets.iter().map(|d| d.def.clone()))
+        .collect();
+    final_defs.sort_by(|a, b| a.name.cmp(&b.name));
+    Store::stage_block_chain(&mut b, &final_defs);
+
+    let ruleset = &desired.policy.ruleset;
+    let wanted: Vec<String> = ruleset.chains.iter().map(|c| c.kernel_name()).collect();
+    for c in old_policy_chains.iter().filter(|c| !wanted.contains(c)) {
+        b.del_chain(FAMILY, TABLE, c);
+    }
+    for chain in &ruleset.chains {
+        let name = chain.kernel_name();
+        let hook = Hook {
+            num: hook_of(chain.direction),
+            priority: POLICY_PRIORITY,
+            policy: match chain.policy {
+                palisade_core::policy::ChainPolicy::Accept => NF_ACCEPT,
+                palisade_core::policy::ChainPolicy::Drop => NF_DROP,
+            },
+        };
+        b.add_chain(FAMILY, TABLE, &name, Some(hook));
+        for (i, rule) in chain.rules.iter().enumerate() {
+            let text = comment(i, rule);
+            for exprs in lower(rule) {
+                b.add_rule(FAMILY, TABLE, &name, &exprs, Some(&text));
+                report.kernel_rules += 1;
+            }
+        }
+    }
+    report.messages = b.len();
+    let t = Instant::now();
+    let stats = store.nl.commit(b)?;
+    report.commit_ms = t.elapsed().as_secs_f64() * 1000.0;
+    report.batch_bytes = stats.bytes;
+    for (s, ds) in staged.into_iter().zip(&desired.sets) {
+        let r = store.finish_load(s, &ds.loaded);
+        report.elements_added += r.added;
+        report.elements_removed += r.removed;
+    }
+    for name in &removed {
+        store.forget(name);
+    }
+    report.sets_removed = removed;
+    verify(store, desired).context("read-back check after apply")?;
+    Ok(report)
+}
+
+/// Read palisade's table back and check every policy chain holds what was sent: hook,
+/// policy, and each rule in its place with the expressions it was given.
+pub fn verify(store: &mut Store, desired: &Desired) -> Result<()> {
+    let chains = store.nl.chains(FAMILY, TABLE)?;
+    let rules = store.nl.rules(FAMILY, TABLE)?;
+    for chain in &desired.policy.ruleset.chains {
+        let name = chain.kernel_name();
+        let Some(k) = chains.iter().find(|c| c.name == name) else {
+            bail!("chain {name} is missing");
+        };
+        let want_policy = match chain.policy {
+            palisade_core::policy::ChainPolicy::Accept => NF_ACCEPT,
+            palisade_core::policy::ChainPolicy::Drop => NF_DROP,
+        };
+        if k.hook != Some((hook_of(chain.direction), POLICY_PRIORITY))
+            || k.policy != Some(want_policy)
+        {
+            bail!(
+                "chain {name} has hook {:?} and policy {:?}",
+                k.hook,
+                k.policy
+            );
+        }
+        let got: Vec<_> = rules.iter().filter(|r| r.chain == name).collect();
+        let want: Vec<(usize, Vec<&'static str>)> = chain
+            .rules
+            .iter()
+            .enumerate()
+            .flat_map(|(i, r)| {
+                lower(r)
+                    .into_iter()
+                    .map(move |e| (i, e.iter().map(|x| x.name()).collect()))
+            })
+            .collect();
+        if got.len() != want.len() {
+            bail!(
+                "chain {name} holds {} rules, {} were sent",
+                got.len(),
+                want.len()
+            );
+        }
+        for (k, (i, exprs)) in got.iter().zip(&want) {
+            let index = k.comment.as_deref().and_then(index_of);
+            if index != Some(*i) || &k.exprs != exprs {
+                bail!(
+                    "chain {name}: rule {i} reads back as {:?} with {:?}",
+                    k.comment,
+                    k.exprs
+                );
+            }
+        }
+    }
+    Ok(())
+}

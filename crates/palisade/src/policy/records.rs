@@ -1,0 +1,103 @@
+//! What palisade remembers about applied policies, per network namespace: the applied
+//! ruleset and where it came from, the state before the last apply (for `rollback` and the
+//! confirm timer), and a pending confirmation.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
+
+use super::saved::SavedPolicy;
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Applied {
+    /// Seconds since the epoch.
+    pub at: u64,
+    /// `/etc/palisade/palisade.toml`, `restore /var/lib/palisade/saved.state`, `rollback`...
+    pub source: String,
+    pub policy: SavedPolicy,
+}
+
+/// An apply waiting for `palisade confirm`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Pending {
+    pub token: u64,
+    /// Seconds since the epoch when the previous state comes back.
+    pub deadline: u64,
+}
+
+pub struct Records {
+    dir: PathBuf,
+}
+
+pub fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// Write `bytes` to `path` atomically: a temporary file beside it, fsync, rename.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    use std::io::Write;
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+    let mut f =
+        std::fs::File::create(&tmp).with_context(|| format!("cannot write {}", tmp.display()))?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))?;
+    if let Ok(d) = std::fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
+    Ok(())
+}
+
+impl Records {
+    pub fn new(dir: PathBuf) -> Self {
+        Self { dir }
+    }
+
+    fn read_json<T: for<'de> Deserialize<'de>>(&self, name: &str) -> Option<T> {
+        let text = std::fs::read_to_string(self.dir.join(name)).ok()?;
+        serde_json::from_str(&text).ok()
+    }
+
+    fn write_json<T: Serialize>(&self, name: &str, value: &T) -> Result<()> {
+        write_atomic(
+            &self.dir.join(name),
+            serde_json::to_string_pretty(value)?.as_bytes(),
+        )
+    }
+
+    pub fn applied(&self) -> Option<Applied> {
+        self.read_json("applied.json")
+    }
+
+    pub fn set_applied(&self, a: &Applied) -> Result<()> {
+        self.write_json("applied.json", a)
+    }
+
+    /// The saved state from before the last apply.
+    pub fn previous_path(&self) -> PathBuf {
+        self.dir.join("previous.state")
+    }
+
+    pub fn pending(&self) -> Option<Pending> {
+        self.read_json("pending.json")
+    }
+
+    pub fn set_pending(&self, p: &Pending) -> Result<()> {
+        self.write_json("pending.json", p)
+    }
+
+    /// Remove the pending confirmation; true if there was one.
+    pub fn clear_pending(&self) -> bool {
+        std::fs::remove_file(self.dir.join("pending.json")).is_ok()
+    }
+
+    /// Where the confirm timer writes what it did.
+    pub fn timer_log(&self) -> PathBuf {
+        self.dir.join("confirm.log")
+    }
+}
