@@ -157,6 +157,10 @@ pub fn run(a: DemoArgs, _out: Out) -> Result<()> {
     if let Some((packets, bytes)) = counters.get("firehol") {
         println!("\nthe block rule counted {packets} dropped packets ({bytes} bytes)");
     }
+
+    scene("6. Default-deny: a policy of a few lines, applied atomically");
+    crate::demo_policy::scene(&server, &client, &mut store, allowed_src, SERVER)?;
+
     scene("Done");
     println!("removing the namespaces; nothing on this host was changed");
     Ok(())
