@@ -335,21 +335,15 @@ pub fn safe_policy(ssh_ports: &[u16]) -> Policy {
     } else {
         ssh_ports
     };
-    let ssh = Allow {
-        opens: Opens::Ports(
+    let ssh = Allow::anywhere(
+        Opens::Ports(
             ports
                 .iter()
                 .map(|p| (PortProto::Tcp, PortRange::single(*p)))
                 .collect(),
         ),
-        from: Vec::new(),
-        from_set: None,
-        to: Vec::new(),
-        to_set: None,
-        interface: None,
-        out_interface: None,
-        origin: "safe policy: SSH".into(),
-    };
+        "safe policy: SSH".into(),
+    );
     Policy {
         input: DirectionPolicy {
             policy: ChainPolicy::Drop,

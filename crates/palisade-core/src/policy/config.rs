@@ -64,6 +64,22 @@ pub struct Allow {
     pub origin: String,
 }
 
+impl Allow {
+    /// An entry with no restriction on peers or interfaces.
+    pub fn anywhere(opens: Opens, origin: String) -> Self {
+        Self {
+            opens,
+            from: Vec::new(),
+            from_set: None,
+            to: Vec::new(),
+            to_set: None,
+            interface: None,
+            out_interface: None,
+            origin,
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct DirectionPolicy {
     pub policy: ChainPolicy,
@@ -374,31 +390,19 @@ fn read_allow(
     let err = |m: String| r.error(v.span(), &key, m);
     let line = r.line(v.span().start);
     match v.get_ref() {
-        Value::String(s) => Ok(Allow {
-            opens: short_form(r.services, s).map_err(err)?,
-            from: Vec::new(),
-            from_set: None,
-            to: Vec::new(),
-            to_set: None,
-            interface: None,
-            out_interface: None,
-            origin: format!("{key} \"{s}\" (line {line})"),
-        }),
+        Value::String(s) => Ok(Allow::anywhere(
+            short_form(r.services, s).map_err(err)?,
+            format!("{key} \"{s}\" (line {line})"),
+        )),
         Value::Integer(p) => {
             let port = u16::try_from(*p)
                 .ok()
                 .filter(|p| *p > 0)
                 .ok_or_else(|| err(format!("{p} is not a port (1-65535)")))?;
-            Ok(Allow {
-                opens: Opens::Ports(vec![(PortProto::Tcp, PortRange::single(port))]),
-                from: Vec::new(),
-                from_set: None,
-                to: Vec::new(),
-                to_set: None,
-                interface: None,
-                out_interface: None,
-                origin: format!("{key} {port} (line {line})"),
-            })
+            Ok(Allow::anywhere(
+                Opens::Ports(vec![(PortProto::Tcp, PortRange::single(port))]),
+                format!("{key} {port} (line {line})"),
+            ))
         }
         Value::Table(t) => {
             if let Some(k) = t.keys().find(|k| !ALLOW_KEYS.contains(&k.as_str())) {

@@ -320,3 +320,51 @@ proptest! {
         let _ = parse_config("p", &format!("[{dir}]\n{key} = {value}\n"), &services());
     }
 }
+
+fn lints_of(config: &str, facts: &HostFacts) -> Vec<Lint> {
+    let p = parse_config("p", config, &services()).unwrap();
+    let r = compile(&p, &Context::default());
+    lint(&p, &r, facts, &Model(BTreeSet::new()))
+}
+
+#[test]
+fn lockout_warnings() {
+    let facts = HostFacts {
+        ssh_ports: vec![22],
+        session: Some(session()),
+        container_tables: Vec::new(),
+    };
+    let warnings = |c: &str| -> Vec<String> {
+        lints_of(c, &facts)
+            .into_iter()
+            .filter(|l| l.severity == Severity::Warning)
+            .map(|l| l.message)
+            .collect()
+    };
+    let none = warnings("[input]\nallow = [\"http\"]\n");
+    assert_eq!(none.len(), 1, "{none:?}");
+    assert!(none[0].contains("lockout risk"), "{none:?}");
+    let elsewhere = warnings("[input]\nallow = [{ service = \"ssh\", from = \"10.0.0.0/8\" }]\n");
+    assert_eq!(
+        elsewhere.len(),
+        0,
+        "10.0.0.0/8 does not hold 198.51.100.1 either: {elsewhere:?}"
+    );
+    let not_mine =
+        warnings("[input]\nallow = [{ service = \"ssh\", from = \"198.51.100.0/24\" }]\n");
+    assert!(not_mine[0].contains("not from 192.0.2.50"), "{not_mine:?}");
+    assert!(warnings("[input]\nallow = [\"ssh\"]\n").is_empty());
+    assert!(warnings("[input]\npolicy = \"accept\"\n").is_empty());
+    let sshd_elsewhere = HostFacts {
+        ssh_ports: vec![2222],
+        ..facts.clone()
+    };
+    let l = lints_of("[input]\nallow = [\"ssh\"]\n", &sshd_elsewhere);
+    assert!(l.iter().any(|l| l.message.contains("port 2222")), "{l:?}");
+    let l = lints_of(
+        "[icmp]\nessentials = false\n[output]\npolicy = \"drop\"\n",
+        &HostFacts::default(),
+    );
+    assert!(l.iter().any(|l| l.message.contains("IPv6")), "{l:?}");
+    assert!(l.iter().any(|l| l.message.contains("DNS")), "{l:?}");
+}

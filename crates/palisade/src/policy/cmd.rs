@@ -31,6 +31,18 @@ pub struct Env {
     pub netns: Option<String>,
 }
 
+impl Env {
+    fn facts(&mut self) -> palisade_core::policy::HostFacts {
+        let ns = self.netns_path();
+        facts::host_facts(&mut self.store.nl, ns.as_deref())
+    }
+
+    /// The namespace file of `--netns`, if given.
+    fn netns_path(&self) -> Option<PathBuf> {
+        self.netns.as_ref().map(|n| Path::new("/run/netns").join(n))
+    }
+}
+
 /// A config read, validated and compiled.
 struct Compiled {
     file: String,
@@ -142,7 +154,7 @@ fn kernel_sets(store: &mut Store) -> Result<KernelSets<'_>> {
 }
 
 pub fn check(env: &mut Env, a: &PolicyArgs) -> Result<i32> {
-    let facts = facts::host_facts(&mut env.store.nl);
+    let facts = env.facts();
     let c = read_config(&a.config, &facts)?;
     desired_sets(&c, &config_dir(&a.config))?;
     let sets = kernel_sets(&mut env.store)?;
@@ -224,7 +236,7 @@ fn diff_lines(old: &[String], new: &[String]) -> Vec<(char, String)> {
 }
 
 pub fn plan(env: &mut Env, a: &PolicyArgs) -> Result<i32> {
-    let facts = facts::host_facts(&mut env.store.nl);
+    let facts = env.facts();
     let c = read_config(&a.config, &facts)?;
     let desired = desired_sets(&c, &config_dir(&a.config))?;
     let current = kernel_rules(&mut env.store)?;
@@ -369,7 +381,7 @@ fn save_for_boot(env: &mut Env) -> Result<()> {
 }
 
 pub fn apply_cmd(env: &mut Env, a: &ApplyArgs, out: Out) -> Result<i32> {
-    let facts = facts::host_facts(&mut env.store.nl);
+    let facts = env.facts();
     let c = read_config(&a.policy.config, &facts)?;
     let sets = desired_sets(&c, &config_dir(&a.policy.config))?;
     {
@@ -567,7 +579,7 @@ pub fn restore(env: &mut Env, file: Option<PathBuf>, out: Out) -> Result<i32> {
         }
         Err(e) => {
             eprintln!("palisade: CANNOT RESTORE {}: {e:#}", path.display());
-            let ports = facts::ssh_ports();
+            let ports = facts::ssh_ports(env.netns_path().as_deref());
             let ruleset = compile(&safe_policy(&ports), &Default::default());
             let desired = Desired {
                 policy: SavedPolicy {
@@ -698,7 +710,7 @@ fn parse_state(s: &str) -> Result<u32> {
 
 pub fn explain_cmd(env: &mut Env, a: &ExplainArgs) -> Result<i32> {
     let ruleset = match &a.config {
-        Some(path) => read_config(path, &facts::host_facts(&mut env.store.nl))?.ruleset,
+        Some(path) => read_config(path, &env.facts())?.ruleset,
         None => env
             .records
             .applied()

@@ -2,6 +2,7 @@
 //! sshd listens on, and whether Docker or libvirt forward traffic here.
 
 use std::collections::BTreeSet;
+use std::path::Path;
 
 use palisade_core::policy::compile::{DOCKER_BRIDGES, LIBVIRT_BRIDGES};
 use palisade_core::policy::{Context, HostFacts, Session};
@@ -56,12 +57,41 @@ fn listening_ports(table: &str, inodes: &BTreeSet<u64>) -> Vec<u16> {
         .collect()
 }
 
-/// Ports sshd listens on; failing that, the `Port` lines of its config (22 by default).
-pub fn ssh_ports() -> Vec<u16> {
+/// The kernel's TCP socket tables of a network namespace (the current one without `netns`),
+/// read from a thread that enters it: `/proc/net` shows the reading thread's namespace.
+fn tcp_tables(netns: Option<&Path>) -> Vec<String> {
+    let read = || {
+        ["/proc/thread-self/net/tcp", "/proc/thread-self/net/tcp6"]
+            .map(|t| std::fs::read_to_string(t).unwrap_or_default())
+            .to_vec()
+    };
+    let Some(path) = netns else {
+        return read();
+    };
+    let Ok(ns) = std::fs::File::open(path) else {
+        return Vec::new();
+    };
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            use std::os::fd::AsRawFd;
+            // SAFETY: setns(2) on a namespace file we hold open; it changes only this thread,
+            // which ends right after reading.
+            if unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
+                return Vec::new();
+            }
+            read()
+        })
+        .join()
+        .unwrap_or_default()
+    })
+}
+
+/// Ports sshd listens on in the namespace; failing that, the `Port` lines of its config;
+/// failing that, 22: when in doubt, assume the port an admin most likely depends on.
+pub fn ssh_ports(netns: Option<&Path>) -> Vec<u16> {
     let inodes = sshd_socket_inodes();
     let mut ports: BTreeSet<u16> = BTreeSet::new();
-    for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
-        let text = std::fs::read_to_string(table).unwrap_or_default();
+    for text in tcp_tables(netns) {
         ports.extend(listening_ports(&text, &inodes));
     }
     if ports.is_empty() {
@@ -72,10 +102,10 @@ pub fn ssh_ports() -> Vec<u16> {
                     .then(|| w.next()?.parse::<u16>().ok())
                     .flatten()
             }));
-            if ports.is_empty() {
-                ports.insert(22);
-            }
         }
+    }
+    if ports.is_empty() {
+        ports.insert(22);
     }
     ports.into_iter().collect()
 }
@@ -103,9 +133,9 @@ pub fn container_tables(nl: &mut Netlink) -> Vec<String> {
     out
 }
 
-pub fn host_facts(nl: &mut Netlink) -> HostFacts {
+pub fn host_facts(nl: &mut Netlink, netns: Option<&Path>) -> HostFacts {
     HostFacts {
-        ssh_ports: ssh_ports(),
+        ssh_ports: ssh_ports(netns),
         session: session(),
         container_tables: container_tables(nl),
     }

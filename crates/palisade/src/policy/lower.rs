@@ -274,7 +274,7 @@ mod tests {
 
     #[test]
     fn prefixes_become_masks_and_odd_ranges_ranges() {
-        let net = parse_addr_range("10.1.0.0/14", false).unwrap();
+        let net = parse_addr_range("10.4.0.0/14", false).unwrap();
         let e = address(End::Source, net);
         assert!(matches!(&e[1], Expr::Bitwise { mask, .. } if mask == &vec![255, 252, 0, 0]));
         let odd = AddrRange::V4(Interval::new(5, 9).unwrap());
