@@ -19,7 +19,7 @@ use serde::Serialize;
 
 use super::lower::{comment, index_of, lower};
 use super::saved::{SavedPolicy, Timed};
-use crate::kernel_addr::Extras;
+use crate::kernel_addr::{self, Extras};
 use crate::store::{
     kernel_name, Contents, Part, SetDef, Store, StoreError, BLOCK_CHAIN, FAMILY, TABLE,
 };
@@ -94,23 +94,37 @@ fn not_found(e: &NftError) -> bool {
     e.errno() == Some(libc::ENOENT)
 }
 
-/// Recent elements grouped by (time left, comment): one batch of additions each.
+/// Add recent elements, each with its own time left and comment, in as few messages as
+/// their size needs (one message per element would flood the socket with acknowledgements).
 fn add_recent(b: &mut Batch, name: &str, recent: &[Timed]) {
-    let mut groups: BTreeMap<(Option<u64>, Option<&str>), Vec<_>> = BTreeMap::new();
-    for t in recent {
-        let ms = t.remaining.map(|d| d.as_millis().max(1) as u64);
-        groups
-            .entry((ms, t.comment.as_deref()))
-            .or_default()
-            .push((t.addr, t.port));
+    fn extras(t: &Timed) -> Extras<'_> {
+        Extras {
+            timeout_ms: t.remaining.map(|d| d.as_millis().max(1) as u64),
+            comment: t.comment.as_deref(),
+        }
     }
-    for ((timeout_ms, comment), items) in groups {
-        let extras = Extras {
-            timeout_ms,
-            comment,
-        };
-        Store::stage_add_recent(b, name, &Contents::from_ranges(items), extras);
-    }
+    let v4 = recent.iter().flat_map(|t| match t.addr {
+        palisade_core::AddrRange::V4(iv) => Some(kernel_addr::elements(iv, t.port, extras(t))),
+        palisade_core::AddrRange::V6(_) => None,
+    });
+    b.add_elements(
+        FAMILY,
+        TABLE,
+        &kernel_name::<u32>(name, Part::Recent),
+        false,
+        v4.flatten(),
+    );
+    let v6 = recent.iter().flat_map(|t| match t.addr {
+        palisade_core::AddrRange::V6(iv) => Some(kernel_addr::elements(iv, t.port, extras(t))),
+        palisade_core::AddrRange::V4(_) => None,
+    });
+    b.add_elements(
+        FAMILY,
+        TABLE,
+        &kernel_name::<u128>(name, Part::Recent),
+        false,
+        v6.flatten(),
+    );
 }
 
 /// What a set's recent part holds, with the time each element has left.

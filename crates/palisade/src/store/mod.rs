@@ -490,12 +490,6 @@ impl Store {
         }
     }
 
-    /// Put into `b` additions to set `name`'s recent part, with a timeout and comment.
-    pub fn stage_add_recent(b: &mut Batch, name: &str, items: &Contents, extras: Extras<'_>) {
-        add_family::<u32>(b, name, Part::Recent, &items.v4, extras);
-        add_family::<u128>(b, name, Part::Recent, &items.v6, extras);
-    }
-
     /// Put into `b` the emptying of set `name`'s recent part.
     pub fn stage_flush_recent(b: &mut Batch, name: &str) {
         b.flush_set(FAMILY, TABLE, &kernel_name::<u32>(name, Part::Recent));
