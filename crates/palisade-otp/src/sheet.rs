@@ -99,6 +99,18 @@ pub fn render_sheet(title: &str, passwords: &[Vec<u8>]) -> String {
     out
 }
 
+/// What a session is told after logging in: how many passwords are left, and, once half of
+/// the sheet is used (OTPW's rule), that it is time to print a new one.
+pub fn remaining_message(file: &HashFile) -> String {
+    let left = file.remaining();
+    let total = file.header.entries;
+    let mut message = format!("{left} of {total} one-time passwords left.");
+    if 2 * left < total {
+        message.push_str(" Time to print a new sheet: run `palisade otp gen`.");
+    }
+    message
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -112,6 +124,23 @@ mod tests {
                 *b = n;
             }
         }
+    }
+
+    #[test]
+    fn asks_for_a_new_sheet_once_half_is_used() {
+        let mut g = generate(b"x", 4, &mut fixed_random(2)).unwrap();
+        assert_eq!(
+            remaining_message(&g.file),
+            "4 of 4 one-time passwords left."
+        );
+        g.file.entries[0] = Entry::Used;
+        g.file.entries[1] = Entry::Used;
+        assert_eq!(
+            remaining_message(&g.file),
+            "2 of 4 one-time passwords left."
+        );
+        g.file.entries[2] = Entry::Used;
+        assert!(remaining_message(&g.file).ends_with("run `palisade otp gen`."));
     }
 
     #[test]
