@@ -24,6 +24,15 @@ pub enum GenError {
     Count(usize),
 }
 
+/// Can `count` passwords be numbered uniquely?
+pub fn check_count(count: usize) -> Result<(), GenError> {
+    if (1..=MAX_COUNT).contains(&count) {
+        Ok(())
+    } else {
+        Err(GenError::Count(count))
+    }
+}
+
 /// A new sheet: `passwords[n]` is printed as number `n`; `file` stores their hashes.
 pub struct Generated {
     pub passwords: Vec<Vec<u8>>,
@@ -38,9 +47,7 @@ pub fn generate(
     count: usize,
     random_bytes: &mut dyn FnMut(&mut [u8]),
 ) -> Result<Generated, GenError> {
-    if !(1..=MAX_COUNT).contains(&count) {
-        return Err(GenError::Count(count));
-    }
+    check_count(count)?;
     let mut bits = [0u8; PASSWORD_CHARS * 6 / 8];
     let passwords: Vec<Vec<u8>> = (0..count)
         .map(|_| {

@@ -6,6 +6,7 @@ mod commands;
 mod demo;
 mod kernel_addr;
 mod load;
+mod otp_cmd;
 mod store;
 
 use anyhow::{Context, Result};
@@ -53,6 +54,7 @@ fn run(cli: Cli) -> Result<i32> {
         Command::Block(a) => commands::block(&mut connect(&cli.netns)?, a, out),
         Command::Unblock(a) => commands::unblock(&mut connect(&cli.netns)?, a, out),
         Command::Demo(a) => demo::run(a, out).map(|()| 0),
+        Command::Otp(cmd) => otp_cmd::run(cmd, out),
     }
 }
 

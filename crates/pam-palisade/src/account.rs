@@ -17,38 +17,52 @@ impl Account {
     /// threads of their own). `None` when there is no such user.
     pub fn lookup(name: &str) -> Option<Account> {
         let c_name = CString::new(name).ok()?;
-        let mut buf = vec![0u8; 4096];
-        loop {
-            // SAFETY: passwd is plain data; getpwnam_r fills it with pointers into `buf`,
-            // which outlives every use below.
-            let mut pwd: libc::passwd = unsafe { std::mem::zeroed() };
-            let mut result: *mut libc::passwd = std::ptr::null_mut();
-            let rc = unsafe {
-                libc::getpwnam_r(
-                    c_name.as_ptr(),
-                    &mut pwd,
-                    buf.as_mut_ptr().cast(),
-                    buf.len(),
-                    &mut result,
-                )
-            };
-            if rc == libc::ERANGE && buf.len() < 1 << 20 {
-                buf.resize(buf.len() * 4, 0);
-                continue;
-            }
-            if rc != 0 || result.is_null() || pwd.pw_dir.is_null() {
-                return None;
-            }
-            // SAFETY: pw_dir points to a NUL-terminated string inside `buf`.
-            let home = unsafe { CStr::from_ptr(pwd.pw_dir) };
-            use std::os::unix::ffi::OsStrExt;
-            return Some(Account {
-                name: name.to_string(),
-                uid: pwd.pw_uid,
-                gid: pwd.pw_gid,
-                home: PathBuf::from(std::ffi::OsStr::from_bytes(home.to_bytes())),
-            });
+        // SAFETY: arguments as getpwnam_r documents them, passed through from `from_passwd`.
+        from_passwd(|pwd, buf, len, result| unsafe {
+            libc::getpwnam_r(c_name.as_ptr(), pwd, buf, len, result)
+        })
+    }
+
+    /// The user this process runs as (its real uid).
+    pub fn current() -> Option<Account> {
+        // SAFETY: getuid has no preconditions; getpwuid_r as for `lookup`.
+        let uid = unsafe { libc::getuid() };
+        from_passwd(|pwd, buf, len, result| unsafe { libc::getpwuid_r(uid, pwd, buf, len, result) })
+    }
+}
+
+/// Call a `getpw*_r` function with a growing buffer and copy out what the module needs.
+fn from_passwd(
+    mut call: impl FnMut(
+        &mut libc::passwd,
+        *mut libc::c_char,
+        usize,
+        &mut *mut libc::passwd,
+    ) -> libc::c_int,
+) -> Option<Account> {
+    let mut buf = vec![0u8; 4096];
+    loop {
+        // SAFETY: passwd is plain data; the call fills it with pointers into `buf`, which
+        // outlives every use below.
+        let mut pwd: libc::passwd = unsafe { std::mem::zeroed() };
+        let mut result: *mut libc::passwd = std::ptr::null_mut();
+        let rc = call(&mut pwd, buf.as_mut_ptr().cast(), buf.len(), &mut result);
+        if rc == libc::ERANGE && buf.len() < 1 << 20 {
+            buf.resize(buf.len() * 4, 0);
+            continue;
         }
+        if rc != 0 || result.is_null() || pwd.pw_dir.is_null() || pwd.pw_name.is_null() {
+            return None;
+        }
+        use std::os::unix::ffi::OsStrExt;
+        // SAFETY: both point to NUL-terminated strings inside `buf`.
+        let (name, home) = unsafe { (CStr::from_ptr(pwd.pw_name), CStr::from_ptr(pwd.pw_dir)) };
+        return Some(Account {
+            name: name.to_string_lossy().into_owned(),
+            uid: pwd.pw_uid,
+            gid: pwd.pw_gid,
+            home: PathBuf::from(std::ffi::OsStr::from_bytes(home.to_bytes())),
+        });
     }
 }
 
@@ -92,6 +106,8 @@ mod tests {
         assert!(root.home.is_absolute());
         assert!(Account::lookup("no-such-user-palisade").is_none());
         assert!(Account::lookup("nul\0byte").is_none());
+        // SAFETY: no preconditions.
+        assert_eq!(Account::current().unwrap().uid, unsafe { libc::getuid() });
     }
 
     #[test]

@@ -44,6 +44,14 @@ pub fn hash_path(home: &Path) -> PathBuf {
     home.join(HASH_FILE_NAME)
 }
 
+/// Seconds since the Unix epoch: lock ages and failure times.
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
 /// Open the user's hash file, refusing one that others could have written: it must be a
 /// regular file (not a symbolic link), owned by `uid`, not writable by group or others.
 pub fn open_hash_file(home: &Path, uid: u32, write: bool) -> Result<Opened, Unusable> {
@@ -206,6 +214,16 @@ impl Lock {
     }
 }
 
+/// The lock's target and age in seconds, if there is one (for `palisade otp status`).
+pub fn lock_state(home: &Path, now: u64) -> Option<(String, u64)> {
+    let path = home.join(LOCK_FILE_NAME);
+    let meta = std::fs::symlink_metadata(&path).ok()?;
+    let target = std::fs::read_link(&path)
+        .map(|t| t.display().to_string())
+        .unwrap_or_default();
+    Some((target, now.saturating_sub(meta.mtime().max(0) as u64)))
+}
+
 fn failure_path(home: &Path) -> PathBuf {
     home.join(FAILURE_FILE_NAME)
 }
@@ -224,9 +242,18 @@ pub fn read_failures(home: &Path) -> FailureRecord {
     }
 }
 
-/// Record the failures, replacing the file atomically (temporary file, fsync, rename).
+/// Record the failures (replacing the file atomically).
 pub fn write_failures(home: &Path, record: FailureRecord) -> std::io::Result<()> {
-    let tmp = home.join(format!("{FAILURE_FILE_NAME}.{}", std::process::id()));
+    write_atomically(&failure_path(home), record.to_text().as_bytes())
+}
+
+/// Replace `path` with `bytes` so that a crash leaves either the old or the new file, never
+/// a mix: a temporary file in the same directory, mode 0600, synced, renamed over `path`,
+/// and the directory synced so the rename itself survives.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    let tmp = dir.join(format!(".{name}.tmp.{}", std::process::id()));
     let result = (|| {
         let mut f = OpenOptions::new()
             .write(true)
@@ -234,9 +261,10 @@ pub fn write_failures(home: &Path, record: FailureRecord) -> std::io::Result<()>
             .mode(0o600)
             .custom_flags(libc::O_NOFOLLOW)
             .open(&tmp)?;
-        f.write_all(record.to_text().as_bytes())?;
-        f.sync_data()?;
-        std::fs::rename(&tmp, failure_path(home))
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)?;
+        File::open(dir)?.sync_all()
     })();
     if result.is_err() {
         let _ = std::fs::remove_file(&tmp);

@@ -9,8 +9,8 @@
 //! ownership or permissions, malformed, exhausted), so a `sufficient` line falls through to
 //! the next method; PAM_AUTH_ERR for a wrong answer and during a lock-out.
 
-mod account;
-mod files;
+pub mod account;
+pub mod files;
 mod log;
 mod login;
 
@@ -62,7 +62,7 @@ fn authenticate(pamh: &mut PamHandle, log: Log) -> PamResultCode {
         Err(code) => return code,
     };
     let policy = FailurePolicy::default();
-    let prepared = match login::prepare(&account, &policy, login::unix_now()) {
+    let prepared = match login::prepare(&account, &policy, files::unix_now()) {
         Ok(p) => p,
         Err(refusal) => {
             let code = match refusal {
@@ -99,7 +99,7 @@ fn authenticate(pamh: &mut PamHandle, log: Log) -> PamResultCode {
                 &prepared,
                 answer.as_bytes(),
                 &policy,
-                login::unix_now(),
+                files::unix_now(),
             );
             match checked {
                 Checked::Accepted => {

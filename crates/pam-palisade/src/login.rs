@@ -3,14 +3,7 @@
 use crate::account::{as_user, Account};
 use crate::files::{self, Lock, Locking, Unusable};
 use palisade_otp::{Challenge, FailurePolicy, HashFile, Verdict};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
-
-pub fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
+use std::time::Duration;
 
 /// Why no challenge is issued.
 #[derive(Debug, thiserror::Error)]
