@@ -75,7 +75,18 @@ pub fn open_hash_file(home: &Path, uid: u32, write: bool) -> Result<Opened, Unus
                 why: "it is a symbolic link".into(),
             })
         }
-        Err(e) => return Err(io(e)),
+        Err(e) => {
+            // Unreadable as the user: say why when it is the owner (stat needs no read right).
+            if let Ok(meta) = std::fs::symlink_metadata(&path) {
+                if meta.uid() != uid {
+                    return Err(Unusable::Unsafe {
+                        path: shown,
+                        why: format!("it is owned by uid {}, not by the user", meta.uid()),
+                    });
+                }
+            }
+            return Err(io(e));
+        }
     };
     let meta = file.metadata().map_err(io)?;
     let why = if !meta.file_type().is_file() {
