@@ -157,6 +157,7 @@ pub fn run(a: DemoArgs, _out: Out) -> Result<()> {
     if let Some((packets, bytes)) = counters.get("firehol") {
         println!("\nthe block rule counted {packets} dropped packets ({bytes} bytes)");
     }
+    crate::demo_otp::run()?;
     scene("Done");
     println!("removing the namespaces; nothing on this host was changed");
     Ok(())

@@ -4,6 +4,7 @@ mod cache;
 mod cli;
 mod commands;
 mod demo;
+mod demo_otp;
 mod kernel_addr;
 mod load;
 mod otp_cmd;
