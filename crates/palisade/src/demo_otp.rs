@@ -162,13 +162,8 @@ fn login(service: &str, user: &str, answer: &str, shown: &str) -> Result<()> {
     let verdict = if out.status.success() {
         "accepted".to_string()
     } else {
-        format!(
-            "refused ({})",
-            said.lines()
-                .last()
-                .unwrap_or("")
-                .trim_start_matches("pamtester: ")
-        )
+        let why = said.rsplit("pamtester: ").next().unwrap_or("").trim();
+        format!("refused ({why})")
     };
     println!(
         "  {prompt} {shown} -> {verdict} in {} ms",
