@@ -206,58 +206,47 @@ impl Sheet {
     }
 }
 
-/// A sheet from Debian's otpw-gen (50 passwords: 10 rows of 5).
-fn otpw_gen(user: &TestUser) -> Sheet {
-    let mut child = Command::new("otpw-gen")
-        .args(["-h", "14", "-f"])
-        .arg(user.hash_file())
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(format!("{PREFIX}\n{PREFIX}\n").as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success());
-    run(Command::new("chown").arg(&user.name).arg(user.hash_file()));
-    Sheet::parse(&String::from_utf8_lossy(&out.stdout))
-}
-
-/// A sheet from `palisade otp gen`.
-fn palisade_gen(user: &TestUser, count: usize) -> Sheet {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_palisade"))
-        .args([
-            "otp",
-            "gen",
-            "--force",
-            "--user",
-            &user.name,
-            "--count",
-            &count.to_string(),
-        ])
+/// Run a sheet generator, typing the prefix twice on its standard input; its printed sheet.
+fn generate_sheet(cmd: &mut Command) -> Sheet {
+    let mut child = cmd
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    let prefix_twice = format!("{PREFIX}\n{PREFIX}\n");
     child
         .stdin
         .take()
         .unwrap()
-        .write_all(format!("{PREFIX}\n{PREFIX}\n").as_bytes())
+        .write_all(prefix_twice.as_bytes())
         .unwrap();
     let out = child.wait_with_output().unwrap();
     assert!(
         out.status.success(),
-        "{}",
+        "{cmd:?}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    Sheet::parse(&String::from_utf8(out.stdout).unwrap())
+    Sheet::parse(&String::from_utf8_lossy(&out.stdout))
+}
+
+/// A sheet from Debian's otpw-gen (50 passwords: 10 rows of 5).
+fn otpw_gen(user: &TestUser) -> Sheet {
+    let sheet = generate_sheet(
+        Command::new("otpw-gen")
+            .args(["-h", "14", "-f"])
+            .arg(user.hash_file()),
+    );
+    run(Command::new("chown").arg(&user.name).arg(user.hash_file()));
+    sheet
+}
+
+/// A sheet from `palisade otp gen`.
+fn palisade_gen(user: &TestUser, count: usize) -> Sheet {
+    let count = count.to_string();
+    generate_sheet(Command::new(env!("CARGO_BIN_EXE_palisade")).args([
+        "otp", "gen", "--force", "--user", &user.name, "--count", &count,
+    ]))
 }
 
 /// One `pamtester` run: `authenticate` then `open_session`, its output read as it comes.
