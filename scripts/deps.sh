@@ -2,14 +2,30 @@
 # Installs the Debian packages palisade's demo, tests and benchmarks need, if any is missing.
 # iproute2: network namespaces and veth pairs for the labs. nftables, ipset, iptables: the
 # reference tools tests and benchmarks compare against (palisade itself never runs them).
+# libpam0g-dev: pam_palisade.so links libpam. pamtester, otpw-bin, libpam-otpw: the OTP tests
+# and demo drive real PAM, and check compatibility with Debian's OTPW. openssh-server and
+# -client: the OTP test that logs in through a real sshd (its own, on a loopback port).
 set -euo pipefail
 need=()
 command -v ip >/dev/null || need+=(iproute2)
 command -v nft >/dev/null || need+=(nftables)
 command -v ipset >/dev/null || need+=(ipset)
 command -v iptables >/dev/null || need+=(iptables)
+compgen -G '/usr/lib/*/libpam.so' >/dev/null || need+=(libpam0g-dev)
+command -v pamtester >/dev/null || need+=(pamtester)
+command -v otpw-gen >/dev/null || need+=(otpw-bin)
+compgen -G '/lib/*security/pam_otpw.so' >/dev/null || need+=(libpam-otpw)
+[[ -x /usr/sbin/sshd ]] || need+=(openssh-server)
+command -v ssh-keygen >/dev/null || need+=(openssh-client)
 if ((${#need[@]})); then
   export DEBIAN_FRONTEND=noninteractive
+  # Packages must not start their services on this host (openssh-server would start the
+  # system's sshd); a policy-rc.d answering 101 tells Debian's maintainer scripts so.
+  if [[ ! -e /usr/sbin/policy-rc.d ]]; then
+    printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
+    chmod 755 /usr/sbin/policy-rc.d
+    trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+  fi
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi

@@ -30,6 +30,9 @@ pub enum Command {
     Unblock(UnblockArgs),
     /// Show palisade at work in throw-away network namespaces (changes nothing on this host).
     Demo(DemoArgs),
+    /// One-time passwords for SSH (OTPW-compatible sheets, checked by pam_palisade.so).
+    #[command(subcommand)]
+    Otp(OtpCommand),
     /// Validate the policy config and warn about lockout risks.
     Check(PolicyArgs),
     /// Show what `apply` would change, against what the kernel holds.
@@ -246,6 +249,36 @@ pub struct DemoArgs {
     /// Blocklist to load in the demo (default: the FireHOL level 1 list shipped with palisade).
     #[arg(long, value_name = "FILE")]
     pub list: Option<PathBuf>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum OtpCommand {
+    /// Print a new password sheet and store its hashes in ~/.otpw (replacing the old sheet).
+    Gen(OtpGenArgs),
+    /// Passwords left, and whether a login holds the lock.
+    Status(OtpUserArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct OtpGenArgs {
+    /// Passwords on the sheet (1 to 1000; 280 fill one page).
+    #[arg(long, default_value_t = 280)]
+    pub count: usize,
+    /// Write the hash file here instead of the user's ~/.otpw.
+    #[arg(long, value_name = "PATH")]
+    pub file: Option<PathBuf>,
+    /// Replace an existing hash file without asking.
+    #[arg(long)]
+    pub force: bool,
+    #[command(flatten)]
+    pub user: OtpUserArgs,
+}
+
+#[derive(Args, Debug)]
+pub struct OtpUserArgs {
+    /// Whose passwords (root only; default: yourself).
+    #[arg(long, value_name = "USER")]
+    pub user: Option<String>,
 }
 
 impl Cli {

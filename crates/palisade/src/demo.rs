@@ -161,6 +161,7 @@ pub fn run(a: DemoArgs, _out: Out) -> Result<()> {
     scene("6. Default-deny: a policy of a few lines, applied atomically");
     crate::demo_policy::scene(&server, &client, &mut store, allowed_src, SERVER)?;
 
+    crate::demo_otp::run()?;
     scene("Done");
     println!("removing the namespaces; nothing on this host was changed");
     Ok(())

@@ -4,9 +4,11 @@ mod cache;
 mod cli;
 mod commands;
 mod demo;
+mod demo_otp;
 mod demo_policy;
 mod kernel_addr;
 mod load;
+mod otp_cmd;
 mod policy;
 mod store;
 
@@ -73,6 +75,7 @@ fn run(cli: Cli) -> Result<i32> {
         Command::Block(a) => commands::block(&mut connect(&cli.netns)?, a, out),
         Command::Unblock(a) => commands::unblock(&mut connect(&cli.netns)?, a, out),
         Command::Demo(a) => demo::run(a, out).map(|()| 0),
+        Command::Otp(cmd) => otp_cmd::run(cmd, out),
         command => {
             let mut env = policy_env(&cli.netns)?;
             use policy::cmd;

@@ -1,0 +1,116 @@
+//! One login, from challenge to verdict, around the pure rules of `palisade-otp`.
+
+use crate::account::{as_user, Account};
+use crate::files::{self, Lock, Locking, Unusable};
+use palisade_otp::{Challenge, FailurePolicy, HashFile, Verdict};
+use std::time::Duration;
+
+/// Why no challenge is issued.
+#[derive(Debug, thiserror::Error)]
+pub enum Refusal {
+    /// PAM_AUTHINFO_UNAVAIL: no usable passwords, let the next method decide.
+    #[error(transparent)]
+    Unusable(#[from] Unusable),
+    #[error("another login holds the lock and too few passwords are left for a triple challenge")]
+    NoTriple,
+    #[error("cannot create the lock: {0}")]
+    Lock(std::io::Error),
+    /// PAM_AUTH_ERR: too many failures.
+    #[error("{count} failed one-time passwords in a row: refused until {until} (Unix time)")]
+    LockedOut { count: u32, until: u64 },
+}
+
+/// A challenge ready to be asked.
+pub struct Prepared {
+    pub file: HashFile,
+    pub challenge: Challenge,
+    /// Held when this login got the single challenge.
+    pub lock: Option<Lock>,
+}
+
+/// Pick the challenge: the first unused password, locked; or, while another login holds the
+/// lock, three random others.
+pub fn prepare(account: &Account, policy: &FailurePolicy, now: u64) -> Result<Prepared, Refusal> {
+    as_user(account, || {
+        let failures = files::read_failures(&account.home);
+        if let Verdict::LockedOut { until } = policy.verdict(failures, now) {
+            return Err(Refusal::LockedOut {
+                count: failures.count,
+                until,
+            });
+        }
+        let file = files::open_hash_file(&account.home, account.uid, false)?.parsed;
+        let single = Challenge::single(&file).ok_or(Unusable::Exhausted)?;
+        let number = single.numbers(&file).remove(0);
+        match Lock::acquire(&account.home, &number, now).map_err(Refusal::Lock)? {
+            Locking::Acquired(lock) => Ok(Prepared {
+                file,
+                challenge: single,
+                lock: Some(lock),
+            }),
+            Locking::HeldElsewhere(held) => {
+                let mut random = || getrandom::u64().unwrap_or_else(|_| std::process::abort());
+                let challenge =
+                    Challenge::triple(&file, held, &mut random).ok_or(Refusal::NoTriple)?;
+                Ok(Prepared {
+                    file,
+                    challenge,
+                    lock: None,
+                })
+            }
+        }
+    })
+    .map_err(|e| {
+        Refusal::Unusable(Unusable::Io {
+            path: account.home.display().to_string(),
+            source: e,
+        })
+    })?
+}
+
+/// What an answer led to.
+#[derive(Debug)]
+pub enum Checked {
+    /// Right, and burnt on disk.
+    Accepted,
+    /// Wrong (or burnt meanwhile by a concurrent login); hold the reply back this long.
+    Rejected { delay: Duration, failures: u32 },
+    /// Right, but burning it failed: refused, since an unburnt password could be used again.
+    NotBurnt(String),
+}
+
+/// Check `answer`; burn on success, count the failure otherwise.
+pub fn check(
+    account: &Account,
+    prepared: &Prepared,
+    answer: &[u8],
+    policy: &FailurePolicy,
+    now: u64,
+) -> Checked {
+    let result = as_user(account, || {
+        let burnt = if prepared.challenge.verify(&prepared.file, answer) {
+            match files::burn(
+                &account.home,
+                account.uid,
+                &prepared.file,
+                &prepared.challenge.entries,
+            ) {
+                Ok(burnt) => burnt,
+                Err(e) => return Checked::NotBurnt(e.to_string()),
+            }
+        } else {
+            false
+        };
+        if burnt {
+            files::clear_failures(&account.home);
+            return Checked::Accepted;
+        }
+        let record = files::read_failures(&account.home).failed(now);
+        let _ = files::write_failures(&account.home, record);
+        Checked::Rejected {
+            delay: Duration::from_secs(policy.delay_secs(record)),
+            failures: record.count,
+        }
+    });
+    result.unwrap_or_else(|e| Checked::NotBurnt(e.to_string()))
+}
