@@ -4,8 +4,8 @@
 use std::fmt::Write as _;
 use std::process::Command;
 
+use super::Plan;
 use crate::data::{self, Kind};
-use crate::Plan;
 
 /// What one measurement produced.
 #[derive(Debug, Clone)]

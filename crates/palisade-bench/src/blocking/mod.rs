@@ -1,0 +1,3 @@
+pub fn bench(_: &crate::Args) -> Result<bool, String> {
+    Err("todo".into())
+}
