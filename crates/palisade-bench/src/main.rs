@@ -13,6 +13,7 @@
 mod blocking;
 mod data;
 mod load;
+mod machine;
 mod measure;
 mod quiet;
 

@@ -85,7 +85,7 @@ pub fn bench(args: &Args) -> Result<bool, String> {
     let plan = Plan::new(args.quick);
     let tmp = TempDir::new().map_err(|e| format!("temp dir: {e}"))?;
     let (pal, shown) = Palisade::snapshot(args, &tmp.0);
-    let env = report::Environment::collect(&shown);
+    let env = crate::machine::Environment::collect(&shown);
     eprintln!("{} generating data in {} ...", elapsed(), tmp.0.display());
     let datasets = generate(&tmp.0, &plan).map_err(|e| format!("writing data: {e}"))?;
     let single = &datasets[3];
