@@ -14,8 +14,7 @@ use palisade_lab::Netns;
 
 use crate::measure::die_with_parent;
 
-/// The server's address (TEST-NET-1). Blocked addresses are drawn from elsewhere too; what
-/// matters is the client's address.
+/// The server's address (TEST-NET-1, so it can never be a real host).
 pub const SERVER: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 2);
 /// The client's address. Odd, so never one of the blocked addresses, which are all even (see
 /// `data::generate`).

@@ -74,13 +74,13 @@ impl Plan {
                 ns: vec![
                     0, 100, 1_000, 3_000, 10_000, 30_000, 50_000, 100_000, 300_000, 1_000_000,
                 ],
-                linear_max: 50_000,
+                linear_max: 100_000,
                 requests: 5_000,
                 rounds: 100,
                 wrk_ns: vec![0, 10_000, 50_000, 1_000_000],
                 wrk_rounds: 3,
                 wrk: WrkPlan {
-                    duration: Duration::from_secs(4),
+                    duration: Duration::from_secs(3),
                     connections: 10,
                 },
                 quiet_max_wait: Duration::from_secs(120),
@@ -109,6 +109,8 @@ pub struct WrkRow {
     pub n: usize,
     pub keep_alive: bool,
     pub round: usize,
+    /// Busy cores on the machine just before the run (the labs idle).
+    pub busy_before: f64,
     pub result: WrkResult,
 }
 
@@ -127,6 +129,8 @@ pub struct Results {
     pub points: Vec<Point>,
     pub wrk: Vec<WrkRow>,
     pub steps: Vec<Step>,
+    /// Seconds spent waiting for the machine to be quiet before wrk runs.
+    pub wrk_waited_s: f64,
     /// (method, N or none, why): a method that failed is not measured further.
     pub failures: Vec<(Method, Option<usize>, String)>,
     /// The 1-minute load average at the start and at the end of the run.
@@ -205,6 +209,7 @@ pub fn bench(args: &Args) -> Result<bool, String> {
     let mut points = Vec::new();
     let mut wrk_rows = Vec::new();
     let mut steps = Vec::new();
+    let mut wrk_waited_s = 0.0;
     for &n in &plan.ns {
         let files = methods::write_step_files(&tmp.0, &addrs, n, n <= plan.linear_max)
             .map_err(|e| format!("writing the lists for N = {n}: {e}"))?;
@@ -283,6 +288,11 @@ pub fn bench(args: &Args) -> Result<bool, String> {
                 for round in 0..plan.wrk_rounds {
                     for k in 0..active.len() {
                         let (m, lab) = active[(k + round) % active.len()];
+                        // wrk keeps both cores busy, so anything else running on the machine
+                        // takes straight from its rate: wait for quiet before every run.
+                        let (waited, busy_before) =
+                            crate::settle(Duration::ZERO, plan.quiet_max_wait);
+                        wrk_waited_s += waited;
                         match wrk::run(lab, plan.wrk, keep_alive) {
                             Ok(result) => {
                                 eprintln!(
@@ -297,6 +307,7 @@ pub fn bench(args: &Args) -> Result<bool, String> {
                                     n,
                                     keep_alive,
                                     round,
+                                    busy_before,
                                     result,
                                 });
                             }
@@ -317,6 +328,7 @@ pub fn bench(args: &Args) -> Result<bool, String> {
         points,
         wrk: wrk_rows,
         steps,
+        wrk_waited_s,
         failures,
         loadavg: (load_start, loadavg()),
     };

@@ -54,17 +54,17 @@ pub fn requests_csv(r: &Results) -> String {
     s
 }
 
-/// `method,n,keep_alive,round,requests,requests_per_s,p50_us,p90_us,p99_us,errors`: every wrk
-/// run.
+/// `method,n,keep_alive,round,requests,requests_per_s,p50_us,p90_us,p99_us,errors,busy_before`:
+/// every wrk run, with the machine's busy cores just before it.
 pub fn wrk_csv(r: &Results) -> String {
     let mut s = String::from(
-        "method,n,keep_alive,round,requests,requests_per_s,p50_us,p90_us,p99_us,errors\n",
+        "method,n,keep_alive,round,requests,requests_per_s,p50_us,p90_us,p99_us,errors,busy_before\n",
     );
     for w in &r.wrk {
         let x = &w.result;
         let _ = writeln!(
             s,
-            "{},{},{},{},{},{:.1},{:.1},{:.1},{:.1},{}",
+            "{},{},{},{},{},{:.1},{:.1},{:.1},{:.1},{},{:.2}",
             w.method.name(),
             w.n,
             w.keep_alive,
@@ -74,7 +74,8 @@ pub fn wrk_csv(r: &Results) -> String {
             x.p50_us,
             x.p90_us,
             x.p99_us,
-            x.errors
+            x.errors,
+            w.busy_before
         );
     }
     s
@@ -163,25 +164,24 @@ pub fn markdown(r: &Results, env: &Environment) -> String {
         env.palisade_built,
         env.revision
     );
-    let waited: f64 = r.steps.iter().map(|x| x.waited_s).sum();
-    let busiest = r
+    let waited: f64 = r.steps.iter().map(|x| x.waited_s).sum::<f64>() + r.wrk_waited_s;
+    let (busiest_step, busiest_n) = r
         .steps
         .iter()
-        .max_by(|a, b| a.busy_cores.total_cmp(&b.busy_cores));
+        .map(|x| (x.busy_cores, x.n))
+        .fold((0.0, 0), |a, b| if b.0 > a.0 { b } else { a });
+    let busiest_wrk = r.wrk.iter().map(|w| w.busy_before).fold(0.0, f64::max);
     let _ = writeln!(
         s,
-        "Load average (1 min): {} at the start, {} at the end. Before each N the benchmark \
-         waited for the machine to be quiet (other work below 0.2 cores; {waited:.0} s of waiting \
-         in all){}.\n",
+        "Load average (1 min): {} at the start, {} at the end (the benchmark's own client and \
+         nginx count in it). Before each N's requests and before each wrk run the benchmark \
+         waited until other work used less than 0.2 cores (at most {:.0} s each; {waited:.0} s \
+         of waiting in all); the busiest machine it then measured on had {busiest_step:.2} \
+         busy cores before requests (at N = {}), {busiest_wrk:.2} before a wrk run.\n",
         r.loadavg.0,
         r.loadavg.1,
-        busiest
-            .map(|b| format!(
-                "; the busiest start was N = {} with {:.2} busy cores",
-                thousands(b.n),
-                b.busy_cores
-            ))
-            .unwrap_or_default()
+        p.quiet_max_wait.as_secs(),
+        thousands(busiest_n)
     );
     let _ = writeln!(
         s,
