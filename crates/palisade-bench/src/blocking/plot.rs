@@ -152,6 +152,56 @@ pub fn draw(r: &Results, path: &Path) -> Result<(), String> {
 mod tests {
     use super::*;
 
+    /// A full run's shape, made up: linear methods growing with N, the others flat.
+    fn synthetic() -> Results {
+        use super::super::{Plan, Point};
+        use crate::blocking::client::Sample;
+        use std::time::Duration;
+        let plan = Plan::new(false);
+        let mut points = Vec::new();
+        for &n in &plan.ns {
+            for m in Method::ALL.into_iter().filter(|&m| plan.covers(m, n)) {
+                let extra = if m.linear() { n as f64 * 0.05 } else { 2.0 };
+                let us = |base: f64| Duration::from_secs_f64((base + extra) * 1e-6);
+                let s = Sample {
+                    connect: us(35.0),
+                    send: us(45.0),
+                    first_byte: us(95.0),
+                    complete: us(100.0),
+                };
+                points.push(Point {
+                    method: m,
+                    n,
+                    load_ms: 1.0,
+                    samples: vec![s; 3],
+                });
+            }
+        }
+        Results {
+            plan,
+            points,
+            wrk: Vec::new(),
+            steps: Vec::new(),
+            wrk_waited_s: 0.0,
+            failures: Vec::new(),
+            loadavg: ("0".into(), "0".into()),
+        }
+    }
+
+    #[test]
+    fn draws_a_png() {
+        let path = std::env::temp_dir().join(format!("blocking-plot-{}.png", std::process::id()));
+        draw(&synthetic(), &path).unwrap();
+        let bytes = std::fs::read(&path).unwrap();
+        let _ = std::fs::remove_file(&path);
+        assert!(bytes.starts_with(b"\x89PNG"), "a PNG file");
+        assert!(
+            bytes.len() > 20_000,
+            "with something drawn: {} bytes",
+            bytes.len()
+        );
+    }
+
     #[test]
     fn n_axis_labels() {
         assert_eq!(n_label(10.0, 10.0), "0");
