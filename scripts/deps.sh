@@ -5,6 +5,8 @@
 # libpam0g-dev: pam_palisade.so links libpam. pamtester, otpw-bin, libpam-otpw: the OTP tests
 # and demo drive real PAM, and check compatibility with Debian's OTPW. openssh-server and
 # -client: the OTP test that logs in through a real sshd (its own, on a loopback port).
+# nginx, wrk: the web server and the load generator of `palisade-bench blocking` (it runs its
+# own nginx in a namespace, never the package's service); fonts-dejavu-core: its plot's font.
 set -euo pipefail
 need=()
 command -v ip >/dev/null || need+=(iproute2)
@@ -17,6 +19,9 @@ command -v otpw-gen >/dev/null || need+=(otpw-bin)
 compgen -G '/lib/*security/pam_otpw.so' >/dev/null || need+=(libpam-otpw)
 [[ -x /usr/sbin/sshd ]] || need+=(openssh-server)
 command -v ssh-keygen >/dev/null || need+=(openssh-client)
+command -v nginx >/dev/null || need+=(nginx)
+command -v wrk >/dev/null || need+=(wrk)
+[[ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ]] || need+=(fonts-dejavu-core)
 if ((${#need[@]})); then
   export DEBIAN_FRONTEND=noninteractive
   # Packages must not start their services on this host (openssh-server would start the

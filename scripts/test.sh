@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite: formatting, lints, unit and property tests, and the real-kernel
 # integration tests (which create and remove their own network namespaces; they need root),
-# then the bulk-load benchmark in its quick form (checks that every measurement runs and its
+# then the benchmarks in their quick form (each checks that every measurement runs and its
 # outputs are written; no timing assertions).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,6 +11,7 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 
 cargo build --release --locked -p palisade -p palisade-bench
 ./target/release/palisade-bench load --quick --palisade ./target/release/palisade --out target/bench-quick
+./target/release/palisade-bench blocking --quick --palisade ./target/release/palisade --out target/bench-quick
 
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT

@@ -255,7 +255,7 @@ pub fn run(cmd: &Command, timeout: Duration) -> io::Result<Run> {
 /// (or interrupted with a signal sent to it alone), its helper and the tool under test go with it
 /// instead of running on in a namespace that is already gone. The setting survives the exec of
 /// `ip netns exec` and of the tool.
-fn die_with_parent(cmd: &mut Command) {
+pub fn die_with_parent(cmd: &mut Command) {
     // SAFETY: between fork and exec only async-signal-safe calls (getpid/prctl/getppid) are made.
     unsafe {
         let parent = libc::getpid();
