@@ -37,6 +37,10 @@ pub struct SetSpec {
     /// Timeout given to elements added without one.
     pub default_timeout_ms: Option<u64>,
     pub comment: Option<String>,
+    /// The kernel adds elements from the packet path (`dynset`).
+    pub dynamic: bool,
+    /// Most elements the set may hold (dynamic sets stop growing there).
+    pub size: Option<u32>,
 }
 
 /// What a message in the batch is about, for error reports.
@@ -232,6 +236,9 @@ impl Batch {
         if spec.key.is_concat() {
             set_flags |= NFT_SET_CONCAT;
         }
+        if spec.dynamic {
+            set_flags |= NFT_SET_EVAL;
+        }
         w.attr_u32(NFTA_SET_FLAGS, set_flags);
         w.attr_u32(NFTA_SET_KEY_TYPE, spec.key.key_type());
         w.attr_u32(NFTA_SET_KEY_LEN, spec.key.key_len());
@@ -241,15 +248,20 @@ impl Batch {
         if let Some(t) = spec.default_timeout_ms {
             w.attr_u64(NFTA_SET_TIMEOUT, t);
         }
-        if spec.key.is_concat() {
+        if spec.key.is_concat() || spec.size.is_some() {
             let desc = w.begin_nested(NFTA_SET_DESC);
-            let concat = w.begin_nested(NFTA_SET_DESC_CONCAT);
-            for len in spec.key.field_lens() {
-                let f = w.begin_nested(NFTA_LIST_ELEM);
-                w.attr_u32(NFTA_SET_FIELD_LEN, *len);
-                w.end_nested(f);
+            if let Some(size) = spec.size {
+                w.attr_u32(NFTA_SET_DESC_SIZE, size);
             }
-            w.end_nested(concat);
+            if spec.key.is_concat() {
+                let concat = w.begin_nested(NFTA_SET_DESC_CONCAT);
+                for len in spec.key.field_lens() {
+                    let f = w.begin_nested(NFTA_LIST_ELEM);
+                    w.attr_u32(NFTA_SET_FIELD_LEN, *len);
+                    w.end_nested(f);
+                }
+                w.end_nested(concat);
+            }
             w.end_nested(desc);
         }
         if let Some(c) = &spec.comment {

@@ -167,6 +167,21 @@ pub const NFTA_SET_DESC_CONCAT: u16 = 2;
 pub const NFTA_SET_FIELD_LEN: u16 = 1;
 pub const NFT_SET_INTERVAL: u32 = 0x4;
 pub const NFT_SET_TIMEOUT: u32 = 0x10;
+/// Filled from the packet path (`dynset`): nft's `flags dynamic`.
+pub const NFT_SET_EVAL: u32 = 0x20;
+pub const NFTA_SET_DESC_SIZE: u16 = 1;
+pub const NFTA_DYNSET_SET_NAME: u16 = 1;
+pub const NFTA_DYNSET_OP: u16 = 3;
+pub const NFTA_DYNSET_SREG_KEY: u16 = 4;
+pub const NFTA_DYNSET_TIMEOUT: u16 = 6;
+pub const NFTA_DYNSET_EXPR: u16 = 7;
+pub const NFT_DYNSET_OP_ADD: u32 = 0;
+pub const NFT_DYNSET_OP_UPDATE: u32 = 1;
+pub const NFTA_CONNLIMIT_COUNT: u16 = 1;
+pub const NFTA_CONNLIMIT_FLAGS: u16 = 2;
+pub const NFT_CONNLIMIT_F_INV: u32 = 1;
+pub const NFTA_LIMIT_FLAGS: u16 = 5;
+pub const NFT_LIMIT_F_INV: u32 = 1;
 pub const NFT_SET_CONCAT: u32 = 0x80;
 
 // Set element lists and elements.

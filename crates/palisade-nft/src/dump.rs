@@ -209,6 +209,8 @@ mod tests {
             interval: true,
             timeout: true,
             default_timeout_ms: Some(60_000),
+            dynamic: false,
+            size: None,
             comment: Some("palisade: block=drop".into()),
         };
         b.add_set(NFPROTO_INET, &spec, true);

@@ -38,11 +38,24 @@ pub enum Expr {
         from: Vec<u8>,
         to: Vec<u8>,
     },
-    /// Token bucket: go on while within `rate` per `unit_secs`, `burst` packets at start.
+    /// Token bucket of `burst` packets refilled at `rate` per `unit_secs`: go on while within
+    /// it, or with `over`, only once it is exhausted.
     Limit {
         rate: u64,
         unit_secs: u64,
         burst: u32,
+        over: bool,
+    },
+    /// Go on only when the connection count is over `count` (nft's `ct count over`).
+    ConnlimitOver { count: u32 },
+    /// Add or update the key in register `sreg` to a set from the packet path, with an
+    /// element timeout and a per-element stateful expression (a meter).
+    Dynset {
+        set: String,
+        update: bool,
+        sreg: u32,
+        timeout_ms: Option<u64>,
+        expr: Option<Box<Expr>>,
     },
     /// Log the packet through the kernel's nf_log, with a prefix.
     Log { prefix: String },
@@ -110,6 +123,8 @@ impl Expr {
             Expr::Bitwise { .. } => "bitwise",
             Expr::Range { .. } => "range",
             Expr::Limit { .. } => "limit",
+            Expr::ConnlimitOver { .. } => "connlimit",
+            Expr::Dynset { .. } => "dynset",
             Expr::Log { .. } => "log",
             Expr::Counter => "counter",
             Expr::Verdict(_) => "immediate",
@@ -120,6 +135,12 @@ impl Expr {
     /// Append this expression as an `NFTA_LIST_ELEM` of a rule's expression list.
     pub fn encode(&self, w: &mut MsgWriter) {
         let elem = w.begin_nested(NFTA_LIST_ELEM);
+        self.encode_body(w);
+        w.end_nested(elem);
+    }
+
+    /// The expression's name and data, inside whatever nest the caller opened.
+    fn encode_body(&self, w: &mut MsgWriter) {
         w.attr_str(NFTA_EXPR_NAME, self.name());
         let data = w.begin_nested(NFTA_EXPR_DATA);
         match self {
@@ -181,11 +202,41 @@ impl Expr {
                 rate,
                 unit_secs,
                 burst,
+                over,
             } => {
                 w.attr_u64(NFTA_LIMIT_RATE, *rate);
                 w.attr_u64(NFTA_LIMIT_UNIT, *unit_secs);
                 w.attr_u32(NFTA_LIMIT_BURST, *burst);
                 w.attr_u32(NFTA_LIMIT_TYPE, NFT_LIMIT_PKTS);
+                w.attr_u32(NFTA_LIMIT_FLAGS, if *over { NFT_LIMIT_F_INV } else { 0 });
+            }
+            Expr::ConnlimitOver { count } => {
+                w.attr_u32(NFTA_CONNLIMIT_COUNT, *count);
+                w.attr_u32(NFTA_CONNLIMIT_FLAGS, NFT_CONNLIMIT_F_INV);
+            }
+            Expr::Dynset {
+                set,
+                update,
+                sreg,
+                timeout_ms,
+                expr,
+            } => {
+                w.attr_str(NFTA_DYNSET_SET_NAME, set);
+                let op = if *update {
+                    NFT_DYNSET_OP_UPDATE
+                } else {
+                    NFT_DYNSET_OP_ADD
+                };
+                w.attr_u32(NFTA_DYNSET_OP, op);
+                w.attr_u32(NFTA_DYNSET_SREG_KEY, *sreg);
+                if let Some(t) = timeout_ms {
+                    w.attr_u64(NFTA_DYNSET_TIMEOUT, *t);
+                }
+                if let Some(e) = expr {
+                    let n = w.begin_nested(NFTA_DYNSET_EXPR);
+                    e.encode_body(w);
+                    w.end_nested(n);
+                }
             }
             Expr::Log { prefix } => w.attr_str(NFTA_LOG_PREFIX, prefix),
             Expr::Counter => {
@@ -220,6 +271,5 @@ impl Expr {
             }
         }
         w.end_nested(data);
-        w.end_nested(elem);
     }
 }

@@ -23,6 +23,8 @@ fn setup(key: KeyKind) -> Option<(Netns, Netlink)> {
             interval: true,
             timeout: true,
             default_timeout_ms: None,
+            dynamic: false,
+            size: None,
             comment: Some("palisade test".into()),
         },
         true,

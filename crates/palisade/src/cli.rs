@@ -242,6 +242,9 @@ pub struct BlockArgs {
 pub struct UnblockArgs {
     #[arg(required = true, value_name = "ADDRESS|NETWORK")]
     pub elements: Vec<String>,
+    /// The set to remove them from, e.g. a flood limit's ban set.
+    #[arg(long, value_name = "NAME", default_value = "blocklist")]
+    pub set: String,
 }
 
 #[derive(Args, Debug)]

@@ -56,6 +56,7 @@ pub fn set(store: &mut Store, cmd: SetCommand, out: Out) -> Result<i32> {
                 with_ports: a.with_ports,
                 block,
                 default_timeout: duration_arg(&a.timeout, "--timeout")?,
+                dynamic: false,
             };
             store.create(&def)?;
             if !out.quiet {
@@ -400,7 +401,7 @@ pub fn block(store: &mut Store, a: BlockArgs, out: Out) -> Result<i32> {
 }
 
 pub fn unblock(store: &mut Store, a: UnblockArgs, out: Out) -> Result<i32> {
-    let def = store.get(BLOCKLIST)?;
+    let def = store.get(&a.set)?;
     let items = parse_elements(&a.elements, false, false)?;
     store.del(&def, &items)?;
     if !out.quiet {

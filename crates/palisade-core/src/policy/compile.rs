@@ -13,9 +13,10 @@
 use std::net::IpAddr;
 
 use super::config::{Allow, Opens, Policy};
+use super::flood::{FloodLimit, OverAction};
 use super::ruleset::{
-    Action, Chain, ChainPolicy, CtStates, Direction, End, FamilyTag, Match, Net, Rule, Ruleset,
-    SetAction, L4,
+    Action, Chain, ChainPolicy, CtStates, Direction, End, FamilyTag, Match, Meter, MeterDecl, Net,
+    Rule, Ruleset, SetAction, SetDecl, L4,
 };
 use super::services::PortRange;
 use crate::addr::AddrRange;
@@ -65,14 +66,46 @@ const ICMP_ECHO_REQUEST: u8 = 8;
 const ICMPV6_ECHO_REQUEST: u8 = 128;
 
 pub fn compile(policy: &Policy, ctx: &Context) -> Ruleset {
+    let mut meters = Vec::new();
     let chains = Direction::ALL
         .iter()
-        .map(|d| compile_chain(policy, ctx, *d))
+        .map(|d| compile_chain(policy, ctx, *d, &mut meters))
         .collect();
     Ruleset {
         chains,
-        sets: policy.sets.clone(),
+        sets: with_ban_sets(policy),
+        meters,
     }
+}
+
+/// The declared sets, plus the ban sets flood limits name: declared ones become dynamic (the
+/// kernel adds to them), missing ones are created as drop sets.
+fn with_ban_sets(policy: &Policy) -> Vec<SetDecl> {
+    let mut sets = policy.sets.clone();
+    let bans = Direction::ALL
+        .iter()
+        .flat_map(|d| &policy.direction(*d).allow)
+        .filter_map(|a| match &a.limit {
+            Some(FloodLimit {
+                over: OverAction::Ban { set, timeout_secs },
+                ..
+            }) => Some((set, *timeout_secs)),
+            _ => None,
+        });
+    for (name, timeout) in bans {
+        match sets.iter_mut().find(|s| &s.name == name) {
+            Some(s) => s.dynamic = true,
+            None => sets.push(SetDecl {
+                name: name.clone(),
+                dynamic: true,
+                action: SetAction::Drop,
+                timeout_secs: Some(timeout),
+                files: Vec::new(),
+                elements: Vec::new(),
+            }),
+        }
+    }
+    sets
 }
 
 fn rule(matches: Vec<Match>, action: Action, origin: impl Into<String>) -> Rule {
@@ -83,7 +116,12 @@ fn rule(matches: Vec<Match>, action: Action, origin: impl Into<String>) -> Rule 
     }
 }
 
-fn compile_chain(policy: &Policy, ctx: &Context, d: Direction) -> Chain {
+fn compile_chain(
+    policy: &Policy,
+    ctx: &Context,
+    d: Direction,
+    meters: &mut Vec<MeterDecl>,
+) -> Chain {
     let dp = policy.direction(d);
     let mut rules = Vec::new();
 
@@ -104,6 +142,19 @@ fn compile_chain(policy: &Policy, ctx: &Context, d: Direction) -> Chain {
     }
     if let Some(s) = ctx.session {
         rules.extend(session_rule(&s, d));
+    }
+    // The classic pair limits what comes in; the host's own replies are not throttled.
+    if let (Some(rate), true, Direction::Input) =
+        (policy.established_limit, policy.accept_established, d)
+    {
+        rules.push(rule(
+            vec![
+                Match::Ct(CtStates(CtStates::ESTABLISHED | CtStates::RELATED)),
+                Match::RateOver { rate, meter: None },
+            ],
+            Action::Drop,
+            "connections.established_limit",
+        ));
     }
     if policy.accept_established {
         rules.push(rule(
@@ -163,7 +214,7 @@ fn compile_chain(policy: &Policy, ctx: &Context, d: Direction) -> Chain {
         }
     }
     for allow in &dp.allow {
-        rules.extend(allow_rules(allow, d));
+        rules.extend(allow_rules(allow, d, meters));
     }
     if let (Some(log), ChainPolicy::Drop) = (&policy.log, dp.policy) {
         rules.push(rule(
@@ -279,7 +330,109 @@ fn peer_variants(allow: &Allow) -> Vec<Vec<Match>> {
         .collect()
 }
 
-fn allow_rules(allow: &Allow, d: Direction) -> Vec<Rule> {
+/// A meter's set, declared once; its name cannot clash with a palisade set's kernel sets,
+/// whose names never contain a dot.
+fn meter(
+    meters: &mut Vec<MeterDecl>,
+    family: FamilyTag,
+    prefix: u8,
+    timeout_secs: Option<u64>,
+) -> Meter {
+    let name = format!(
+        "meter.{}.{}",
+        meters.len(),
+        if family == FamilyTag::Ipv4 {
+            "v4"
+        } else {
+            "v6"
+        }
+    );
+    meters.push(MeterDecl {
+        name: name.clone(),
+        family,
+        timeout_secs,
+    });
+    Meter {
+        name,
+        family,
+        prefix,
+    }
+}
+
+/// The rules of one service with flood protection: over a limit, the over action; within,
+/// accept. Per-source limits and bans key on the source address, so they are per family.
+fn limited_rules(
+    matches: Vec<Match>,
+    limit: &FloodLimit,
+    origin: &str,
+    meters: &mut Vec<MeterDecl>,
+) -> Vec<Rule> {
+    let family = matches.iter().find_map(|m| match m {
+        Match::Family(f) => Some(*f),
+        _ => None,
+    });
+    let keyed = limit.per_source.is_some() || matches!(limit.over, OverAction::Ban { .. });
+    let families: Vec<Option<FamilyTag>> = match (family, keyed) {
+        (None, true) => vec![Some(FamilyTag::Ipv4), Some(FamilyTag::Ipv6)],
+        (f, _) => vec![f],
+    };
+    let mut out = Vec::new();
+    for fam in families {
+        let mut base = matches.clone();
+        if family.is_none() {
+            if let Some(f) = fam {
+                base.insert(0, Match::Family(f));
+            }
+        }
+        if !limit.packets {
+            base.push(Match::Ct(CtStates(CtStates::NEW)));
+        }
+        let over = match &limit.over {
+            OverAction::Drop => Action::Drop,
+            OverAction::Reject => Action::Reject,
+            OverAction::Ban { set, timeout_secs } => Action::Ban {
+                set: set.clone(),
+                family: fam.expect("bans are per family"),
+                timeout_secs: *timeout_secs,
+            },
+        };
+        let prefix = |f: FamilyTag| match (f, limit.per_source) {
+            (FamilyTag::Ipv4, Some(p)) => p.v4,
+            (FamilyTag::Ipv6, Some(p)) => p.v6,
+            _ => unreachable!("only keyed limits have meters"),
+        };
+        if let Some(max) = limit.max_connections {
+            let m = limit.per_source.map(|_| {
+                meter(
+                    meters,
+                    fam.expect("keyed"),
+                    prefix(fam.expect("keyed")),
+                    None,
+                )
+            });
+            let mut ms = base.clone();
+            ms.push(Match::ConnectionsOver { max, meter: m });
+            out.push(rule(
+                ms,
+                over.clone(),
+                format!("{origin}: connections over {max}"),
+            ));
+        }
+        if let Some(rate) = limit.rate {
+            let m = limit.per_source.map(|_| {
+                let f = fam.expect("keyed");
+                meter(meters, f, prefix(f), Some(rate.refill_secs().max(60)))
+            });
+            let mut ms = base.clone();
+            ms.push(Match::RateOver { rate, meter: m });
+            out.push(rule(ms, over.clone(), format!("{origin}: over the rate")));
+        }
+    }
+    out.push(rule(matches, Action::Accept, origin.to_string()));
+    out
+}
+
+fn allow_rules(allow: &Allow, d: Direction, meters: &mut Vec<MeterDecl>) -> Vec<Rule> {
     let mut interfaces = Vec::new();
     if let Some(i) = &allow.interface {
         interfaces.push(match d {
@@ -302,7 +455,7 @@ fn allow_rules(allow: &Allow, d: Direction) -> Vec<Rule> {
                 (FamilyTag::Ipv6, L4::Icmpv6, ICMPV6_ECHO_REQUEST),
             ]
             .into_iter()
-            .filter(|(f, _, _)| family.map_or(true, |x| x == *f))
+            .filter(|(f, _, _)| family.is_none_or(|x| x == *f))
             .map(|(f, l4, t)| vec![Match::L4(l4), Match::IcmpType(f, t)])
             .collect(),
             Opens::Ports(ports) => ports
@@ -319,7 +472,10 @@ fn allow_rules(allow: &Allow, d: Direction) -> Vec<Rule> {
             let mut matches = peers.clone();
             matches.extend(interfaces.iter().cloned());
             matches.extend(service);
-            out.push(rule(matches, Action::Accept, allow.origin.clone()));
+            match &allow.limit {
+                Some(limit) => out.extend(limited_rules(matches, limit, &allow.origin, meters)),
+                None => out.push(rule(matches, Action::Accept, allow.origin.clone())),
+            }
         }
     }
     out
@@ -358,6 +514,7 @@ pub fn safe_policy(ssh_ports: &[u16]) -> Policy {
             allow: Vec::new(),
         },
         accept_established: true,
+        established_limit: None,
         drop_invalid: true,
         accept_loopback: true,
         icmp_essentials: true,

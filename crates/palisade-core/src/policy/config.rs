@@ -11,6 +11,7 @@ use std::fmt;
 use serde::Deserialize;
 use toml::{Spanned, Value};
 
+use super::flood::{parse_rate_burst, read_flood, FloodLimit, OverAction};
 use super::rate::parse_rate;
 use super::ruleset::{ChainPolicy, Direction, Net, Rate, SetAction, SetDecl};
 use super::services::{PortProto, PortRange, ServicePorts, Services};
@@ -60,6 +61,8 @@ pub struct Allow {
     pub interface: Option<String>,
     /// Outgoing interface of forwarded packets.
     pub out_interface: Option<String>,
+    /// Flood protection: rate, connection limit, what happens over them.
+    pub limit: Option<FloodLimit>,
     /// `input.allow[0] "ssh" (line 7)`.
     pub origin: String,
 }
@@ -75,6 +78,7 @@ impl Allow {
             to_set: None,
             interface: None,
             out_interface: None,
+            limit: None,
             origin,
         }
     }
@@ -99,6 +103,8 @@ pub struct Policy {
     pub forward: DirectionPolicy,
     pub output: DirectionPolicy,
     pub accept_established: bool,
+    /// Established and related traffic over this rate is dropped.
+    pub established_limit: Option<Rate>,
     pub drop_invalid: bool,
     pub accept_loopback: bool,
     pub icmp_essentials: bool,
@@ -144,6 +150,7 @@ struct RawDirection {
 #[serde(deny_unknown_fields)]
 struct RawConnections {
     accept_established: Option<bool>,
+    established_limit: Option<Spanned<String>>,
     drop_invalid: Option<bool>,
     accept_loopback: Option<bool>,
 }
@@ -213,6 +220,13 @@ const ALLOW_KEYS: &[&str] = &[
     "interface",
     "out_interface",
     "comment",
+    "limit",
+    "limit_packets",
+    "per_source",
+    "max_connections",
+    "over",
+    "ban_for",
+    "ban_set",
 ];
 
 /// Parse and validate a config. `file` is only used in messages.
@@ -250,6 +264,13 @@ pub fn parse_config(file: &str, text: &str, services: &Services) -> Result<Polic
         forward: direction(Direction::Forward, &raw.forward, ChainPolicy::Drop)?,
         output: direction(Direction::Output, &raw.output, ChainPolicy::Accept)?,
         accept_established: conn.and_then(|c| c.accept_established).unwrap_or(true),
+        established_limit: match conn.and_then(|c| c.established_limit.as_ref()) {
+            Some(t) => Some(
+                parse_rate_burst(t.get_ref())
+                    .map_err(|m| r.error(t.span(), "connections.established_limit", m))?,
+            ),
+            None => None,
+        },
         drop_invalid: conn.and_then(|c| c.drop_invalid).unwrap_or(true),
         accept_loopback: conn.and_then(|c| c.accept_loopback).unwrap_or(true),
         icmp_essentials: raw.icmp.as_ref().and_then(|i| i.essentials).unwrap_or(true),
@@ -329,6 +350,7 @@ fn read_set(r: &Reader<'_>, name: &str, s: &Spanned<RawSet>) -> Result<SetDecl, 
     };
     Ok(SetDecl {
         name: name.to_string(),
+        dynamic: false,
         action,
         timeout_secs,
         files: raw.files.clone(),
@@ -459,8 +481,23 @@ fn read_allow(
                 to_set: set("to_set")?,
                 interface: iface("interface")?,
                 out_interface,
+                limit: read_flood(t).map_err(err)?,
                 origin: format!("{key} {label} (line {line})"),
             };
+            if let Some(FloodLimit {
+                over: OverAction::Ban { set, .. },
+                ..
+            }) = &allow.limit
+            {
+                let valid = !set.is_empty()
+                    && set.len() <= 40
+                    && set
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+                if !valid {
+                    return Err(err(format!("ban_set: `{set}` is not a set name")));
+                }
+            }
             if !allow.from.is_empty() && allow.from_set.is_some() {
                 return Err(err("give either from or from_set, not both".into()));
             }

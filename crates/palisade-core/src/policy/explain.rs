@@ -128,12 +128,18 @@ pub fn explain(
     let mut also = Vec::new();
     for (index, rule) in chain.rules.iter().enumerate() {
         if !rule_matches(rule, packet, sets) {
+            if is_limit(rule) && matches_but_limits(rule, packet, sets) {
+                also.push(format!(
+                    "limited: a source over the limit meets rule {index}: {rule}"
+                ));
+            }
             continue;
         }
         let verdict = match rule.action {
             Action::Accept => Verdict::Accept,
             Action::Drop => Verdict::Drop,
             Action::Reject => Verdict::Reject,
+            Action::Ban { .. } => Verdict::Drop,
             Action::Log { .. } => {
                 also.push(format!("logged (rate-limited) by: {rule}"));
                 continue;
@@ -178,9 +184,28 @@ fn addr_of(packet: &Packet, end: End) -> IpAddr {
     }
 }
 
-/// Does every match of `rule` hold for `packet`?
+fn is_limit(rule: &Rule) -> bool {
+    rule.matches
+        .iter()
+        .any(|m| matches!(m, Match::RateOver { .. } | Match::ConnectionsOver { .. }))
+}
+
+/// Would `rule` match if the source were over its limits?
+fn matches_but_limits(rule: &Rule, packet: &Packet, sets: &dyn Membership) -> bool {
+    rule.matches.iter().all(|m| {
+        matches!(m, Match::RateOver { .. } | Match::ConnectionsOver { .. })
+            || match_holds(m, packet, sets)
+    })
+}
+
+/// Does every match of `rule` hold for `packet`? Limits are taken as not exceeded: whether
+/// they are depends on traffic the evaluator does not see.
 pub fn rule_matches(rule: &Rule, packet: &Packet, sets: &dyn Membership) -> bool {
-    rule.matches.iter().all(|m| match m {
+    rule.matches.iter().all(|m| match_holds(m, packet, sets))
+}
+
+fn match_holds(m: &Match, packet: &Packet, sets: &dyn Membership) -> bool {
+    match m {
         Match::Family(f) => packet.family() == *f,
         Match::L4(l4) => packet.l4 == Some(*l4),
         Match::Port(end, range) => {
@@ -205,5 +230,6 @@ pub fn rule_matches(rule: &Rule, packet: &Packet, sets: &dyn Membership) -> bool
         Match::InInterface(p) => interface_matches(p, packet.iif.as_deref()),
         Match::OutInterface(p) => interface_matches(p, packet.oif.as_deref()),
         Match::Ct(states) => states.0 & packet.ct_state != 0,
-    })
+        Match::RateOver { .. } | Match::ConnectionsOver { .. } => false,
+    }
 }

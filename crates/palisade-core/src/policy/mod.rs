@@ -9,6 +9,7 @@
 pub mod compile;
 pub mod config;
 pub mod explain;
+pub mod flood;
 pub mod lint;
 pub mod rate;
 pub mod ruleset;

@@ -158,6 +158,29 @@ pub enum Match {
     OutInterface(String),
     /// `ct state` is one of these.
     Ct(CtStates),
+    /// Over a token-bucket rate: one bucket, or one per source in `meter`.
+    RateOver { rate: Rate, meter: Option<Meter> },
+    /// Over a number of concurrent connections: in all, or per source in `meter`.
+    ConnectionsOver { max: u32, meter: Option<Meter> },
+}
+
+/// A set the kernel fills from the packet path, one element per source (network): what nft
+/// calls a meter.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Meter {
+    pub name: String,
+    pub family: FamilyTag,
+    /// Sources in one network of this length share an element.
+    pub prefix: u8,
+}
+
+/// A meter's set, for the kernel layer to create.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MeterDecl {
+    pub name: String,
+    pub family: FamilyTag,
+    /// Idle elements expire after this (rate meters: once their bucket would be full again).
+    pub timeout_secs: Option<u64>,
 }
 
 /// An address family as data (serializable [`Family`]).
@@ -200,12 +223,21 @@ pub enum Action {
     },
     /// Count and go on: the last rule of each chain counts what the chain policy decides.
     Count,
+    /// Put the source into palisade set `set` for `timeout_secs`, then drop.
+    Ban {
+        set: String,
+        family: FamilyTag,
+        timeout_secs: u64,
+    },
 }
 
 impl Action {
     /// Does this action end the packet's walk through the chain?
     pub fn decides(&self) -> bool {
-        matches!(self, Action::Accept | Action::Drop | Action::Reject)
+        matches!(
+            self,
+            Action::Accept | Action::Drop | Action::Reject | Action::Ban { .. }
+        )
     }
 }
 
@@ -248,6 +280,9 @@ pub enum SetAction {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SetDecl {
     pub name: String,
+    /// The kernel adds to it from the packet path (bans on exceed).
+    #[serde(default)]
+    pub dynamic: bool,
     pub action: SetAction,
     pub timeout_secs: Option<u64>,
     pub files: Vec<String>,
@@ -259,6 +294,8 @@ pub struct SetDecl {
 pub struct Ruleset {
     pub chains: Vec<Chain>,
     pub sets: Vec<SetDecl>,
+    #[serde(default)]
+    pub meters: Vec<MeterDecl>,
 }
 
 impl Ruleset {
@@ -299,6 +336,27 @@ impl fmt::Display for Match {
                     .collect();
                 write!(f, "ct state {}", names.join(","))
             }
+            Match::RateOver { rate, meter } => {
+                let limit = format!(
+                    "limit rate over {}/{} burst {} packets",
+                    rate.count,
+                    unit_name(rate.per_secs),
+                    rate.burst
+                );
+                match meter {
+                    None => f.write_str(&limit),
+                    Some(m) => write!(f, "update @{} {{ {} {limit} }}", m.name, meter_key(m)),
+                }
+            }
+            Match::ConnectionsOver { max, meter } => match meter {
+                None => write!(f, "ct count over {max}"),
+                Some(m) => write!(
+                    f,
+                    "add @{} {{ {} ct count over {max} }}",
+                    m.name,
+                    meter_key(m)
+                ),
+            },
         }
     }
 }
@@ -310,6 +368,20 @@ impl fmt::Display for Action {
             Action::Drop => f.write_str("drop"),
             Action::Reject => f.write_str("reject"),
             Action::Count => f.write_str("counter"),
+            Action::Ban {
+                set,
+                family,
+                timeout_secs,
+            } => {
+                let (addr, fam) = match family {
+                    FamilyTag::Ipv4 => ("ip saddr", "v4"),
+                    FamilyTag::Ipv6 => ("ip6 saddr", "v6"),
+                };
+                write!(
+                    f,
+                    "add @{set}_{fam}_addrs {{ {addr} timeout {timeout_secs}s }} drop"
+                )
+            }
             Action::Log { prefix, rate } => write!(
                 f,
                 "limit rate {}/{} burst {} log prefix \"{prefix}\"",
@@ -328,6 +400,16 @@ impl fmt::Display for Rule {
             write!(f, "{m} ")?;
         }
         write!(f, "{}", self.action)
+    }
+}
+
+/// `ip saddr` or `ip saddr and 255.255.255.0`-style text of a meter's key.
+fn meter_key(m: &Meter) -> String {
+    match (m.family, m.prefix) {
+        (FamilyTag::Ipv4, 32) => "ip saddr".into(),
+        (FamilyTag::Ipv6, 128) => "ip6 saddr".into(),
+        (FamilyTag::Ipv4, p) => format!("ip saddr and /{p}"),
+        (FamilyTag::Ipv6, p) => format!("ip6 saddr and /{p}"),
     }
 }
 
@@ -386,6 +468,9 @@ impl fmt::Display for Ruleset {
                 SetAction::None => "none",
             };
             write!(f, "set {} (action {action}", set.name)?;
+            if set.dynamic {
+                write!(f, ", filled by the kernel")?;
+            }
             if let Some(t) = set.timeout_secs {
                 write!(f, ", timeout {t}s")?;
             }
@@ -395,6 +480,12 @@ impl fmt::Display for Ruleset {
                 set.files.len(),
                 set.elements.len()
             )?;
+        }
+        for m in &self.meters {
+            let timeout = m.timeout_secs.map_or(String::new(), |t| {
+                format!(", idle entries expire after {t}s")
+            });
+            writeln!(f, "meter {} (one element per source{timeout})", m.name)?;
         }
         for chain in &self.chains {
             let policy = match chain.policy {

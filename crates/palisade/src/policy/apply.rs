@@ -10,11 +10,11 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use palisade_core::policy::Direction;
+use palisade_core::policy::{Direction, FamilyTag, MeterDecl};
 use palisade_nft::consts::{
     NF_ACCEPT, NF_DROP, NF_INET_FORWARD, NF_INET_LOCAL_IN, NF_INET_LOCAL_OUT,
 };
-use palisade_nft::{Batch, Hook, NftError};
+use palisade_nft::{Batch, Hook, KeyKind, NftError, SetSpec};
 use serde::Serialize;
 
 use super::lower::{comment, index_of, lower};
@@ -61,6 +61,28 @@ pub fn hook_of(d: Direction) -> u32 {
         Direction::Input => NF_INET_LOCAL_IN,
         Direction::Forward => NF_INET_FORWARD,
         Direction::Output => NF_INET_LOCAL_OUT,
+    }
+}
+
+/// Meter sets are named `meter.N.v4`: a dot never appears in a palisade set's names.
+pub const METER_PREFIX: &str = "meter.";
+/// Most sources one meter tracks; beyond, new sources are not metered (and pass the limit).
+pub const METER_SIZE: u32 = 65536;
+
+fn meter_spec(m: &MeterDecl) -> SetSpec {
+    SetSpec {
+        table: TABLE.into(),
+        name: m.name.clone(),
+        key: match m.family {
+            FamilyTag::Ipv4 => KeyKind::Ipv4,
+            FamilyTag::Ipv6 => KeyKind::Ipv6,
+        },
+        interval: false,
+        timeout: m.timeout_secs.is_some(),
+        default_timeout_ms: None,
+        comment: Some("palisade: per-source meter of the policy".into()),
+        dynamic: true,
+        size: Some(METER_SIZE),
     }
 }
 
@@ -227,6 +249,16 @@ fn try_apply(
     }
     for name in &removed {
         Store::stage_delete(&mut b, name);
+    }
+    // Meters start afresh with each apply: their rules were flushed above.
+    for info in set_infos
+        .iter()
+        .filter(|i| i.name.starts_with(METER_PREFIX))
+    {
+        b.del_set(FAMILY, TABLE, &info.name);
+    }
+    for m in &desired.policy.ruleset.meters {
+        b.add_set(FAMILY, &meter_spec(m), true);
     }
     let mut staged = Vec::new();
     for ds in &desired.sets {

@@ -75,6 +75,7 @@ fn set_def(decl: &palisade_core::policy::SetDecl) -> SetDef {
             SetAction::Accept | SetAction::None => None,
         },
         default_timeout: decl.timeout_secs.map(Duration::from_secs),
+        dynamic: decl.dynamic,
     }
 }
 
@@ -506,6 +507,7 @@ fn restore_text(env: &mut Env, file: &str, text: &str, source: &str) -> Result<A
         ruleset: Ruleset {
             chains: Vec::new(),
             sets: Vec::new(),
+            meters: Vec::new(),
         },
         managed: Vec::new(),
     });

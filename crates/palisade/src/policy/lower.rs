@@ -6,7 +6,7 @@
 //! kernel rule carries its rule's number in its comment (`#12 ...`), which is how `status`
 //! sums counters and how the read-back check knows each rule is where it should be.
 
-use palisade_core::policy::{Action, End, FamilyTag, Match, Rule};
+use palisade_core::policy::{Action, End, FamilyTag, Match, Meter, Rule};
 use palisade_core::AddrRange;
 use palisade_nft::consts::*;
 use palisade_nft::{Expr, Reject, Verdict};
@@ -195,6 +195,25 @@ fn lower_match(m: &Match, set_part: Part) -> Vec<Expr> {
         }
         Match::InInterface(p) => interface(NFT_META_IIFNAME, p),
         Match::OutInterface(p) => interface(NFT_META_OIFNAME, p),
+        Match::RateOver { rate, meter } => {
+            let limit = Expr::Limit {
+                rate: rate.count,
+                unit_secs: rate.per_secs,
+                burst: rate.burst,
+                over: true,
+            };
+            match meter {
+                None => vec![limit],
+                Some(m) => meter_update(m, limit, Some(rate.refill_secs().max(60) * 1000), true),
+            }
+        }
+        Match::ConnectionsOver { max, meter } => {
+            let count = Expr::ConnlimitOver { count: *max };
+            match meter {
+                None => vec![count],
+                Some(m) => meter_update(m, count, None, false),
+            }
+        }
         Match::Ct(states) => vec![
             Expr::Ct {
                 key: NFT_CT_STATE,
@@ -215,6 +234,44 @@ fn lower_match(m: &Match, set_part: Part) -> Vec<Expr> {
     }
 }
 
+/// The source address (or its network, for a prefix) into register 1.
+fn source_key(family: FamilyTag, prefix: u8) -> Vec<Expr> {
+    let (offset, len, full) = match family {
+        FamilyTag::Ipv4 => (12, 4u32, 32u8),
+        FamilyTag::Ipv6 => (8, 16, 128),
+    };
+    let mut out = vec![payload(NFT_PAYLOAD_NETWORK_HEADER, offset, len)];
+    if prefix < full {
+        let mask: Vec<u8> = (0..len as usize)
+            .map(|i| {
+                let bits_here = (prefix as usize).saturating_sub(i * 8).min(8);
+                (0xffu16 << (8 - bits_here)) as u8
+            })
+            .collect();
+        out.push(Expr::Bitwise {
+            sreg: NFT_REG_1,
+            dreg: NFT_REG_1,
+            xor: vec![0; mask.len()],
+            mask,
+        });
+    }
+    out
+}
+
+/// `update @meter { ip saddr <expr> }`: the expression runs on the source's own element, and
+/// the rule goes on only when it says so (over the limit).
+fn meter_update(m: &Meter, expr: Expr, timeout_ms: Option<u64>, update: bool) -> Vec<Expr> {
+    let mut out = source_key(m.family, m.prefix);
+    out.push(Expr::Dynset {
+        set: m.name.clone(),
+        update,
+        sreg: NFT_REG_1,
+        timeout_ms,
+        expr: Some(Box::new(expr)),
+    });
+    out
+}
+
 fn lower_action(a: &Action) -> Vec<Expr> {
     let mut out = vec![Expr::Counter];
     match a {
@@ -226,12 +283,32 @@ fn lower_action(a: &Action) -> Vec<Expr> {
                 rate: rate.count,
                 unit_secs: rate.per_secs,
                 burst: rate.burst,
+                over: false,
             });
             out.push(Expr::Log {
                 prefix: prefix.clone(),
             });
         }
         Action::Count => {}
+        Action::Ban {
+            set,
+            family,
+            timeout_secs,
+        } => {
+            let (name, full) = match family {
+                FamilyTag::Ipv4 => (kernel_name::<u32>(set, Part::Singles), 32),
+                FamilyTag::Ipv6 => (kernel_name::<u128>(set, Part::Singles), 128),
+            };
+            out.extend(source_key(*family, full));
+            out.push(Expr::Dynset {
+                set: name,
+                update: false,
+                sreg: NFT_REG_1,
+                timeout_ms: Some(timeout_secs * 1000),
+                expr: None,
+            });
+            out.push(Expr::Verdict(Verdict::Drop));
+        }
     }
     out
 }

@@ -62,6 +62,8 @@ struct DefLine {
     with_ports: bool,
     block: Option<String>,
     default_timeout_secs: Option<u64>,
+    #[serde(default)]
+    dynamic: bool,
 }
 
 /// FNV-1a, 64 bits: enough to notice a truncated or edited file, with no dependency.
@@ -98,6 +100,7 @@ pub fn write(state: &SavedState) -> String {
                 BlockAction::Reject => "reject".into(),
             }),
             default_timeout_secs: set.def.default_timeout.map(|d| d.as_secs()),
+            dynamic: set.def.dynamic,
         };
         let _ = writeln!(
             out,
@@ -178,6 +181,7 @@ pub fn parse(file: &str, text: &str) -> Result<SavedState> {
                         Some(b) => Some(b.parse().map_err(anyhow::Error::msg).with_context(at)?),
                     },
                     default_timeout: d.default_timeout_secs.map(Duration::from_secs),
+                    dynamic: d.dynamic,
                 };
                 current = Some((def, ContentsBuilder::default(), Vec::new()));
             }

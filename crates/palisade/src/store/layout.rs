@@ -69,7 +69,8 @@ impl SetDef {
             None => "none",
         };
         let ports = if self.with_ports { "yes" } else { "no" };
-        format!("{COMMENT_PREFIX}; block={block}; ports={ports}")
+        let dynamic = if self.dynamic { "; dynamic=yes" } else { "" };
+        format!("{COMMENT_PREFIX}; block={block}; ports={ports}{dynamic}")
     }
 
     /// Read a definition back from the bulk IPv4 kernel set and its comment.
@@ -90,6 +91,7 @@ impl SetDef {
                 _ => None,
             },
             default_timeout: info.default_timeout_ms.map(Duration::from_millis),
+            dynamic: field("dynamic=") == Some("yes"),
         })
     }
 
@@ -103,8 +105,11 @@ impl SetDef {
                 T::PLAIN
             },
             interval: part.is_interval(),
-            // Single additions may carry timeouts (`block --timeout`); loads never do.
-            timeout: part == Part::Recent,
+            // Single additions may carry timeouts (`block --timeout`); loads never do. The
+            // kernel's own bans go to the singles part of a dynamic set, with timeouts.
+            timeout: part == Part::Recent || (part == Part::Singles && self.dynamic),
+            dynamic: part == Part::Singles && self.dynamic,
+            size: None,
             default_timeout_ms: match part {
                 Part::Recent => self.default_timeout.map(|d| d.as_millis() as u64),
                 _ => None,
@@ -132,6 +137,8 @@ pub fn stamp_spec(name: &str) -> SetSpec {
         timeout: false,
         default_timeout_ms: None,
         comment: Some(format!("palisade: cache stamp of set {name}")),
+        dynamic: false,
+        size: None,
     }
 }
 
@@ -242,6 +249,7 @@ mod tests {
             with_ports: true,
             block: Some(BlockAction::Reject),
             default_timeout: None,
+            dynamic: true,
         };
         let info = SetInfo {
             family: FAMILY,

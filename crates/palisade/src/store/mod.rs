@@ -73,6 +73,8 @@ pub struct SetDef {
     pub block: Option<BlockAction>,
     #[serde(skip)]
     pub default_timeout: Option<Duration>,
+    /// The kernel adds to it from the packet path (bans on exceed), into the singles part.
+    pub dynamic: bool,
 }
 
 impl SetDef {
@@ -82,6 +84,7 @@ impl SetDef {
             with_ports: false,
             block: None,
             default_timeout: None,
+            dynamic: false,
         }
     }
 }
@@ -583,7 +586,8 @@ impl Store {
     }
 
     /// True when every item is a single address that the loaded parts do not contain, checked
-    /// by kernel lookups instead of reading the parts.
+    /// by kernel lookups instead of reading the parts. (The singles part is probed too: the
+    /// kernel itself adds bans there in a dynamic set, and the cache cannot know them.)
     fn loaded_misses(&mut self, def: &SetDef, items: &Contents) -> Result<bool> {
         let singles4 = items
             .v4
@@ -596,6 +600,7 @@ impl Store {
         for (port, iv) in singles4 {
             if iv.first != iv.last
                 || self.part_contains(def, Part::Bulk, AddrRange::V4(iv), port)?
+                || self.part_contains(def, Part::Singles, AddrRange::V4(iv), port)?
             {
                 return Ok(false);
             }
@@ -603,6 +608,7 @@ impl Store {
         for (port, iv) in singles6 {
             if iv.first != iv.last
                 || self.part_contains(def, Part::Bulk, AddrRange::V6(iv), port)?
+                || self.part_contains(def, Part::Singles, AddrRange::V6(iv), port)?
             {
                 return Ok(false);
             }
