@@ -161,6 +161,9 @@ pub fn run(a: DemoArgs, _out: Out) -> Result<()> {
     scene("6. Default-deny: a policy of a few lines, applied atomically");
     crate::demo_policy::scene(&server, &client, &mut store, allowed_src, SERVER)?;
 
+    scene("7. Flood protection: a rate per source, and a ban the kernel applies by itself");
+    crate::demo_policy::flood_scene(&client, &mut store, allowed_src, SERVER)?;
+
     crate::demo_otp::run()?;
     scene("Done");
     println!("removing the namespaces; nothing on this host was changed");

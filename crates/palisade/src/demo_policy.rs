@@ -120,3 +120,77 @@ pub fn scene(
     );
     Ok(())
 }
+
+/// The flood scene's policy: HTTP limited per source, over the limit a ban by the kernel.
+pub const FLOOD_POLICY: &str = r#"[input]
+policy = "drop"
+allow = [{ service = "http", limit = "5/second burst 10", per_source = true, over = "ban", ban_for = "30s" }]
+"#;
+
+pub fn flood_scene(
+    client: &Netns,
+    store: &mut Store,
+    source: Ipv4Addr,
+    server: Ipv4Addr,
+) -> Result<()> {
+    println!("the config:");
+    for line in FLOOD_POLICY.lines() {
+        println!("  | {line}");
+    }
+    let policy = parse_config("palisade.toml", FLOOD_POLICY, &Services::new(""))?;
+    let ruleset = compile(&policy, &Context::default());
+    let sets = ruleset
+        .sets
+        .iter()
+        .map(|d| crate::policy::apply::DesiredSet {
+            def: crate::store::SetDef {
+                block: Some(crate::store::BlockAction::Drop),
+                default_timeout: d.timeout_secs.map(Duration::from_secs),
+                dynamic: d.dynamic,
+                ..crate::store::SetDef::new(&d.name)
+            },
+            loaded: Default::default(),
+            recent: None,
+        })
+        .collect();
+    let desired = Desired {
+        policy: SavedPolicy {
+            ruleset,
+            managed: vec!["flood".into()],
+        },
+        sets,
+    };
+    apply(store, &desired, &[])?;
+    let t = Instant::now();
+    let passed = client.run(move || {
+        (0..30)
+            .filter(|_| {
+                palisade_lab::connect_from(
+                    IpAddr::V4(source),
+                    SocketAddr::new(IpAddr::V4(server), 80),
+                    Duration::from_millis(50),
+                )
+                .is_ok()
+            })
+            .count()
+    })?;
+    println!(
+        "{source} opens 30 connections to port 80 as fast as it can: {passed} get through ({:.1} s)",
+        t.elapsed().as_secs_f64()
+    );
+    let def = store.get("flood")?;
+    let single = palisade_core::AddrRange::V4(palisade_core::Interval::single(u32::from(source)));
+    println!(
+        "palisade set test flood {source}: {} (the kernel put it there by itself, for 30 s)",
+        if store.test(&def, single, None)? {
+            "banned"
+        } else {
+            "not banned"
+        }
+    );
+    println!(
+        "next request from {source} -> {}",
+        probe(client, source, server, 80)?
+    );
+    Ok(())
+}
