@@ -12,6 +12,7 @@
 
 mod blocking;
 mod data;
+mod flood;
 mod load;
 mod machine;
 mod measure;
@@ -26,6 +27,7 @@ use palisade_lab::Netns;
 const USAGE: &str = "\
 usage: palisade-bench load [--quick] [--out DIR] [--palisade PATH]
        palisade-bench blocking [--quick] [--out DIR] [--palisade PATH]
+       palisade-bench flood [--quick] [--out DIR] [--palisade PATH]
 
 load      Loads the same generated sets with palisade, `nft -f` and `ipset restore`, each in a
           fresh network namespace, and times single add/remove on a set of 100,000 networks.
@@ -35,6 +37,9 @@ blocking  Times sequential HTTP requests (connect, send, first byte, complete) t
           rule per address (nft and legacy backends), one iptables rule matching an ipset,
           palisade's set, and no firewall. Writes blocking.csv, blocking-wrk.csv, blocking.md
           and blocking.png.
+flood     Several sources flood nginx with HTTP requests while a legitimate client asks for a
+          page ten times a second: without protection, with palisade's per-source rate limit,
+          and with bans on exceed. Writes flood.md and flood.csv.
 
   --quick          a smoke run: small sizes, few repetitions, no timing assertions
   --out DIR        where the results go (default: bench-out)
@@ -49,6 +54,7 @@ nginx and wrk (scripts/deps.sh installs them all).";
 enum Bench {
     Load,
     Blocking,
+    Flood,
 }
 
 /// The command line, the same for every benchmark.
@@ -64,6 +70,7 @@ fn parse_args() -> Result<Args, String> {
     let bench = match it.next().as_deref() {
         Some("load") => Bench::Load,
         Some("blocking") => Bench::Blocking,
+        Some("flood") => Bench::Flood,
         Some("-h" | "--help") => return Err(String::new()),
         Some(other) => return Err(format!("unknown command `{other}`")),
         None => return Err("missing command".into()),
@@ -110,6 +117,7 @@ fn main() -> ExitCode {
     let result = match args.bench {
         Bench::Load => load::bench(&args),
         Bench::Blocking => blocking::bench(&args),
+        Bench::Flood => flood::bench(&args),
     };
     match result {
         Ok(true) => ExitCode::SUCCESS,

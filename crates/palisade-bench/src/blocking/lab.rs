@@ -107,6 +107,20 @@ impl Lab {
             .ip(&["addr", "del", &format!("{addr}/32"), "dev", &self.client_if])
     }
 
+    /// CPU time nginx (one process: `master_process off`) has used, user plus system, in
+    /// seconds.
+    pub fn server_cpu_seconds(&self) -> f64 {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.nginx.child.id()))
+            .unwrap_or_default();
+        // Fields after the parenthesised command name; utime and stime are the 12th and 13th.
+        let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+        let f: Vec<&str> = rest.split_whitespace().collect();
+        let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+        // SAFETY: sysconf has no preconditions.
+        let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+        (ticks(11) + ticks(12)) / hz
+    }
+
     /// Does a TCP connection from `source` to the web server get through within `wait`?
     pub fn connects_from(&self, source: Ipv4Addr, wait: Duration) -> io::Result<bool> {
         let attempt = self.client.run(move || {

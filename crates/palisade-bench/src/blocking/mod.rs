@@ -8,8 +8,8 @@
 //! labs stay up for the whole run, and at each N the methods' requests are interleaved in
 //! rounds, so a slow drift of the shared machine touches every method alike.
 
-mod client;
-mod lab;
+pub mod client;
+pub mod lab;
 mod methods;
 mod plot;
 mod report;
