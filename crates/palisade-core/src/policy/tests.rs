@@ -368,3 +368,51 @@ fn lockout_warnings() {
     assert!(l.iter().any(|l| l.message.contains("IPv6")), "{l:?}");
     assert!(l.iter().any(|l| l.message.contains("DNS")), "{l:?}");
 }
+
+#[test]
+fn explain_tells_of_the_limit_a_flooder_would_meet() {
+    let text = std::fs::read_to_string(examples_dir().join("flood.toml")).unwrap();
+    let p = parse_config("flood.toml", &text, &services()).unwrap();
+    let r = compile(&p, &Context::default());
+    let packet = explain::Packet {
+        direction: Direction::Input,
+        l4: Some(L4::Tcp),
+        src: "203.0.113.9".parse().unwrap(),
+        dst: "192.0.2.1".parse().unwrap(),
+        sport: Some(40000),
+        dport: Some(443),
+        icmp_type: None,
+        ct_state: CtStates::NEW,
+        iif: Some("eth0".into()),
+        oif: None,
+    };
+    let d = explain(&r, &[], &packet, &Model(BTreeSet::new()));
+    assert_eq!(d.verdict, Verdict::Accept);
+    assert!(
+        d.also
+            .iter()
+            .any(|a| a.contains("limit rate over 20/second burst 100")
+                && a.contains("flood_v4_addrs")),
+        "{:?}",
+        d.also
+    );
+    // The ban set is declared for the kernel layer, filled by the kernel.
+    let flood = r.sets.iter().find(|s| s.name == "flood").unwrap();
+    assert!(flood.dynamic && flood.action == SetAction::Drop);
+    assert_eq!(r.meters.len(), 4);
+}
+
+#[test]
+fn flood_limits_in_the_config_name_their_line() {
+    let e =
+        error_of("[input]\nallow = [\n  { service = \"http\", limit = \"50/fortnight\" },\n]\n");
+    assert_eq!((e.line, e.key.as_str()), (3, "input.allow[0]"));
+    assert!(e.message.contains("limit:"), "{e}");
+    let e = error_of("[connections]\nestablished_limit = \"lots\"\n");
+    assert_eq!(
+        (e.line, e.key.as_str()),
+        (2, "connections.established_limit")
+    );
+    let e = error_of("[input]\nallow = [{ port = 80, limit = \"1/s\", over = \"ban\", ban_set = \"no good\" }]\n");
+    assert!(e.message.contains("ban_set"), "{e}");
+}
