@@ -199,13 +199,7 @@ fn established_traffic_has_its_own_limit() {
         &lab,
         "[input]\npolicy = \"drop\"\nallow = [\"8080/tcp\"]\n[connections]\nestablished_limit = \"50/second burst 50\"\n",
     );
-    let nft = lab
-        .server
-        .output(
-            "nft",
-            &["list", "chain", "inet", "palisade", "filter_input"],
-        )
-        .unwrap();
+    let nft = lab.nft_chain("filter_input");
     assert!(
         nft.contains("ct state established,related limit rate over 50/second burst 50 packets"),
         "{nft}"

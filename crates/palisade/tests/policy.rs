@@ -272,13 +272,7 @@ fn hardening_policy_against_real_traffic() {
     assert!(local, "loopback must be accepted");
 
     // What palisade put in the kernel, as nft sees it.
-    let nft = lab
-        .server
-        .output(
-            "nft",
-            &["list", "chain", "inet", "palisade", "filter_input"],
-        )
-        .unwrap();
+    let nft = lab.nft_chain("filter_input");
     assert!(nft.contains("policy drop"), "{nft}");
     assert!(
         nft.contains("tcp dport 8080") && nft.contains("udp dport 5300"),
@@ -804,13 +798,7 @@ fn check_warns_before_a_lockout_and_plan_shows_the_change() {
     );
     assert!(plan.contains("set bad: created with 1 IPv4"), "{plan}");
     assert!(plan.ends_with("2 changes\n"), "{plan}");
-    let nft = lab
-        .server
-        .output(
-            "nft",
-            &["list", "chain", "inet", "palisade", "filter_forward"],
-        )
-        .unwrap();
+    let nft = lab.nft_chain("filter_forward");
     assert!(
         nft.contains("iifname \"docker0\"") && nft.contains("oifname \"br-*\""),
         "{nft}"

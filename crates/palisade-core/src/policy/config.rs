@@ -11,7 +11,7 @@ use std::fmt;
 use serde::Deserialize;
 use toml::{Spanned, Value};
 
-use super::flood::{parse_rate_burst, read_flood, FloodLimit, OverAction};
+use super::flood::{parse_rate_burst, read_flood, FloodLimit, OverAction, FLOOD_KEYS};
 use super::rate::parse_rate;
 use super::ruleset::{ChainPolicy, Direction, Net, Rate, SetAction, SetDecl};
 use super::services::{PortProto, PortRange, ServicePorts, Services};
@@ -220,13 +220,6 @@ const ALLOW_KEYS: &[&str] = &[
     "interface",
     "out_interface",
     "comment",
-    "limit",
-    "limit_packets",
-    "per_source",
-    "max_connections",
-    "over",
-    "ban_for",
-    "ban_set",
 ];
 
 /// Parse and validate a config. `file` is only used in messages.
@@ -427,10 +420,12 @@ fn read_allow(
             ))
         }
         Value::Table(t) => {
-            if let Some(k) = t.keys().find(|k| !ALLOW_KEYS.contains(&k.as_str())) {
+            let known = |k: &str| ALLOW_KEYS.contains(&k) || FLOOD_KEYS.contains(&k);
+            if let Some(k) = t.keys().find(|k| !known(k)) {
                 return Err(err(format!(
-                    "unknown key `{k}`; an allow entry may have {}",
-                    ALLOW_KEYS.join(", ")
+                    "unknown key `{k}`; an allow entry may have {}, {}",
+                    ALLOW_KEYS.join(", "),
+                    FLOOD_KEYS.join(", ")
                 )));
             }
             let opens = table_opens(r.services, t).map_err(err)?;

@@ -93,6 +93,13 @@ impl Lab {
         String::from_utf8(out.stdout).unwrap()
     }
 
+    /// A chain of palisade's table in the server namespace, as `nft` lists it.
+    pub fn nft_chain(&self, chain: &str) -> String {
+        self.server
+            .output("nft", &["list", "chain", "inet", "palisade", chain])
+            .unwrap()
+    }
+
     /// Connect from `source` to the server on `port`: Ok(reply) or the connect error.
     pub fn connect(&self, source: &str, port: u16) -> std::io::Result<String> {
         let source: std::net::IpAddr = source.parse().unwrap();
