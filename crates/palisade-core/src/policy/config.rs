@@ -135,6 +135,12 @@ struct RawConfig {
     log: Option<RawLog>,
     #[serde(default)]
     sets: BTreeMap<String, Spanned<RawSet>>,
+    /// Log-watching jails and the daemon's settings: read by `palisade-watch`, which parses
+    /// the same text; here they only have to be tables.
+    #[serde(default, rename = "jails")]
+    _jails: toml::Table,
+    #[serde(default, rename = "watch")]
+    _watch: toml::Table,
 }
 
 #[derive(Deserialize)]
