@@ -14,12 +14,11 @@ use palisade_core::policy::{Direction, FamilyTag, MeterDecl};
 use palisade_nft::consts::{
     NF_ACCEPT, NF_DROP, NF_INET_FORWARD, NF_INET_LOCAL_IN, NF_INET_LOCAL_OUT,
 };
-use palisade_nft::{Batch, Hook, KeyKind, NftError, SetSpec};
+use palisade_nft::{Hook, KeyKind, NftError, SetSpec};
 use serde::Serialize;
 
 use super::lower::{comment, index_of, lower};
 use super::saved::{SavedPolicy, Timed};
-use crate::kernel_addr::{self, Extras};
 use crate::store::{
     kernel_name, Contents, Part, SetDef, Store, StoreError, BLOCK_CHAIN, FAMILY, TABLE,
 };
@@ -114,39 +113,6 @@ fn is_generation_change(e: &anyhow::Error) -> bool {
 
 fn not_found(e: &NftError) -> bool {
     e.errno() == Some(libc::ENOENT)
-}
-
-/// Add recent elements, each with its own time left and comment, in as few messages as
-/// their size needs (one message per element would flood the socket with acknowledgements).
-fn add_recent(b: &mut Batch, name: &str, recent: &[Timed]) {
-    fn extras(t: &Timed) -> Extras<'_> {
-        Extras {
-            timeout_ms: t.remaining.map(|d| d.as_millis().max(1) as u64),
-            comment: t.comment.as_deref(),
-        }
-    }
-    let v4 = recent.iter().flat_map(|t| match t.addr {
-        palisade_core::AddrRange::V4(iv) => Some(kernel_addr::elements(iv, t.port, extras(t))),
-        palisade_core::AddrRange::V6(_) => None,
-    });
-    b.add_elements(
-        FAMILY,
-        TABLE,
-        &kernel_name::<u32>(name, Part::Recent),
-        false,
-        v4.flatten(),
-    );
-    let v6 = recent.iter().flat_map(|t| match t.addr {
-        palisade_core::AddrRange::V6(iv) => Some(kernel_addr::elements(iv, t.port, extras(t))),
-        palisade_core::AddrRange::V4(_) => None,
-    });
-    b.add_elements(
-        FAMILY,
-        TABLE,
-        &kernel_name::<u128>(name, Part::Recent),
-        false,
-        v6.flatten(),
-    );
 }
 
 /// What a set's recent part holds, with the time each element has left.
@@ -276,7 +242,7 @@ fn try_apply(
             if !is_fresh {
                 Store::stage_flush_recent(&mut b, name);
             }
-            add_recent(&mut b, name, recent);
+            Store::stage_add_timed(&mut b, name, recent);
         }
     }
     let mut final_defs: Vec<SetDef> = existing

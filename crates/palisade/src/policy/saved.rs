@@ -34,14 +34,7 @@ pub struct SavedPolicy {
     pub managed: Vec<String>,
 }
 
-/// An element of a set's recent part, with the time it has left.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Timed {
-    pub addr: AddrRange,
-    pub port: Option<ProtoPort>,
-    pub remaining: Option<Duration>,
-    pub comment: Option<String>,
-}
+pub use crate::store::Timed;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SavedSet {

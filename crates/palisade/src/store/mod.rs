@@ -65,6 +65,15 @@ impl std::str::FromStr for BlockAction {
     }
 }
 
+/// An element for a set's recent part, with the time it has left.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Timed {
+    pub addr: AddrRange,
+    pub port: Option<ProtoPort>,
+    pub remaining: Option<Duration>,
+    pub comment: Option<String>,
+}
+
 /// A palisade set's definition.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct SetDef {
@@ -490,6 +499,78 @@ impl Store {
     pub fn forget(&self, name: &str) {
         if let Some(p) = self.cache_path(name) {
             cache::remove(&p);
+        }
+    }
+
+    /// Put into `b` additions to set `name`'s recent part, each with its own time left and
+    /// comment, in as few messages as their size needs (one message per element would flood
+    /// the socket with acknowledgements).
+    pub fn stage_add_timed(b: &mut Batch, name: &str, items: &[Timed]) {
+        fn extras(t: &Timed) -> Extras<'_> {
+            Extras {
+                timeout_ms: t.remaining.map(|d| d.as_millis().max(1) as u64),
+                comment: t.comment.as_deref(),
+            }
+        }
+        let v4 = items.iter().flat_map(|t| match t.addr {
+            AddrRange::V4(iv) => Some(kernel_addr::elements(iv, t.port, extras(t))),
+            AddrRange::V6(_) => None,
+        });
+        b.add_elements(
+            FAMILY,
+            TABLE,
+            &kernel_name::<u32>(name, Part::Recent),
+            false,
+            v4.flatten(),
+        );
+        let v6 = items.iter().flat_map(|t| match t.addr {
+            AddrRange::V6(iv) => Some(kernel_addr::elements(iv, t.port, extras(t))),
+            AddrRange::V4(_) => None,
+        });
+        b.add_elements(
+            FAMILY,
+            TABLE,
+            &kernel_name::<u128>(name, Part::Recent),
+            false,
+            v6.flatten(),
+        );
+    }
+
+    /// Add timed elements to the recent part in one transaction. Where one overlaps what the
+    /// part holds already, only the parts not yet covered are added: an existing entry keeps
+    /// its own timeout.
+    pub fn add_timed(&mut self, def: &SetDef, items: &[Timed]) -> Result<()> {
+        let mut b = self.nl.batch(None);
+        Self::stage_add_timed(&mut b, &def.name, items);
+        match self.nl.commit(b) {
+            Ok(_) => Ok(()),
+            Err(e) if is_overlap(&e) => self.retry_on_change(|store, gen| {
+                let covered = store.dump_part(&def.name, Part::Recent)?.contents();
+                let mut fresh = Vec::new();
+                for t in items {
+                    let rest = Contents::from_ranges([(t.addr, t.port)]).difference(&covered);
+                    let v4 = rest
+                        .v4
+                        .iter()
+                        .flat_map(|(p, s)| s.iter().map(move |iv| (AddrRange::V4(*iv), *p)));
+                    let v6 = rest
+                        .v6
+                        .iter()
+                        .flat_map(|(p, s)| s.iter().map(move |iv| (AddrRange::V6(*iv), *p)));
+                    for (addr, port) in v4.chain(v6).collect::<Vec<_>>() {
+                        fresh.push(Timed {
+                            addr,
+                            port,
+                            ..t.clone()
+                        });
+                    }
+                }
+                let mut b = store.nl.batch(Some(gen));
+                Self::stage_add_timed(&mut b, &def.name, &fresh);
+                store.nl.commit(b)?;
+                Ok(())
+            }),
+            Err(e) => Err(e.into()),
         }
     }
 
