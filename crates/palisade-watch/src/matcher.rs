@@ -1,0 +1,318 @@
+//! Log lines to the address they accuse.
+//!
+//! A jail's patterns are regular expressions with a `<HOST>` placeholder. Most lines of a
+//! busy log match none of them, so the expensive part (a capturing regex search) must be
+//! skipped for those: every pattern is reduced to a set of literals at least one of which
+//! must occur in any line it matches (`Failed `, `Invalid user `, ...), one Aho-Corasick
+//! automaton finds whether any of them occurs, and only the patterns whose literals were
+//! seen are run. A line no pattern could match costs one SIMD scan.
+//!
+//! What a pattern captures is checked again after the match: the capture must parse as an
+//! address and must not be glued to more address-like text (`1.2.3.45` inside
+//! `1.2.3.456`, `1.2.3.4` inside the host name `1.2.3.4.example.com`).
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+use aho_corasick::{AhoCorasick, MatchKind};
+use regex::Regex;
+use regex_syntax::hir::{Hir, HirKind};
+
+/// Longer lines are skipped: no log format we know writes them, and a regex over megabytes
+/// of attacker-supplied text is a way to stall the watcher.
+pub const MAX_LINE: usize = 16 * 1024;
+
+/// What `<HOST>` stands for: an IPv4 address, or an IPv6 address (including the
+/// IPv4-mapped `::ffff:1.2.3.4`). Deliberately loose: the capture is parsed afterwards,
+/// and anything `std::net` refuses is not a host.
+///
+/// IPv4 comes first so that `1.2.3.4:5678` (Apache's `[client ADDR:PORT]`) captures the
+/// address, not the port; for IPv6 the engine's preference for the longest group
+/// repetition that still lets the rest of the pattern match splits `2001:db8::1:5678`
+/// the same way when the pattern says a port follows.
+const HOST_RE: &str = r"(?:\d{1,3}(?:\.\d{1,3}){3}|(?:[0-9A-Fa-f]{0,4}:){2,7}(?:\d{1,3}(?:\.\d{1,3}){3}|[0-9A-Fa-f]{0,4}))";
+
+/// The placeholder admins write in patterns.
+pub const HOST_PLACEHOLDER: &str = "<HOST>";
+
+/// Literals shorter than this make a useless prefilter (they occur in most lines).
+const MIN_LITERAL: usize = 3;
+/// A literal set larger than this is not worth the automaton size.
+const MAX_LITERALS: usize = 64;
+
+/// One compiled pattern.
+#[derive(Clone, Debug)]
+struct Pattern {
+    regex: Regex,
+    /// Capture group indices of the `<HOST>` placeholders, in order.
+    host_groups: Vec<usize>,
+}
+
+/// A jail's compiled patterns and ignore patterns.
+#[derive(Clone, Debug)]
+pub struct Matcher {
+    patterns: Vec<Pattern>,
+    ignore: Vec<Regex>,
+    /// Required literals of all gated patterns; `None` if no pattern has any.
+    prefilter: Option<AhoCorasick>,
+    /// For each literal of `prefilter`, the patterns it gates.
+    literal_patterns: Vec<Vec<usize>>,
+    /// Patterns without a usable literal: they run on every line.
+    ungated: Vec<usize>,
+    /// The source texts, for `Debug`-free display and for tests.
+    sources: Vec<String>,
+}
+
+/// Why a pattern was refused, before it is turned into a message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct PatternError {
+    /// `true` for an `ignore` pattern.
+    pub ignore: bool,
+    /// Index in its list.
+    pub index: usize,
+    pub message: String,
+}
+
+impl std::fmt::Display for PatternError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let kind = if self.ignore {
+            "ignore pattern"
+        } else {
+            "pattern"
+        };
+        write!(f, "{kind} {}: {}", self.index + 1, self.message)
+    }
+}
+
+impl Matcher {
+    /// Compile `patterns` (each with at least one `<HOST>`) and `ignore` (plain regexes).
+    /// The error names the pattern (counting from 1) and says what is wrong with it.
+    pub fn new(patterns: &[String], ignore: &[String]) -> Result<Self, String> {
+        Self::compile(patterns, ignore).map_err(|e| e.to_string())
+    }
+
+    pub(crate) fn compile(patterns: &[String], ignore: &[String]) -> Result<Self, PatternError> {
+        let mut compiled = Vec::with_capacity(patterns.len());
+        let mut literals: Vec<Vec<u8>> = Vec::new();
+        let mut literal_patterns: Vec<Vec<usize>> = Vec::new();
+        let mut ungated = Vec::new();
+        for (index, source) in patterns.iter().enumerate() {
+            let err = |message: String| PatternError {
+                ignore: false,
+                index,
+                message,
+            };
+            if !source.contains(HOST_PLACEHOLDER) {
+                return Err(err(format!(
+                    "has no {HOST_PLACEHOLDER}: it must say where the address is"
+                )));
+            }
+            let expanded = expand_host(source);
+            let regex = build_regex(&expanded).map_err(err)?;
+            let host_groups = regex
+                .capture_names()
+                .enumerate()
+                .filter(|(_, name)| name.is_some_and(|n| n.starts_with(HOST_GROUP)))
+                .map(|(i, _)| i)
+                .collect();
+            match required_literals(&expanded) {
+                Some(set) => {
+                    for lit in set {
+                        match literals.iter().position(|l| *l == lit) {
+                            Some(i) => literal_patterns[i].push(index),
+                            None => {
+                                literals.push(lit);
+                                literal_patterns.push(vec![index]);
+                            }
+                        }
+                    }
+                }
+                None => ungated.push(index),
+            }
+            compiled.push(Pattern { regex, host_groups });
+        }
+        let ignore = ignore
+            .iter()
+            .enumerate()
+            .map(|(index, source)| {
+                build_regex(source).map_err(|message| PatternError {
+                    ignore: true,
+                    index,
+                    message,
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let prefilter = if literals.is_empty() {
+            None
+        } else {
+            Some(
+                AhoCorasick::builder()
+                    .match_kind(MatchKind::Standard)
+                    .build(&literals)
+                    .map_err(|e| PatternError {
+                        ignore: false,
+                        index: 0,
+                        message: format!("prefilter: {e}"),
+                    })?,
+            )
+        };
+        Ok(Self {
+            patterns: compiled,
+            ignore,
+            prefilter,
+            literal_patterns,
+            ungated,
+            sources: patterns.to_vec(),
+        })
+    }
+
+    /// The patterns as written (before `<HOST>` was expanded).
+    pub fn patterns(&self) -> &[String] {
+        &self.sources
+    }
+
+    /// The host address a line accuses, or None. Lines that are not UTF-8, longer than
+    /// 16 KiB, or match an ignore pattern: None, never a panic.
+    pub fn find_host(&self, line: &[u8]) -> Option<IpAddr> {
+        if line.len() > MAX_LINE {
+            return None;
+        }
+        let line = trim_newline(line);
+        let mut candidates: Vec<usize> = Vec::new();
+        if let Some(ac) = &self.prefilter {
+            // The common case: no literal of any pattern occurs, one scan, no allocation.
+            if self.ungated.is_empty() && !ac.is_match(line) {
+                return None;
+            }
+            for m in ac.find_overlapping_iter(line) {
+                candidates.extend_from_slice(&self.literal_patterns[m.pattern().as_usize()]);
+            }
+        }
+        candidates.extend_from_slice(&self.ungated);
+        if candidates.is_empty() {
+            return None;
+        }
+        candidates.sort_unstable();
+        candidates.dedup();
+        let text = std::str::from_utf8(line).ok()?;
+        let host = candidates
+            .iter()
+            .find_map(|&i| self.patterns[i].find_host(text))?;
+        if self.ignore.iter().any(|r| r.is_match(text)) {
+            return None;
+        }
+        Some(host)
+    }
+}
+
+impl Pattern {
+    fn find_host(&self, text: &str) -> Option<IpAddr> {
+        let mut locs = self.regex.capture_locations();
+        self.regex.captures_read(&mut locs, text)?;
+        self.host_groups
+            .iter()
+            .find_map(|&g| locs.get(g))
+            .and_then(|(start, end)| parse_host(text, start, end))
+    }
+}
+
+/// Prefix of the capture group names `<HOST>` expands to; unlikely in admins' own regexes.
+const HOST_GROUP: &str = "palisade_host";
+
+/// Replace each `<HOST>` by its own named group (`palisade_host0`, `palisade_host1`, ...):
+/// a pattern may have alternatives with the address in different places.
+fn expand_host(pattern: &str) -> String {
+    let mut out = String::with_capacity(pattern.len() + 128);
+    for (i, part) in pattern.split(HOST_PLACEHOLDER).enumerate() {
+        if i > 0 {
+            out.push_str(&format!("(?P<{HOST_GROUP}{}>{HOST_RE})", i - 1));
+        }
+        out.push_str(part);
+    }
+    out
+}
+
+fn build_regex(source: &str) -> Result<Regex, String> {
+    regex::RegexBuilder::new(source)
+        // A pattern that compiles to something huge is an error, not a memory hog.
+        .size_limit(4 << 20)
+        .build()
+        .map_err(|e| e.to_string())
+}
+
+fn trim_newline(line: &[u8]) -> &[u8] {
+    let line = line.strip_suffix(b"\n").unwrap_or(line);
+    line.strip_suffix(b"\r").unwrap_or(line)
+}
+
+/// The capture `text[start..end]` as an address, if it is one and stands on its own.
+fn parse_host(text: &str, start: usize, end: usize) -> Option<IpAddr> {
+    let bytes = text.as_bytes();
+    let word = |b: u8| b.is_ascii_alphanumeric() || b == b'_';
+    if start > 0 {
+        let before = bytes[start - 1];
+        if word(before) || before == b'.' || before == b':' {
+            return None;
+        }
+    }
+    if let Some(&after) = bytes.get(end) {
+        let next_is_word = bytes.get(end + 1).is_some_and(|&b| word(b));
+        if word(after) || ((after == b'.' || after == b'-') && next_is_word) {
+            return None;
+        }
+    }
+    let s = &text[start..end];
+    let ip = if s.contains(':') {
+        let v6: Ipv6Addr = s.parse().ok()?;
+        match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => IpAddr::V6(v6),
+        }
+    } else {
+        IpAddr::V4(s.parse::<Ipv4Addr>().ok()?)
+    };
+    // Nobody connects from the unspecified address; a line claiming so is not about a host.
+    (!ip.is_unspecified()).then_some(ip)
+}
+
+/// Literals at least one of which occurs in every match of `pattern`, or `None` if the
+/// pattern has no such set worth scanning for.
+fn required_literals(pattern: &str) -> Option<Vec<Vec<u8>>> {
+    let hir = regex_syntax::ParserBuilder::new()
+        .build()
+        .parse(pattern)
+        .ok()?;
+    let set = required(&hir)?;
+    (score(&set) >= MIN_LITERAL).then_some(set)
+}
+
+/// The shortest literal of a set: how selective scanning for it is.
+fn score(set: &[Vec<u8>]) -> usize {
+    set.iter().map(Vec::len).min().unwrap_or(0)
+}
+
+fn required(hir: &Hir) -> Option<Vec<Vec<u8>>> {
+    match hir.kind() {
+        HirKind::Literal(lit) => Some(vec![lit.0.to_vec()]),
+        HirKind::Capture(c) => required(&c.sub),
+        HirKind::Repetition(r) if r.min >= 1 => required(&r.sub),
+        HirKind::Concat(parts) => parts
+            .iter()
+            .filter_map(required)
+            .max_by_key(|set| (score(set), std::cmp::Reverse(set.len()))),
+        HirKind::Alternation(branches) => {
+            let mut all = Vec::new();
+            for b in branches {
+                let set = required(b)?;
+                if score(&set) < MIN_LITERAL {
+                    return None;
+                }
+                all.extend(set);
+            }
+            (all.len() <= MAX_LITERALS).then_some(all)
+        }
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests;
