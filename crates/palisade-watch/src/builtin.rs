@@ -6,6 +6,9 @@
 //! logs in as `x from 6.6.6.6 port 1 ssh2` then cannot make a line accuse 6.6.6.6: the only
 //! place the pattern accepts an address is the one sshd itself wrote.
 //!
+//! The patterns are ASCII-only (`(?-u)`): log formats are, and Unicode classes such as
+//! `\S` make automata many times larger and slower.
+//!
 //! What is left out on purpose:
 //! - `Failed publickey for <valid user>`: clients offer every key in the agent, so a
 //!   legitimate user with several keys logs several of these before the right one.
@@ -25,20 +28,21 @@ const TS: &str = r"(?:[A-Z][a-z]{2} +\d{1,2} \d\d:\d\d:\d\d|\d{4}-\d\d-\d\d[T ]\
 /// `sshd[123]: ` of `sshd -E`, or nothing (a journal message). After a timestamp the tag
 /// is required, so another program's line in the same file never matches.
 const SSHD_PREFIX: &str = concat!(
-    r"^(?:",
+    r"(?-u)^(?:",
     r"(?:[A-Z][a-z]{2} +\d{1,2} \d\d:\d\d:\d\d|\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d\S*) (?:\S+ )?",
     r"(?:sshd(?:-session)?(?:\[\d+\])?:|\[sshd\]:?) ",
     r"|(?:sshd(?:-session)?\[\d+\]:|\[sshd\]:?) ",
     r#"|<\d{1,3}>1 \S+ \S+ sshd(?:-session)? \S+ \S+ (?:-|(?:\[(?:[^\]"]|"(?:[^"\\]|\\.)*")*\])+) "#,
     r")?",
     r"(?:error: |fatal: )?",
+    r"(?:\[ID \d+ [\w.]+\] )?",
 );
 
 /// The sshd messages, each completed by [`SSHD_PREFIX`] and `$`.
 const SSHD_MESSAGES: &[&str] = &[
     // A valid user's name has no spaces, so the address is the one right after it; what
     // follows `: ` (key fingerprints, hostbased client names) may be anything.
-    r"Failed (?:password|keyboard-interactive(?:/pam)?|hostbased|gssapi-with-mic) for \S+ from <HOST>(?: port \d+)?(?: ssh\d?)?(?:: .*)?",
+    r"Failed (?:password|keyboard-interactive(?:/pam)?|hostbased|gssapi-with-mic) for (?:<invalid username>|\S+) from <HOST>(?: port \d+)?(?: ssh\d?)?(?:: .*)?",
     // An invalid user's name is the client's choice and may contain spaces; the greedy
     // `.*` makes the address the last one, which is sshd's own, and the key info that may
     // follow is one key type and one fingerprint, never text with spaces.
@@ -49,15 +53,19 @@ const SSHD_MESSAGES: &[&str] = &[
     r"maximum authentication attempts exceeded for .* from <HOST> port \d+(?: ssh\d?)? \[preauth\]",
     r"Did not receive identification string from <HOST>(?: port \d+)?",
     r"banner exchange: Connection from <HOST> port \d+: invalid format",
-    // Java's JSch, the library of many brute-forcing tools.
-    r"Received disconnect from <HOST>(?: port \d+)?: ?3: .*: Auth fail(?: \[preauth\])?",
+    // What brute-forcing tools say when they give up: Java's JSch (`3: ...: Auth fail`)
+    // and known bots (`11: Bye Bye`). One pattern, as every logout has this prefix.
+    r"Received disconnect from <HOST>(?: port \d+)?: ?(?:3: .*: Auth fail(?: \[preauth\])?|11: (?:Bye Bye|Normal Shutdown, Thank you for playing) \[preauth\])",
+    // A client switching user names within one connection: sshd refuses, bots do it.
+    // Both names are the client's, so they may not contain spaces here.
+    r"Disconnecting invalid user .* <HOST> port \d+: Change of username or service not allowed: \(\S*\) -> \(\S*\) \[preauth\]",
 ];
 
 /// sshd's PAM failure line, for admins who run sshd without its own failure lines.
 pub const SSHD_PAM: &str = r"pam_unix\(sshd:auth\): authentication failure; logname=\S* uid=\d* euid=\d* tty=\S* ruser=\S* rhost=<HOST>(?: +user=\S*)?";
 
 /// nginx error.log line start (also as the journal shows nginx's stderr).
-const NGINX_PREFIX: &str = r"^(?:(?:[A-Z][a-z]{2} +\d{1,2} \d\d:\d\d:\d\d )?\S+ nginx(?:\[\d+\])?: (?:\S+ nginx: )?)?\d{4}/\d\d/\d\d \d\d:\d\d:\d\d ";
+const NGINX_PREFIX: &str = r"(?-u)^(?:(?:[A-Z][a-z]{2} +\d{1,2} \d\d:\d\d:\d\d )?\S+ nginx(?:\[\d+\])?: (?:\S+ nginx: )?)?\d{4}/\d\d/\d\d \d\d:\d\d:\d\d ";
 
 /// What nginx appends to an error about a request. The request, host and referrer are
 /// the client's, but cannot contain spaces, so a user name carrying a fake
@@ -65,7 +73,7 @@ const NGINX_PREFIX: &str = r"^(?:(?:[A-Z][a-z]{2} +\d{1,2} \d\d:\d\d:\d\d )?\S+ 
 const NGINX_TAIL: &str = r#", server: \S*, request: "[^"\s]* [^"\s]* HTTP/[\d.]+"(?:, host: "[^"\s]*")?(?:, referrer: "[^"\s]*")?$"#;
 
 const NGINX_AUTH_MESSAGES: &[&str] = &[
-    r#"user ".*" was not found in ".*""#,
+    r#"user ".*":? was not found in ".*""#,
     r#"user ".*": password mismatch"#,
     r"no user/password was provided for basic authentication",
     r"PAM: user '.*' - not authenticated: .*",
@@ -74,7 +82,7 @@ const NGINX_AUTH_MESSAGES: &[&str] = &[
 /// Apache 2.4 (and 2.2) error log up to the client, which comes before anything the client
 /// controls: `[Sun Mar 05 14:39:21.123456 2023] [auth_basic:error] [pid 7:tid 9] [client
 /// 192.0.2.1:53452] `.
-const APACHE_PREFIX: &str = r"^(?:(?:[A-Z][a-z]{2} +\d{1,2} \d\d:\d\d:\d\d )?\S+ (?:apache2?|httpd)(?:\[\d+\])?: )?\[[^\]]+\] \[(?:[\w-]+:)?(?:error|warn|notice|info|crit|alert|emerg)\] (?:\[pid \d+(?::tid \d+)?\] )?(?:\[remote [^\]]+\] )?\[client (?:<HOST>:\d+|<HOST>)\] ";
+const APACHE_PREFIX: &str = r"(?-u)^(?:(?:[A-Z][a-z]{2} +\d{1,2} \d\d:\d\d:\d\d )?\S+ (?:apache2?|httpd)(?:\[\d+\])?: )?\[[^\]]+\] \[(?:[\w-]+:)?(?:error|warn|notice|info|crit|alert|emerg)\] (?:\[pid \d+(?::tid \d+)?\] )?(?:\[remote [^\]]+\] )?\[client (?:<HOST>:\d+|<HOST>)\] ";
 
 const APACHE_AUTH_MESSAGES: &[&str] = &[
     r#"(?:AH01617: )?user .*: authentication failure for ".*": Password Mismatch"#,
@@ -175,7 +183,7 @@ pub fn builtin(name: &str) -> Option<Builtin> {
         "apache-badbots" => (
             file("/var/log/apache2/access.log"),
             vec![format!(
-                r#"^(?:\S+ )?<HOST> \S+ \S+ \[[^\]]+\] "(?:[^"\\]|\\.)*" \d{{3}} (?:\d+|-) "(?:[^"\\]|\\.)*" "(?:[^"\\]|\\.)*?(?:{})(?:[^"\\]|\\.)*""#,
+                r#"(?-u)^(?:\S+ )?<HOST> \S+ \S+ \[[^\]]+\] "(?:[^"\\]|\\.)*" \d{{3}} (?:\d+|-) "(?:[^"\\]|\\.)*" "(?:[^"\\]|\\.)*?(?:{})(?:[^"\\]|\\.)*""#,
                 BAD_BOTS
                     .iter()
                     .map(|b| regex::escape(b))
@@ -188,7 +196,7 @@ pub fn builtin(name: &str) -> Option<Builtin> {
             // Postfix checks client host names (letters, digits, `.`, `-`), so nothing in
             // `name[ADDR]` is the client's free choice.
             vec![format!(
-                r"^(?:{TS} \S+ postfix(?:/[\w-]+)+\[\d+\]: )?warning: [\w.-]+\[<HOST>\]: SASL [\w-]+ authentication failed(?::.*)?$"
+                r"(?-u)^(?:{TS} \S+ postfix(?:/[\w-]+)+\[\d+\]: )?warning: [\w.-]+\[<HOST>\]: SASL [\w-]+ authentication failed(?::.*)?$"
             )],
         ),
         _ => return None,

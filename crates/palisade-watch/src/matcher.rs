@@ -7,6 +7,13 @@
 //! automaton finds whether any of them occurs, and only the patterns whose literals were
 //! seen are run. A line no pattern could match costs one SIMD scan.
 //!
+//! Lines that do match are still many in an attack (every line of a brute force is one), so
+//! the address is found without the regex crate's capture engine where possible: a pattern
+//! `A<HOST>B` is also compiled as three parts, and three DFA searches (A, then the address
+//! anchored where A ended, then B anchored after it) locate the address. When they agree,
+//! the result is the one the capture group would give (leftmost-first priority is
+//! lexicographic, A's choices first); when they do not, the capture engine decides.
+//!
 //! What a pattern captures is checked again after the match: the capture must parse as an
 //! address and must not be glued to more address-like text (`1.2.3.45` inside
 //! `1.2.3.456`, `1.2.3.4` inside the host name `1.2.3.4.example.com`).
@@ -14,7 +21,8 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use aho_corasick::{AhoCorasick, MatchKind};
-use regex::Regex;
+use regex::bytes::Regex;
+use regex_automata::{meta, Anchored, Input};
 use regex_syntax::hir::{Hir, HirKind};
 
 /// Longer lines are skipped: no log format we know writes them, and a regex over megabytes
@@ -29,7 +37,8 @@ pub const MAX_LINE: usize = 16 * 1024;
 /// address, not the port; for IPv6 the engine's preference for the longest group
 /// repetition that still lets the rest of the pattern match splits `2001:db8::1:5678`
 /// the same way when the pattern says a port follows.
-const HOST_RE: &str = r"(?:\d{1,3}(?:\.\d{1,3}){3}|(?:[0-9A-Fa-f]{0,4}:){2,7}(?:\d{1,3}(?:\.\d{1,3}){3}|[0-9A-Fa-f]{0,4}))";
+/// ASCII only (`(?-u)`), whatever flags the admin's pattern sets.
+const HOST_RE: &str = r"(?-u:\d{1,3}(?:\.\d{1,3}){3}|(?:[0-9A-Fa-f]{0,4}:){2,7}(?:\d{1,3}(?:\.\d{1,3}){3}|[0-9A-Fa-f]{0,4}))";
 
 /// The placeholder admins write in patterns.
 pub const HOST_PLACEHOLDER: &str = "<HOST>";
@@ -45,6 +54,16 @@ struct Pattern {
     regex: Regex,
     /// Capture group indices of the `<HOST>` placeholders, in order.
     host_groups: Vec<usize>,
+    /// The pattern in three parts, when it has a single `<HOST>` outside any group.
+    split: Option<Split>,
+}
+
+/// `A<HOST>B` as `A`, the address and `B`, each searched by DFA.
+#[derive(Clone, Debug)]
+struct Split {
+    before: meta::Regex,
+    host: meta::Regex,
+    after: meta::Regex,
 }
 
 /// A jail's compiled patterns and ignore patterns.
@@ -53,7 +72,7 @@ pub struct Matcher {
     patterns: Vec<Pattern>,
     ignore: Vec<Regex>,
     /// Required literals of all gated patterns; `None` if no pattern has any.
-    prefilter: Option<AhoCorasick>,
+    prefilter: Option<Prefilter>,
     /// For each literal of `prefilter`, the patterns it gates.
     literal_patterns: Vec<Vec<usize>>,
     /// Patterns without a usable literal: they run on every line.
@@ -61,6 +80,18 @@ pub struct Matcher {
     /// The source texts, for `Debug`-free display and for tests.
     sources: Vec<String>,
 }
+
+/// Two automata over the same literals: a leftmost one, which can use SIMD (Teddy) to
+/// say quickly that none occurs, and an overlapping one, run only on lines that have some,
+/// to find every pattern whose literal occurs.
+#[derive(Clone, Debug)]
+struct Prefilter {
+    gate: AhoCorasick,
+    all: AhoCorasick,
+}
+
+/// Up to this many patterns, candidates are a bit mask; past it, every pattern is tried.
+const MASK_BITS: usize = 128;
 
 /// Why a pattern was refused, before it is turned into a message.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -108,12 +139,17 @@ impl Matcher {
             }
             let expanded = expand_host(source);
             let regex = build_regex(&expanded).map_err(err)?;
-            let host_groups = regex
+            let host_groups: Vec<usize> = regex
                 .capture_names()
                 .enumerate()
                 .filter(|(_, name)| name.is_some_and(|n| n.starts_with(HOST_GROUP)))
                 .map(|(i, _)| i)
                 .collect();
+            let split = if host_groups.len() == 1 {
+                Split::new(source)
+            } else {
+                None
+            };
             match required_literals(&expanded) {
                 Some(set) => {
                     for lit in set {
@@ -128,7 +164,11 @@ impl Matcher {
                 }
                 None => ungated.push(index),
             }
-            compiled.push(Pattern { regex, host_groups });
+            compiled.push(Pattern {
+                regex,
+                host_groups,
+                split,
+            });
         }
         let ignore = ignore
             .iter()
@@ -144,16 +184,20 @@ impl Matcher {
         let prefilter = if literals.is_empty() {
             None
         } else {
-            Some(
+            let build = |kind| {
                 AhoCorasick::builder()
-                    .match_kind(MatchKind::Standard)
+                    .match_kind(kind)
                     .build(&literals)
                     .map_err(|e| PatternError {
                         ignore: false,
                         index: 0,
                         message: format!("prefilter: {e}"),
-                    })?,
-            )
+                    })
+            };
+            Some(Prefilter {
+                gate: build(MatchKind::LeftmostFirst)?,
+                all: build(MatchKind::Standard)?,
+            })
         };
         Ok(Self {
             patterns: compiled,
@@ -177,27 +221,33 @@ impl Matcher {
             return None;
         }
         let line = trim_newline(line);
-        let mut candidates: Vec<usize> = Vec::new();
-        if let Some(ac) = &self.prefilter {
-            // The common case: no literal of any pattern occurs, one scan, no allocation.
-            if self.ungated.is_empty() && !ac.is_match(line) {
+        let mut mask: u128 = 0;
+        if let Some(pre) = &self.prefilter {
+            // The common case: no literal of any pattern occurs; one scan, no allocation.
+            if self.ungated.is_empty() && pre.gate.find(line).is_none() {
                 return None;
             }
-            for m in ac.find_overlapping_iter(line) {
-                candidates.extend_from_slice(&self.literal_patterns[m.pattern().as_usize()]);
+            for m in pre.all.find_overlapping_iter(line) {
+                for &i in &self.literal_patterns[m.pattern().as_usize()] {
+                    mask |= 1u128.checked_shl(i as u32).unwrap_or(0);
+                }
             }
         }
-        candidates.extend_from_slice(&self.ungated);
-        if candidates.is_empty() {
+        for &i in &self.ungated {
+            mask |= 1u128.checked_shl(i as u32).unwrap_or(0);
+        }
+        let many = self.patterns.len() > MASK_BITS;
+        if mask == 0 && !many {
             return None;
         }
-        candidates.sort_unstable();
-        candidates.dedup();
-        let text = std::str::from_utf8(line).ok()?;
-        let host = candidates
+        std::str::from_utf8(line).ok()?;
+        let host = self
+            .patterns
             .iter()
-            .find_map(|&i| self.patterns[i].find_host(text))?;
-        if self.ignore.iter().any(|r| r.is_match(text)) {
+            .enumerate()
+            .filter(|(i, _)| many || mask & (1 << i) != 0)
+            .find_map(|(_, p)| p.find_host(line))?;
+        if self.ignore.iter().any(|r| r.is_match(line)) {
             return None;
         }
         Some(host)
@@ -205,14 +255,90 @@ impl Matcher {
 }
 
 impl Pattern {
-    fn find_host(&self, text: &str) -> Option<IpAddr> {
+    fn find_host(&self, line: &[u8]) -> Option<IpAddr> {
+        if let Some((start, end)) = self.split.as_ref().and_then(|s| s.locate(line)) {
+            return parse_host(line, start, end);
+        }
+        if !self.regex.is_match(line) {
+            return None;
+        }
         let mut locs = self.regex.capture_locations();
-        self.regex.captures_read(&mut locs, text)?;
+        self.regex.captures_read(&mut locs, line)?;
         self.host_groups
             .iter()
             .find_map(|&g| locs.get(g))
-            .and_then(|(start, end)| parse_host(text, start, end))
+            .and_then(|(start, end)| parse_host(line, start, end))
     }
+}
+
+impl Split {
+    /// `None` unless the pattern has exactly one `<HOST>`, both halves are regexes on
+    /// their own (so the placeholder is not inside a group or class), and no inline flag
+    /// other than a leading one would change meaning when the halves are cut apart.
+    fn new(pattern: &str) -> Option<Self> {
+        let (before, after) = pattern.split_once(HOST_PLACEHOLDER)?;
+        if after.contains(HOST_PLACEHOLDER) {
+            return None;
+        }
+        let flags_len = leading_flags(before);
+        if has_inline_flags(&before[flags_len..]) {
+            return None;
+        }
+        Some(Self {
+            before: dfa_regex(before)?,
+            host: dfa_regex(HOST_RE)?,
+            after: dfa_regex(&format!("{}{after}", &before[..flags_len]))?,
+        })
+    }
+
+    /// Where the address is, if the three searches line up.
+    fn locate(&self, line: &[u8]) -> Option<(usize, usize)> {
+        let a = self.before.search(&Input::new(line))?;
+        let host = self
+            .host
+            .search(&Input::new(line).range(a.end()..).anchored(Anchored::Yes))?;
+        self.after
+            .search(&Input::new(line).range(host.end()..).anchored(Anchored::Yes))?;
+        Some((host.start(), host.end()))
+    }
+}
+
+/// A regex with the same syntax as [`regex::bytes::Regex`] (Unicode on, may match bytes).
+fn dfa_regex(source: &str) -> Option<meta::Regex> {
+    meta::Regex::builder()
+        .syntax(regex_automata::util::syntax::Config::new().utf8(false))
+        .configure(
+            meta::Regex::config()
+                .utf8_empty(false)
+                .nfa_size_limit(Some(REGEX_SIZE_LIMIT)),
+        )
+        .build(source)
+        .ok()
+}
+
+/// Length of a flag group such as `(?-u)` or `(?i)` at the very start of a pattern.
+fn leading_flags(pattern: &str) -> usize {
+    match pattern.strip_prefix("(?") {
+        Some(rest) => {
+            let flags = rest
+                .bytes()
+                .take_while(|b| b.is_ascii_alphabetic() || *b == b'-')
+                .count();
+            if flags > 0 && rest.as_bytes().get(flags) == Some(&b')') {
+                2 + flags + 1
+            } else {
+                0
+            }
+        }
+        None => 0,
+    }
+}
+
+/// Whether an unscoped flag group (`(?i)`, not `(?i:...)`) occurs anywhere.
+fn has_inline_flags(pattern: &str) -> bool {
+    pattern
+        .match_indices("(?")
+        .any(|(i, _)| leading_flags(&pattern[i..]) > 0)
 }
 
 /// Prefix of the capture group names `<HOST>` expands to; unlikely in admins' own regexes.
@@ -231,10 +357,12 @@ fn expand_host(pattern: &str) -> String {
     out
 }
 
+/// A pattern that compiles to something huge is an error, not a memory hog.
+const REGEX_SIZE_LIMIT: usize = 4 << 20;
+
 fn build_regex(source: &str) -> Result<Regex, String> {
-    regex::RegexBuilder::new(source)
-        // A pattern that compiles to something huge is an error, not a memory hog.
-        .size_limit(4 << 20)
+    regex::bytes::RegexBuilder::new(source)
+        .size_limit(REGEX_SIZE_LIMIT)
         .build()
         .map_err(|e| e.to_string())
 }
@@ -245,8 +373,7 @@ fn trim_newline(line: &[u8]) -> &[u8] {
 }
 
 /// The capture `text[start..end]` as an address, if it is one and stands on its own.
-fn parse_host(text: &str, start: usize, end: usize) -> Option<IpAddr> {
-    let bytes = text.as_bytes();
+fn parse_host(bytes: &[u8], start: usize, end: usize) -> Option<IpAddr> {
     let word = |b: u8| b.is_ascii_alphanumeric() || b == b'_';
     if start > 0 {
         let before = bytes[start - 1];
@@ -260,7 +387,8 @@ fn parse_host(text: &str, start: usize, end: usize) -> Option<IpAddr> {
             return None;
         }
     }
-    let s = &text[start..end];
+    // The address regex is ASCII-only, so this is UTF-8 whatever the line is.
+    let s = std::str::from_utf8(&bytes[start..end]).ok()?;
     let ip = if s.contains(':') {
         let v6: Ipv6Addr = s.parse().ok()?;
         match v6.to_ipv4_mapped() {
@@ -278,6 +406,7 @@ fn parse_host(text: &str, start: usize, end: usize) -> Option<IpAddr> {
 /// pattern has no such set worth scanning for.
 fn required_literals(pattern: &str) -> Option<Vec<Vec<u8>>> {
     let hir = regex_syntax::ParserBuilder::new()
+        .utf8(false)
         .build()
         .parse(pattern)
         .ok()?;

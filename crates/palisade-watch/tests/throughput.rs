@@ -1,0 +1,93 @@
+//! How many lines per second the sshd jail's matcher gets through, on a generated auth.log
+//! that looks like a real one: mostly cron, sudo, logind and successful sessions, with a
+//! share of failures. Ignored by default (timing belongs in release builds):
+//! `cargo test --release -p palisade-watch --test throughput -- --ignored --nocapture`.
+//! The formal benchmark is `palisade-bench`'s.
+
+use std::time::Instant;
+
+use palisade_watch::builtin::builtin;
+use palisade_watch::Matcher;
+
+/// A deterministic mixed auth.log of `n` lines; about one line in eight is a failure.
+fn auth_log(n: usize) -> Vec<String> {
+    let mut out = Vec::with_capacity(n);
+    let mut x: u32 = 0x9e37_79b9;
+    for i in 0..n {
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        let ip = format!(
+            "{}.{}.{}.{}",
+            1 + x % 223,
+            (x >> 8) % 256,
+            (x >> 16) % 256,
+            1 + (x >> 24) % 254
+        );
+        let pid = 1000 + (x % 60000);
+        let ts = format!(
+            "Mar {:2} {:02}:{:02}:{:02}",
+            1 + i % 28,
+            i % 24,
+            i % 60,
+            (i / 7) % 60
+        );
+        let line = match x % 16 {
+            0 => format!("{ts} web1 sshd[{pid}]: Failed password for root from {ip} port {} ssh2", 1024 + x % 60000),
+            1 => format!("{ts} web1 sshd[{pid}]: Invalid user admin{} from {ip} port {}", x % 97, 1024 + x % 60000),
+            2 => format!("{ts} web1 sshd[{pid}]: Accepted publickey for deploy from {ip} port {} ssh2: ED25519 SHA256:Hx2m0k7yTq9ZVd3pG1fXcL8bN5aRwUeJtY6sKoQiMvA", 1024 + x % 60000),
+            3 => format!("{ts} web1 sshd[{pid}]: pam_unix(sshd:session): session opened for user deploy(uid=1000) by (uid=0)"),
+            4 => format!("{ts} web1 sshd[{pid}]: Received disconnect from {ip} port {}:11: disconnected by user", 1024 + x % 60000),
+            5 => format!("{ts} web1 sshd[{pid}]: Disconnected from user deploy {ip} port {}", 1024 + x % 60000),
+            6 | 7 => format!("{ts} web1 CRON[{pid}]: pam_unix(cron:session): session opened for user root(uid=0) by (uid=0)"),
+            8 | 9 => format!("{ts} web1 CRON[{pid}]: pam_unix(cron:session): session closed for user root"),
+            10 => format!("{ts} web1 sudo:   deploy : TTY=pts/0 ; PWD=/home/deploy ; USER=root ; COMMAND=/usr/bin/systemctl restart nginx"),
+            11 => format!("{ts} web1 systemd-logind[612]: New session {} of user deploy.", x % 9999),
+            12 => format!("{ts} web1 systemd-logind[612]: Session {} logged out. Waiting for processes to exit.", x % 9999),
+            13 => format!("{ts} web1 sshd[{pid}]: Connection closed by {ip} port {} [preauth]", 1024 + x % 60000),
+            14 => format!("{ts} web1 sshd[{pid}]: pam_unix(sshd:session): session closed for user deploy"),
+            _ => format!("{ts} web1 systemd[1]: Started session-{}.scope - Session {} of User deploy.", x % 9999, x % 9999),
+        };
+        out.push(line);
+    }
+    out
+}
+
+#[test]
+#[ignore]
+fn sshd_lines_per_second() {
+    measure("mixed auth.log", auth_log(2_000_000));
+    // The worst case: every line a failure, so every line runs a capturing regex.
+    let failures: Vec<String> = auth_log(4_000_000)
+        .into_iter()
+        .filter(|l| l.contains("Failed password") || l.contains("Invalid user"))
+        .collect();
+    measure("failures only", failures);
+}
+
+fn measure(what: &str, lines: Vec<String>) {
+    let b = builtin("sshd").unwrap();
+    let m = Matcher::new(&b.patterns, &[]).unwrap();
+    let bytes: usize = lines.iter().map(|l| l.len() + 1).sum();
+    let mut best = f64::MAX;
+    let mut hits = 0;
+    for _ in 0..3 {
+        let start = Instant::now();
+        hits = lines
+            .iter()
+            .filter(|l| m.find_host(l.as_bytes()).is_some())
+            .count();
+        best = best.min(start.elapsed().as_secs_f64());
+    }
+    let rate = lines.len() as f64 / best;
+    println!(
+        "sshd, {what}: {} lines ({} MB, {} matched) in {:.3} s: {:.0} lines/s, {:.0} MB/s",
+        lines.len(),
+        bytes / 1_000_000,
+        hits,
+        best,
+        rate,
+        bytes as f64 / best / 1e6
+    );
+    assert!(hits > lines.len() / 10);
+}
