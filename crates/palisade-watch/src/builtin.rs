@@ -75,14 +75,17 @@ const NGINX_TAIL: &str = r#", server: \S*, request: "[^"\s]* [^"\s]* HTTP/[\d.]+
 const NGINX_AUTH_MESSAGES: &[&str] = &[
     r#"user ".*":? was not found in ".*""#,
     r#"user ".*": password mismatch"#,
+    // Logged at `info` level only: with `error_log ... info`, a browser's first request
+    // to a protected page (before it asks for a password) writes this too.
     r"no user/password was provided for basic authentication",
     r"PAM: user '.*' - not authenticated: .*",
 ];
 
-/// Apache 2.4 (and 2.2) error log up to the client, which comes before anything the client
-/// controls: `[Sun Mar 05 14:39:21.123456 2023] [auth_basic:error] [pid 7:tid 9] [client
-/// 192.0.2.1:53452] `.
-const APACHE_PREFIX: &str = r"(?-u)^(?:(?:[A-Z][a-z]{2} +\d{1,2} \d\d:\d\d:\d\d )?\S+ (?:apache2?|httpd)(?:\[\d+\])?: )?\[[^\]]+\] \[(?:[\w-]+:)?(?:error|warn|notice|info|crit|alert|emerg)\] (?:\[pid \d+(?::tid \d+)?\] )?(?:\[remote [^\]]+\] )?\[client (?:<HOST>:\d+|<HOST>)\] ";
+/// Apache 2.4 error log up to the client, which comes before anything the client controls:
+/// `[Sun Mar 05 14:39:21.123456 2023] [auth_basic:error] [pid 7:tid 9] [client
+/// 192.0.2.1:53452] `. The port is required: without it, an IPv6 address ending in digits
+/// and a port could not be told apart (Apache 2.2, which wrote no port, is long gone).
+const APACHE_PREFIX: &str = r"(?-u)^(?:(?:[A-Z][a-z]{2} +\d{1,2} \d\d:\d\d:\d\d )?\S+ (?:apache2?|httpd)(?:\[\d+\])?: )?\[[^\]]+\] \[(?:[\w-]+:)?(?:error|warn|notice|info|crit|alert|emerg)\] (?:\[pid \d+(?::tid \d+)?\] )?(?:\[remote [^\]]+\] )?\[client <HOST>:\d+\] ";
 
 const APACHE_AUTH_MESSAGES: &[&str] = &[
     r#"(?:AH01617: )?user .*: authentication failure for ".*": Password Mismatch"#,
@@ -162,7 +165,7 @@ pub fn builtin(name: &str) -> Option<Builtin> {
                 .iter()
                 .map(|m| {
                     format!(
-                        r"{NGINX_PREFIX}\[error\] \d+#\d+: \*\d+ {m}, client: <HOST>{NGINX_TAIL}"
+                        r"{NGINX_PREFIX}\[(?:error|info)\] \d+#\d+: \*\d+ {m}, client: <HOST>{NGINX_TAIL}"
                     )
                 })
                 .collect(),

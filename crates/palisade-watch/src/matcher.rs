@@ -259,6 +259,11 @@ impl Pattern {
         if let Some((start, end)) = self.split.as_ref().and_then(|s| s.locate(line)) {
             return parse_host(line, start, end);
         }
+        self.find_host_captures(line)
+    }
+
+    /// The reference: the regex engine's own capture group.
+    fn find_host_captures(&self, line: &[u8]) -> Option<IpAddr> {
         if !self.regex.is_match(line) {
             return None;
         }
@@ -268,6 +273,22 @@ impl Pattern {
             .iter()
             .find_map(|&g| locs.get(g))
             .and_then(|(start, end)| parse_host(line, start, end))
+    }
+}
+
+#[cfg(test)]
+impl Matcher {
+    /// Per pattern: what the split search and the capture group say about `line`.
+    fn both_ways(&self, line: &[u8]) -> Vec<(Option<IpAddr>, Option<IpAddr>)> {
+        self.patterns
+            .iter()
+            .map(|p| (p.find_host(line), p.find_host_captures(line)))
+            .collect()
+    }
+
+    /// How many patterns have the split search (the rest always use captures).
+    fn split_count(&self) -> usize {
+        self.patterns.iter().filter(|p| p.split.is_some()).count()
     }
 }
 
