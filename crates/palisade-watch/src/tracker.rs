@@ -178,10 +178,7 @@ impl Tracker {
         }
         let window = state.failures.entry(target).or_default();
         window.push_back(now);
-        // Failures at or before `now - findtime` are out of the window; so are failures
-        // "from the future" when the clock went back, which would otherwise never age.
-        let oldest = now.saturating_sub(j.findtime);
-        window.retain(|&t| t > oldest && t <= now);
+        window.retain(|&t| in_window(t, j.findtime, now));
         while window.len() > maxretry {
             window.pop_front();
         }
@@ -277,10 +274,16 @@ impl Tracker {
 
 impl JailState {
     fn expire_failures(&mut self, now: u64) {
-        let oldest = now.saturating_sub(self.findtime);
+        let findtime = self.findtime;
         self.failures
-            .retain(|_, w| w.back().is_some_and(|&t| t > oldest && t <= now));
+            .retain(|_, w| w.back().is_some_and(|&t| in_window(t, findtime, now)));
     }
+}
+
+/// Whether a failure at `t` still counts at `now`: less than `findtime` ago, and not in
+/// the future (a clock that went back would otherwise pin it forever).
+fn in_window(t: u64, findtime: u64, now: u64) -> bool {
+    t <= now && t.saturating_add(findtime) > now
 }
 
 /// `bantime * factor^previous`, capped at `bantime_max`, in whole seconds.
