@@ -17,6 +17,7 @@ mod load;
 mod machine;
 mod measure;
 mod quiet;
+mod watch;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -28,6 +29,7 @@ const USAGE: &str = "\
 usage: palisade-bench load [--quick] [--out DIR] [--palisade PATH]
        palisade-bench blocking [--quick] [--out DIR] [--palisade PATH]
        palisade-bench flood [--quick] [--out DIR] [--palisade PATH]
+       palisade-bench watch [--quick] [--out DIR] [--palisade PATH]
 
 load      Loads the same generated sets with palisade, `nft -f` and `ipset restore`, each in a
           fresh network namespace, and times single add/remove on a set of 100,000 networks.
@@ -40,6 +42,9 @@ blocking  Times sequential HTTP requests (connect, send, first byte, complete) t
 flood     Several sources flood nginx with HTTP requests while a legitimate client asks for a
           page ten times a second: without protection, with palisade's per-source rate limit,
           and with bans on exceed. Writes flood.md and flood.csv.
+watch     The log watcher: lines per second matched on a generated sshd log (and
+          fail2ban-regex on it, if installed), 100,000 attackers from log to kernel bans, and
+          one log line to its ban. Writes watch.md.
 
   --quick          a smoke run: small sizes, few repetitions, no timing assertions
   --out DIR        where the results go (default: bench-out)
@@ -55,6 +60,7 @@ enum Bench {
     Load,
     Blocking,
     Flood,
+    Watch,
 }
 
 /// The command line, the same for every benchmark.
@@ -71,6 +77,7 @@ fn parse_args() -> Result<Args, String> {
         Some("load") => Bench::Load,
         Some("blocking") => Bench::Blocking,
         Some("flood") => Bench::Flood,
+        Some("watch") => Bench::Watch,
         Some("-h" | "--help") => return Err(String::new()),
         Some(other) => return Err(format!("unknown command `{other}`")),
         None => return Err("missing command".into()),
@@ -118,6 +125,7 @@ fn main() -> ExitCode {
         Bench::Load => load::bench(&args),
         Bench::Blocking => blocking::bench(&args),
         Bench::Flood => flood::bench(&args),
+        Bench::Watch => watch::bench(&args),
     };
     match result {
         Ok(true) => ExitCode::SUCCESS,

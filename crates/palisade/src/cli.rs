@@ -51,6 +51,20 @@ pub enum Command {
     Save { file: Option<PathBuf> },
     /// Restore a saved state, as boot does; if it cannot be loaded, put up a safe policy.
     Restore { file: Option<PathBuf> },
+    /// Follow logs and ban sources that fail too often (the jails of the config).
+    Watch(WatchArgs),
+    /// Who the log watcher banned, why, since and until.
+    Bans {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Lift log-watcher bans now (from the kernel and the watcher's state).
+    Unban {
+        #[arg(required = true, value_name = "ADDRESS|NETWORK")]
+        addresses: Vec<String>,
+        #[command(flatten)]
+        policy: PolicyArgs,
+    },
     /// (internal) the timer behind `apply --confirm`.
     #[command(hide = true)]
     ConfirmTimer { token: u64, seconds: u64 },
@@ -66,6 +80,21 @@ pub struct PolicyArgs {
         default_value = "/etc/palisade/palisade.toml"
     )]
     pub config: PathBuf,
+}
+
+#[derive(Args, Debug)]
+pub struct WatchArgs {
+    #[command(flatten)]
+    pub policy: PolicyArgs,
+    /// Read the followed files from their start, not their end.
+    #[arg(long)]
+    pub from_start: bool,
+    /// Check the jails against a log file offline and print what would be banned.
+    #[arg(long, value_name = "FILE")]
+    pub test: Option<PathBuf>,
+    /// With --test: only this jail.
+    #[arg(long, value_name = "NAME")]
+    pub jail: Option<String>,
 }
 
 #[derive(Args, Debug)]

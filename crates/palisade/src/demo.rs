@@ -164,13 +164,19 @@ pub fn run(a: DemoArgs, _out: Out) -> Result<()> {
     scene("7. Flood protection: a rate per source, and a ban the kernel applies by itself");
     crate::demo_policy::flood_scene(&client, &mut store, allowed_src, SERVER)?;
 
+    scene("8. Log-watching bans: a password guesser, banned by the kernel");
+    // A fresh source: the others are in the blocklist and, since scene 7, the flood bans.
+    let guesser = Ipv4Addr::new(203, 0, 113, 77);
+    client.ip(&["addr", "add", &format!("{guesser}/32"), "dev", &cli_if])?;
+    crate::demo_watch::scene(&server, &client, guesser, SERVER)?;
+
     crate::demo_otp::run()?;
     scene("Done");
     println!("removing the namespaces; nothing on this host was changed");
     Ok(())
 }
 
-struct TempDir(std::path::PathBuf);
+pub struct TempDir(pub std::path::PathBuf);
 
 impl Drop for TempDir {
     fn drop(&mut self) {

@@ -6,11 +6,13 @@ mod commands;
 mod demo;
 mod demo_otp;
 mod demo_policy;
+mod demo_watch;
 mod kernel_addr;
 mod load;
 mod otp_cmd;
 mod policy;
 mod store;
+mod watch;
 
 use anyhow::{Context, Result};
 use cli::{Cli, Command};
@@ -47,14 +49,27 @@ fn connect(netns: &Option<String>) -> Result<Store> {
     Ok(Store::new(nl, cache))
 }
 
-/// The kernel, and the records of this namespace's policy.
-fn policy_env(netns: &Option<String>) -> Result<policy::cmd::Env> {
+/// The inode of the network namespace palisade works in: state is kept per namespace.
+fn netns_inode(netns: &Option<String>) -> u64 {
     use std::os::unix::fs::MetadataExt;
     let ns_file = match netns {
         Some(name) => std::path::Path::new("/run/netns").join(name),
         None => "/proc/self/ns/net".into(),
     };
-    let inode = std::fs::metadata(&ns_file).map(|m| m.ino()).unwrap_or(0);
+    std::fs::metadata(&ns_file).map(|m| m.ino()).unwrap_or(0)
+}
+
+fn watch_paths(netns: &Option<String>) -> watch::WatchPaths {
+    watch::WatchPaths::new(
+        &state_dir()
+            .join("watch")
+            .join(format!("netns-{}", netns_inode(netns))),
+    )
+}
+
+/// The kernel, and the records of this namespace's policy.
+fn policy_env(netns: &Option<String>) -> Result<policy::cmd::Env> {
+    let inode = netns_inode(netns);
     Ok(policy::cmd::Env {
         store: connect(netns)?,
         records: policy::records::Records::new(
@@ -89,6 +104,20 @@ fn run(cli: Cli) -> Result<i32> {
                 Command::Explain(a) => cmd::explain_cmd(&mut env, &a),
                 Command::Save { file } => cmd::save(&mut env, file, out),
                 Command::Restore { file } => cmd::restore(&mut env, file, out),
+                Command::Watch(a) => {
+                    let cfg = watch::read_config(&a.policy.config)?;
+                    match &a.test {
+                        Some(file) => watch::test_file(&cfg, file, a.jail.as_deref()),
+                        None => {
+                            watch::run(&mut env.store, cfg, &watch_paths(&cli.netns), a.from_start)
+                        }
+                    }
+                }
+                Command::Bans { json } => watch::list(&watch_paths(&cli.netns), json),
+                Command::Unban { addresses, policy } => {
+                    let cfg = watch::read_config(&policy.config)?;
+                    watch::unban(&mut env.store, &cfg, &watch_paths(&cli.netns), &addresses)
+                }
                 Command::ConfirmTimer { token, seconds } => {
                     cmd::confirm_timer(&mut env, token, seconds)
                 }

@@ -158,15 +158,17 @@ pub fn check(env: &mut Env, a: &PolicyArgs) -> Result<i32> {
     let facts = env.facts();
     let c = read_config(&a.config, &facts)?;
     desired_sets(&c, &config_dir(&a.config))?;
+    let jails = crate::watch::read_config(&a.config)?;
     let sets = kernel_sets(&mut env.store)?;
     let warnings = print_lints(&c, &facts, &sets);
     let rules: usize = c.ruleset.chains.iter().map(|ch| ch.rules.len()).sum();
     println!(
-        "{}: valid: {} rules in {} chains, {} sets; {warnings} warnings",
+        "{}: valid: {} rules in {} chains, {} sets, {} jails; {warnings} warnings",
         c.file,
         rules,
         c.ruleset.chains.len(),
-        c.ruleset.sets.len()
+        c.ruleset.sets.len(),
+        jails.jails.len()
     );
     Ok(0)
 }
