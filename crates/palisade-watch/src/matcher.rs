@@ -77,7 +77,7 @@ pub struct Matcher {
     literal_patterns: Vec<Vec<usize>>,
     /// Patterns without a usable literal: they run on every line.
     ungated: Vec<usize>,
-    /// The source texts, for `Debug`-free display and for tests.
+    /// The patterns as written, for `palisade watch --test` and messages.
     sources: Vec<String>,
 }
 
