@@ -136,6 +136,16 @@ extern "C" fn on_signal(_: libc::c_int) {
 }
 
 fn catch_signals() {
+    // A parent may have started us with these blocked (blocked signals survive exec): a
+    // daemon that cannot be stopped cleanly would lose its state.
+    // SAFETY: plain signal-mask calls on a set we build here.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGTERM);
+        libc::sigaddset(&mut set, libc::SIGINT);
+        libc::pthread_sigmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut());
+    }
     for sig in [libc::SIGTERM, libc::SIGINT] {
         // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
         unsafe {
