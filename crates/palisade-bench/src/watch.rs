@@ -18,9 +18,9 @@ use palisade_nft::{Key, Netlink};
 
 use crate::{Args, Palisade, TempDir};
 
-/// NFPROTO_INET, and the kernel set single bans of IPv4 addresses go to.
+/// NFPROTO_INET, and the kernel set single bans of IPv4 addresses go to (the ban set's hash part).
 const INET: u8 = 1;
-const BANS_V4: &str = "bans_v4_recent";
+const BANS_V4: &str = "bans_v4_addrs";
 
 /// A deterministic generator, so every run reads the same log.
 struct Rng(u64);
@@ -190,14 +190,20 @@ pub fn bench(args: &Args) -> Result<bool, String> {
     let _watcher = Watcher(child);
     let mut nl = Netlink::open_in_netns(&ns.path()).map_err(|e| e.to_string())?;
     let ready = Instant::now();
-    while nl.sets(INET, "palisade").map_or(true, |s| !s.iter().any(|i| i.name == BANS_V4)) {
+    while nl
+        .sets(INET, "palisade")
+        .map_or(true, |s| !s.iter().any(|i| i.name == BANS_V4))
+    {
         if ready.elapsed() > Duration::from_secs(10) {
             return Err("palisade watch did not start".into());
         }
         std::thread::sleep(Duration::from_millis(20));
     }
     std::thread::sleep(Duration::from_millis(300));
-    crate::settle(Duration::ZERO, Duration::from_secs(if args.quick { 5 } else { 60 }));
+    crate::settle(
+        Duration::ZERO,
+        Duration::from_secs(if args.quick { 5 } else { 60 }),
+    );
 
     let text: String = (0..bans).map(|i| failure(i, 40000)).collect();
     let t = Instant::now();

@@ -57,6 +57,8 @@ pub enum Command {
     Bans {
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        policy: PolicyArgs,
     },
     /// Lift log-watcher bans now (from the kernel and the watcher's state).
     Unban {

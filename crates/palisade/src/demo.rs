@@ -166,9 +166,12 @@ pub fn run(a: DemoArgs, _out: Out) -> Result<()> {
 
     scene("8. Log-watching bans: a password guesser, banned by the kernel");
     // A fresh source: the others are in the blocklist and, since scene 7, the flood bans.
-    let guesser = Ipv4Addr::new(203, 0, 113, 77);
+    let guesser = (u32::from(allowed_src) + 1..)
+        .map(Ipv4Addr::from)
+        .find(|a| !v4.contains(u32::from(*a)))
+        .context("no unlisted address for the guesser")?;
     client.ip(&["addr", "add", &format!("{guesser}/32"), "dev", &cli_if])?;
-    crate::demo_watch::scene(&server, &client, guesser, SERVER)?;
+    crate::demo_watch::scene(&server, &client, &mut store, guesser, SERVER)?;
 
     crate::demo_otp::run()?;
     scene("Done");

@@ -69,7 +69,26 @@ fn attempt(client: &Netns, source: Ipv4Addr, server: Ipv4Addr) -> Result<String>
     })
 }
 
-pub fn scene(server_ns: &Netns, client: &Netns, source: Ipv4Addr, server: Ipv4Addr) -> Result<()> {
+/// The policy in force during the scene: the web and the protected page open.
+const SCENE_POLICY: &str = "[input]\npolicy = \"drop\"\nallow = [\"http\", \"8088/tcp\"]\n";
+
+pub fn scene(
+    server_ns: &Netns,
+    client: &Netns,
+    store: &mut crate::store::Store,
+    source: Ipv4Addr,
+    server: Ipv4Addr,
+) -> Result<()> {
+    use palisade_core::policy::{compile, parse_config, Context, Services};
+    let policy = parse_config("palisade.toml", SCENE_POLICY, &Services::new(""))?;
+    let desired = crate::policy::apply::Desired {
+        policy: crate::policy::saved::SavedPolicy {
+            ruleset: compile(&policy, &Context::default()),
+            managed: Vec::new(),
+        },
+        sets: Vec::new(),
+    };
+    crate::policy::apply::apply(store, &desired, &[])?;
     let dir = std::env::temp_dir().join(format!("palisade-demo-watch-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     let _cleanup = crate::demo::TempDir(dir.clone());
@@ -113,9 +132,9 @@ pub fn scene(server_ns: &Netns, client: &Netns, source: Ipv4Addr, server: Ipv4Ad
     }
     let bans = std::process::Command::new(&exe)
         .env("PALISADE_STATE_DIR", &dir)
-        .args(["--netns", server_ns.name(), "bans"])
+        .args(["--netns", server_ns.name(), "bans", "-c"])
+        .arg(&config)
         .output()?;
-    std::thread::sleep(Duration::from_millis(1100));
     print!("palisade bans: {}", String::from_utf8_lossy(&bans.stdout));
     Ok(())
 }

@@ -113,7 +113,10 @@ fn run(cli: Cli) -> Result<i32> {
                         }
                     }
                 }
-                Command::Bans { json } => watch::list(&watch_paths(&cli.netns), json),
+                Command::Bans { json, policy } => {
+                    let cfg = watch::read_config(&policy.config)?;
+                    watch::list(&mut env.store, &cfg, json)
+                }
                 Command::Unban { addresses, policy } => {
                     let cfg = watch::read_config(&policy.config)?;
                     watch::unban(&mut env.store, &cfg, &watch_paths(&cli.netns), &addresses)

@@ -193,7 +193,7 @@ fn brute_forcing_sshd_gets_the_client_banned_until_bantime() {
         "the banned client's next connection fails"
     );
     assert!(tcp_ok(&lab, BLOCKED4, 22), "other clients still connect");
-    let bans = lab.ok(&["bans", "--json"]);
+    let bans = lab.ok(&["bans", "--json", "-c", config.to_str().unwrap()]);
     assert!(bans.contains(ALLOWED4) && bans.contains("sshd"), "{bans}");
     std::thread::sleep(Duration::from_millis(4500));
     assert!(
@@ -242,10 +242,7 @@ fn bans_survive_a_restart_with_their_remaining_time() {
     assert!(banned(&lab, "203.0.113.5"), "restored by the restart");
     let listing = lab
         .server
-        .output(
-            "nft",
-            &["list", "set", "inet", "palisade", "bans_v4_recent"],
-        )
+        .output("nft", &["list", "set", "inet", "palisade", "bans_v4_addrs"])
         .unwrap();
     assert!(
         listing.contains("expires 59m") || listing.contains("expires 58m"),

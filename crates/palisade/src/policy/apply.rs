@@ -242,7 +242,7 @@ fn try_apply(
             if !is_fresh {
                 Store::stage_flush_recent(&mut b, name);
             }
-            Store::stage_add_timed(&mut b, name, recent);
+            Store::stage_add_timed(&mut b, &ds.def, recent);
         }
     }
     let mut final_defs: Vec<SetDef> = existing

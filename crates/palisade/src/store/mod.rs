@@ -502,20 +502,28 @@ impl Store {
         }
     }
 
-    /// Put into `b` additions to set `name`'s recent part, each with its own time left and
-    /// comment, in as few messages as their size needs (one message per element would flood
-    /// the socket with acknowledgements).
-    pub fn stage_add_timed(b: &mut Batch, name: &str, items: &[Timed]) {
+    /// Put into `b` timed additions to set `def`, each with its own time left and comment, in
+    /// as few messages as their size needs (one message per element would flood the socket
+    /// with acknowledgements). Ranges go to the recent part. Single addresses of a dynamic set
+    /// go to its hash part, which takes timeouts: an insert there costs the same whatever the
+    /// set holds, where the interval part rebuilds its lookup array on every commit (12 ms
+    /// with 100,000 bans).
+    pub fn stage_add_timed(b: &mut Batch, def: &SetDef, items: &[Timed]) {
         fn extras(t: &Timed) -> Extras<'_> {
             Extras {
                 timeout_ms: t.remaining.map(|d| d.as_millis().max(1) as u64),
                 comment: t.comment.as_deref(),
             }
         }
-        let v4 = items.iter().flat_map(|t| match t.addr {
-            AddrRange::V4(iv) => Some(kernel_addr::elements(iv, t.port, extras(t))),
-            AddrRange::V6(_) => None,
-        });
+        let hashed = |t: &Timed| def.dynamic && t.addr.size() == 1;
+        let name = &def.name;
+        let v4 = items
+            .iter()
+            .filter(|t| !hashed(t))
+            .flat_map(|t| match t.addr {
+                AddrRange::V4(iv) => Some(kernel_addr::elements(iv, t.port, extras(t))),
+                AddrRange::V6(_) => None,
+            });
         b.add_elements(
             FAMILY,
             TABLE,
@@ -523,10 +531,13 @@ impl Store {
             false,
             v4.flatten(),
         );
-        let v6 = items.iter().flat_map(|t| match t.addr {
-            AddrRange::V6(iv) => Some(kernel_addr::elements(iv, t.port, extras(t))),
-            AddrRange::V4(_) => None,
-        });
+        let v6 = items
+            .iter()
+            .filter(|t| !hashed(t))
+            .flat_map(|t| match t.addr {
+                AddrRange::V6(iv) => Some(kernel_addr::elements(iv, t.port, extras(t))),
+                AddrRange::V4(_) => None,
+            });
         b.add_elements(
             FAMILY,
             TABLE,
@@ -534,6 +545,38 @@ impl Store {
             false,
             v6.flatten(),
         );
+        if items.iter().any(hashed) {
+            let s4 = items
+                .iter()
+                .filter(|t| hashed(t))
+                .flat_map(|t| match t.addr {
+                    AddrRange::V4(iv) => Some(kernel_addr::single(iv.first, t.port, extras(t))),
+                    AddrRange::V6(_) => None,
+                });
+            b.add_elements(
+                FAMILY,
+                TABLE,
+                &kernel_name::<u32>(name, Part::Singles),
+                false,
+                s4.flatten(),
+            );
+            let s6 = items
+                .iter()
+                .filter(|t| hashed(t))
+                .flat_map(|t| match t.addr {
+                    AddrRange::V6(iv) => Some(kernel_addr::single(iv.first, t.port, extras(t))),
+                    AddrRange::V4(_) => None,
+                });
+            b.add_elements(
+                FAMILY,
+                TABLE,
+                &kernel_name::<u128>(name, Part::Singles),
+                false,
+                s6.flatten(),
+            );
+            // The loaded parts changed outside a load: the cache no longer describes them.
+            invalidate(b, name);
+        }
     }
 
     /// Add timed elements to the recent part in one transaction. Where one overlaps what the
@@ -541,7 +584,7 @@ impl Store {
     /// its own timeout.
     pub fn add_timed(&mut self, def: &SetDef, items: &[Timed]) -> Result<()> {
         let mut b = self.nl.batch(None);
-        Self::stage_add_timed(&mut b, &def.name, items);
+        Self::stage_add_timed(&mut b, def, items);
         match self.nl.commit(b) {
             Ok(_) => Ok(()),
             Err(e) if is_overlap(&e) => self.retry_on_change(|store, gen| {
@@ -566,7 +609,7 @@ impl Store {
                     }
                 }
                 let mut b = store.nl.batch(Some(gen));
-                Self::stage_add_timed(&mut b, &def.name, &fresh);
+                Self::stage_add_timed(&mut b, def, &fresh);
                 store.nl.commit(b)?;
                 Ok(())
             }),

@@ -192,7 +192,7 @@ mod tests {
         write!(w, "ial\nlast before rotation\n").unwrap();
         // Rotate: the old file gets renamed after one more line; a new file appears.
         std::fs::rename(&path, dir.join("auth.log.1")).unwrap();
-        write!(w, "written after rename\n").unwrap();
+        writeln!(w, "written after rename").unwrap();
         std::fs::write(&path, "new 1\n").unwrap();
         assert_eq!(
             lines(&mut f),

@@ -62,11 +62,13 @@ pub fn read_config(path: &Path) -> Result<WatchConfig> {
 fn ban_sets(cfg: &WatchConfig) -> (SetDef, SetDef) {
     let all = SetDef {
         block: Some(BlockAction::Drop),
+        dynamic: true,
         ..SetDef::new(&cfg.set)
     };
     let ports = SetDef {
         block: Some(BlockAction::Drop),
         with_ports: true,
+        dynamic: true,
         ..SetDef::new(&format!("{}-ports", cfg.set))
     };
     (all, ports)
@@ -107,9 +109,16 @@ fn elements(cfg: &WatchConfig, ban: &Ban, now: u64) -> (bool, Vec<Timed>) {
     }
 }
 
-/// Write bans to the kernel: one transaction per set (usually one in all).
-fn commit_bans(store: &mut Store, cfg: &WatchConfig, bans: &[Ban], now: u64) -> Result<()> {
-    let (all, ports) = ban_sets(cfg);
+/// Write bans to the kernel: one transaction per set (usually one in all). `all` is the ban
+/// set as the kernel has it.
+fn commit_bans(
+    store: &mut Store,
+    cfg: &WatchConfig,
+    all: &SetDef,
+    bans: &[Ban],
+    now: u64,
+) -> Result<()> {
+    let (_, ports) = ban_sets(cfg);
     let (mut on_all, mut on_ports) = (Vec::new(), Vec::new());
     for b in bans {
         let (with_ports, elems) = elements(cfg, b, now);
@@ -120,10 +129,10 @@ fn commit_bans(store: &mut Store, cfg: &WatchConfig, bans: &[Ban], now: u64) -> 
         }
     }
     if !on_all.is_empty() {
-        store.add_timed(&all, &on_all)?;
+        store.add_timed(all, &on_all)?;
     }
     if !on_ports.is_empty() {
-        store.ensure(&ports)?;
+        let ports = store.ensure(&ports)?;
         store.add_timed(&ports, &on_ports)?;
     }
     Ok(())
@@ -271,13 +280,32 @@ fn start_readers(cfg: &WatchConfig, from_start: bool, hits: mpsc::SyncSender<Hit
     Ok(())
 }
 
-fn save(paths: &WatchPaths, tracker: &Tracker) {
-    if let Err(e) = write_atomic(&paths.state, tracker.save().as_bytes()) {
+fn save(path: &Path, text: &str) {
+    if let Err(e) = write_atomic(path, text.as_bytes()) {
         eprintln!(
             "palisade watch: cannot save state to {}: {e}",
-            paths.state.display()
+            path.display()
         );
     }
+}
+
+/// How often changed state is written while running: serializing 100,000 bans takes tens of
+/// milliseconds of the loop that writes bans, so not every second.
+const SAVE_EVERY: Duration = Duration::from_secs(10);
+
+/// Writes state on a thread of its own, so the fsync never delays a ban.
+fn saver(path: PathBuf) -> mpsc::Sender<String> {
+    let (tx, rx) = mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        while let Ok(mut text) = rx.recv() {
+            // Only the newest snapshot matters.
+            while let Ok(newer) = rx.try_recv() {
+                text = newer;
+            }
+            save(&path, &text);
+        }
+    });
+    tx
 }
 
 /// Addresses `palisade unban` queued while the daemon ran.
@@ -301,7 +329,7 @@ pub fn run(
         cfg.allow.add(single(a));
     }
     let (all, _) = ban_sets(&cfg);
-    store.ensure(&all)?;
+    let all = store.ensure(&all)?;
     let mut tracker = match std::fs::read_to_string(&paths.state) {
         Ok(text) => Tracker::load(&text, now()).unwrap_or_else(|e| {
             eprintln!(
@@ -317,7 +345,7 @@ pub fn run(
     }
     let restored = tracker.active_bans(now());
     if !restored.is_empty() {
-        commit_bans(store, &cfg, &restored, now())?;
+        commit_bans(store, &cfg, &all, &restored, now())?;
         eprintln!(
             "palisade watch: {} bans restored with their remaining time",
             restored.len()
@@ -340,6 +368,8 @@ pub fn run(
     let mut first_pending: Option<Instant> = None;
     let mut last_housekeeping = Instant::now();
     let mut dirty = false;
+    let mut last_save = Instant::now();
+    let to_saver = saver(paths.state.clone());
     while !STOP.load(Ordering::Relaxed) {
         let wait = match first_pending {
             Some(t) => BATCH_WAIT.saturating_sub(t.elapsed()),
@@ -361,7 +391,7 @@ pub fn run(
         // Nothing more waiting, the batch is full, or it waited long enough: write it.
         if !pending.is_empty() {
             let t = Instant::now();
-            match commit_bans(store, &cfg, &pending, now()) {
+            match commit_bans(store, &cfg, &all, &pending, now()) {
                 Ok(()) => {
                     for b in pending.iter().take(20) {
                         eprintln!(
@@ -393,13 +423,15 @@ pub fn run(
                 tracker.unban(target);
                 dirty = true;
             }
-            if dirty {
-                save(paths, &tracker);
+            if dirty && last_save.elapsed() >= SAVE_EVERY {
+                let _ = to_saver.send(tracker.save());
+                last_save = Instant::now();
                 dirty = false;
             }
         }
     }
-    save(paths, &tracker);
+    drop(to_saver);
+    save(&paths.state, &tracker.save());
     eprintln!("palisade watch: stopped; state saved");
     Ok(0)
 }
@@ -443,29 +475,72 @@ pub fn test_file(cfg: &WatchConfig, file: &Path, jail: Option<&str>) -> Result<i
     Ok(0)
 }
 
-/// `palisade bans`: who is banned, why, since and until.
-pub fn list(paths: &WatchPaths, json: bool) -> Result<i32> {
-    let tracker = match std::fs::read_to_string(&paths.state) {
-        Ok(text) => Tracker::load(&text, now()).map_err(anyhow::Error::msg)?,
-        Err(_) => Tracker::new(),
+/// One ban as the kernel holds it.
+struct KernelBan {
+    target: String,
+    why: String,
+    since: u64,
+    until: u64,
+}
+
+/// The bans in a set's hash and recent parts, read from the kernel: it is the authority on who
+/// is banned and for how long (the daemon writes its own state only every few seconds).
+fn kernel_bans(store: &mut Store, set: &str, now_ms: u64) -> Result<Vec<KernelBan>> {
+    let (loaded, recent) = store.held_parts(set)?;
+    let mut out = Vec::new();
+    let mut push = |target: String,
+                    r_timeout: Option<u64>,
+                    r_expires: Option<u64>,
+                    comment: Option<String>| {
+        let (Some(timeout), Some(expires)) = (r_timeout, r_expires) else {
+            return;
+        };
+        out.push(KernelBan {
+            target,
+            why: comment.unwrap_or_default(),
+            since: (now_ms.saturating_sub(timeout - expires.min(timeout))) / 1000,
+            until: (now_ms + expires) / 1000,
+        });
     };
-    let queued: Vec<AddrRange> = std::fs::read_to_string(&paths.unban_queue)
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| palisade_core::parse_addr_range(l.trim(), false).ok())
-        .collect();
-    let bans: Vec<Ban> = tracker
-        .active_bans(now())
-        .into_iter()
-        .filter(|b| !queued.contains(&b.target))
-        .collect();
+    for r in loaded.v4.into_iter().chain(recent.v4) {
+        let port = r.port.map_or(String::new(), |p| format!(",{p}"));
+        push(
+            format!("{}{port}", AddrRange::V4(r.range)),
+            r.timeout_ms,
+            r.expires_ms,
+            r.comment,
+        );
+    }
+    for r in loaded.v6.into_iter().chain(recent.v6) {
+        let port = r.port.map_or(String::new(), |p| format!(",{p}"));
+        push(
+            format!("{}{port}", AddrRange::V6(r.range)),
+            r.timeout_ms,
+            r.expires_ms,
+            r.comment,
+        );
+    }
+    Ok(out)
+}
+
+/// `palisade bans`: who is banned, why, since and until.
+pub fn list(store: &mut Store, cfg: &WatchConfig, json: bool) -> Result<i32> {
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    let (all, ports) = ban_sets(cfg);
+    let mut bans = Vec::new();
+    for set in [&all.name, &ports.name] {
+        if store.get(set).is_ok() {
+            bans.extend(kernel_bans(store, set, now_ms)?);
+        }
+    }
     if json {
         let v: Vec<_> = bans
             .iter()
             .map(|b| {
                 serde_json::json!({
-                    "target": b.target.to_string(), "jail": b.jail, "reason": b.reason,
-                    "since": b.since, "until": b.until, "ban_number": b.count,
+                    "target": b.target, "why": b.why, "since": b.since, "until": b.until,
                 })
             })
             .collect();
@@ -474,14 +549,12 @@ pub fn list(paths: &WatchPaths, json: bool) -> Result<i32> {
         println!("{} active bans", bans.len());
         for b in &bans {
             println!(
-                "{:<40} {:<16} since {} until {} ({} s left, ban #{}): {}",
-                b.target.to_string(),
-                b.jail,
+                "{:<40} since {} until {} ({} s left): {}",
+                b.target,
                 b.since,
                 b.until,
-                b.until.saturating_sub(now()),
-                b.count,
-                b.reason
+                b.until.saturating_sub(now_ms / 1000),
+                b.why
             );
         }
     }
