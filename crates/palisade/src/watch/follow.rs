@@ -86,10 +86,10 @@ impl Follower {
             let mut rest = &buf[..n];
             while let Some(nl) = memchr(b'\n', rest) {
                 let (line, tail) = rest.split_at(nl);
-                if !self.skipping {
+                if !self.skipping && self.partial.len() + line.len() <= MAX_LINE {
                     if self.partial.is_empty() {
                         each(line);
-                    } else if self.partial.len() + line.len() <= MAX_LINE {
+                    } else {
                         self.partial.extend_from_slice(line);
                         each(&self.partial);
                     }
