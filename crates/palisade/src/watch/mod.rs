@@ -549,11 +549,13 @@ pub fn list(store: &mut Store, cfg: &WatchConfig, json: bool) -> Result<i32> {
         println!("{} active bans", bans.len());
         for b in &bans {
             println!(
-                "{:<40} since {} until {} ({} s left): {}",
+                "{:<40} since {} until {} ({} left): {}",
                 b.target,
-                b.since,
-                b.until,
-                b.until.saturating_sub(now_ms / 1000),
+                palisade_core::format_utc(b.since),
+                palisade_core::format_utc(b.until),
+                palisade_core::format_duration(Duration::from_secs(
+                    b.until.saturating_sub(now_ms / 1000)
+                )),
                 b.why
             );
         }
