@@ -179,7 +179,7 @@ pub fn flood_scene(
         t.elapsed().as_secs_f64()
     );
     let def = store.get("flood")?;
-    let single = palisade_core::AddrRange::V4(palisade_core::Interval::single(u32::from(source)));
+    let single = palisade_core::AddrRange::from(IpAddr::V4(source));
     println!(
         "palisade set test flood {source}: {} (the kernel put it there by itself, for 30 s)",
         if store.test(&def, single, None)? {

@@ -20,7 +20,6 @@ use super::ruleset::{
 };
 use super::services::PortRange;
 use crate::addr::AddrRange;
-use crate::interval::Interval;
 
 /// The SSH connection of the admin running `apply` (from `SSH_CONNECTION`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -245,13 +244,6 @@ fn family_of(a: IpAddr) -> FamilyTag {
     }
 }
 
-fn single(a: IpAddr) -> Net {
-    Net(match a {
-        IpAddr::V4(v) => AddrRange::V4(Interval::single(u32::from(v))),
-        IpAddr::V6(v) => AddrRange::V6(Interval::single(u128::from(v))),
-    })
-}
-
 /// Accept the admin's own SSH connection, in both directions, whatever the policy says.
 fn session_rule(s: &Session, d: Direction) -> Option<Rule> {
     let (remote_end, local_end) = match d {
@@ -263,7 +255,7 @@ fn session_rule(s: &Session, d: Direction) -> Option<Rule> {
         vec![
             Match::Family(family_of(s.client)),
             Match::L4(L4::Tcp),
-            Match::Addr(remote_end, single(s.client)),
+            Match::Addr(remote_end, Net(AddrRange::from(s.client))),
             Match::Port(remote_end, PortRange::single(s.client_port)),
             Match::Port(local_end, PortRange::single(s.server_port)),
         ],

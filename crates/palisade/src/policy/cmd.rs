@@ -11,7 +11,7 @@ use palisade_core::policy::{
     compile, compile::safe_policy, explain, lint, parse_config, BlockSet, ChainPolicy, CtStates,
     Decision, Direction, Membership, Packet, Policy, Ruleset, Services, Severity, L4,
 };
-use palisade_core::{AddrRange, Format, Interval, ParseOptions, ProtoPort};
+use palisade_core::{AddrRange, Format, ParseOptions, ProtoPort};
 
 use super::apply::{apply, recent_of, ApplyReport, Desired, DesiredSet};
 use super::facts;
@@ -134,10 +134,7 @@ impl Membership for KernelSets<'_> {
         let Some(def) = self.defs.iter().find(|d| d.name == set) else {
             return false;
         };
-        let range = match addr {
-            IpAddr::V4(a) => AddrRange::V4(Interval::single(u32::from(a))),
-            IpAddr::V6(a) => AddrRange::V6(Interval::single(u128::from(a))),
-        };
+        let range = AddrRange::from(addr);
         let port = port.map(|(proto, port)| ProtoPort { proto, port });
         self.store
             .borrow_mut()

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use palisade_core::policy::Services;
-use palisade_core::{AddrRange, Interval, ProtoPort};
+use palisade_core::{AddrRange, ProtoPort};
 use palisade_watch::{parse_watch_config, Ban, BanPorts, Source, Tracker, WatchConfig};
 
 use crate::policy::records::{now, write_atomic};
@@ -201,13 +201,6 @@ fn own_addresses() -> Vec<IpAddr> {
     out
 }
 
-fn single(a: IpAddr) -> AddrRange {
-    match a {
-        IpAddr::V4(v) => AddrRange::V4(Interval::single(u32::from(v))),
-        IpAddr::V6(v) => AddrRange::V6(Interval::single(u128::from(v))),
-    }
-}
-
 /// Start a reader thread for each source; jails reading the same source share it.
 fn start_readers(cfg: &WatchConfig, from_start: bool, hits: mpsc::SyncSender<Hit>) -> Result<()> {
     let mut by_source: BTreeMap<String, (Source, Vec<usize>)> = BTreeMap::new();
@@ -326,7 +319,7 @@ pub fn run(
     from_start: bool,
 ) -> Result<i32> {
     for a in own_addresses() {
-        cfg.allow.add(single(a));
+        cfg.allow.add(AddrRange::from(a));
     }
     let (all, _) = ban_sets(&cfg);
     let all = store.ensure(&all)?;
