@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use palisade_core::policy::{Direction, FamilyTag, MeterDecl};
+use palisade_core::policy::{ChainPolicy, Direction, FamilyTag, MeterDecl};
 use palisade_nft::consts::{
     NF_ACCEPT, NF_DROP, NF_INET_FORWARD, NF_INET_LOCAL_IN, NF_INET_LOCAL_OUT,
 };
@@ -53,6 +53,14 @@ pub struct ApplyReport {
     pub messages: usize,
     pub batch_bytes: usize,
     pub commit_ms: f64,
+}
+
+/// The kernel's verdict code for a chain policy.
+pub fn verdict_of(p: ChainPolicy) -> u32 {
+    match p {
+        ChainPolicy::Accept => NF_ACCEPT,
+        ChainPolicy::Drop => NF_DROP,
+    }
 }
 
 pub fn hook_of(d: Direction) -> u32 {
@@ -264,10 +272,7 @@ fn try_apply(
         let hook = Hook {
             num: hook_of(chain.direction),
             priority: POLICY_PRIORITY,
-            policy: match chain.policy {
-                palisade_core::policy::ChainPolicy::Accept => NF_ACCEPT,
-                palisade_core::policy::ChainPolicy::Drop => NF_DROP,
-            },
+            policy: verdict_of(chain.policy),
         };
         b.add_chain(FAMILY, TABLE, &name, Some(hook));
         for (i, rule) in chain.rules.iter().enumerate() {
@@ -306,10 +311,7 @@ pub fn verify(store: &mut Store, desired: &Desired) -> Result<()> {
         let Some(k) = chains.iter().find(|c| c.name == name) else {
             bail!("chain {name} is missing");
         };
-        let want_policy = match chain.policy {
-            palisade_core::policy::ChainPolicy::Accept => NF_ACCEPT,
-            palisade_core::policy::ChainPolicy::Drop => NF_DROP,
-        };
+        let want_policy = verdict_of(chain.policy);
         if k.hook != Some((hook_of(chain.direction), POLICY_PRIORITY))
             || k.policy != Some(want_policy)
         {

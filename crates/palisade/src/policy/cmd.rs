@@ -264,11 +264,7 @@ pub fn plan(env: &mut Env, a: &PolicyArgs) -> Result<i32> {
             .and_then(|k| k.policy);
         let policy_note = match kernel_policy {
             None => format!("new chain, policy {policy}"),
-            Some(p)
-                if (p == palisade_nft::consts::NF_DROP) == (chain.policy == ChainPolicy::Drop) =>
-            {
-                format!("policy {policy}")
-            }
+            Some(p) if p == super::apply::verdict_of(chain.policy) => format!("policy {policy}"),
             Some(_) => {
                 changes += 1;
                 format!("policy changes to {policy}")

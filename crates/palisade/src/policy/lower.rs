@@ -73,6 +73,22 @@ fn meta(key: u32) -> Expr {
     }
 }
 
+/// Keep the first `bits` bits of the `len`-byte address in register 1: `and 255.255.255.0`.
+fn prefix_mask(len: u32, bits: u8) -> Expr {
+    let mask: Vec<u8> = (0..len as usize)
+        .map(|i| {
+            let bits_here = (bits as usize).saturating_sub(i * 8).min(8);
+            (0xffu16 << (8 - bits_here)) as u8
+        })
+        .collect();
+    Expr::Bitwise {
+        sreg: NFT_REG_1,
+        dreg: NFT_REG_1,
+        xor: vec![0; mask.len()],
+        mask,
+    }
+}
+
 /// `ip saddr 10.0.0.0/8`: exact compare, prefix mask and compare, or a range.
 fn address(end: End, range: AddrRange) -> Vec<Expr> {
     fn lower(
@@ -88,20 +104,9 @@ fn address(end: End, range: AddrRange) -> Vec<Expr> {
         }
         match prefix {
             Some((network, bits)) => {
-                let mask: Vec<u8> = (0..len as usize)
-                    .map(|i| {
-                        let bits_here = (bits as usize).saturating_sub(i * 8).min(8);
-                        (0xffu16 << (8 - bits_here)) as u8
-                    })
-                    .collect();
                 vec![
                     load,
-                    Expr::Bitwise {
-                        sreg: NFT_REG_1,
-                        dreg: NFT_REG_1,
-                        xor: vec![0; mask.len()],
-                        mask,
-                    },
+                    prefix_mask(len, bits),
                     Expr::Cmp {
                         sreg: NFT_REG_1,
                         op: NFT_CMP_EQ,
@@ -242,18 +247,7 @@ fn source_key(family: FamilyTag, prefix: u8) -> Vec<Expr> {
     };
     let mut out = vec![payload(NFT_PAYLOAD_NETWORK_HEADER, offset, len)];
     if prefix < full {
-        let mask: Vec<u8> = (0..len as usize)
-            .map(|i| {
-                let bits_here = (prefix as usize).saturating_sub(i * 8).min(8);
-                (0xffu16 << (8 - bits_here)) as u8
-            })
-            .collect();
-        out.push(Expr::Bitwise {
-            sreg: NFT_REG_1,
-            dreg: NFT_REG_1,
-            xor: vec![0; mask.len()],
-            mask,
-        });
+        out.push(prefix_mask(len, prefix));
     }
     out
 }
