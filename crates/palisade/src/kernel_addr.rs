@@ -6,7 +6,7 @@
 //! address space has no end element. In an address+port set (the kernel's pipapo, which needs
 //! concatenated keys) a range is one element with an explicit end key.
 
-use palisade_core::{AddrBits, Interval, ProtoPort};
+use palisade_core::{AddrBits, AddrRange, Interval, ProtoPort};
 use palisade_nft::{Element, ElementInfo, Key, KeyKind};
 
 /// An address width the kernel layout knows: IPv4 (`u32`) or IPv6 (`u128`).
@@ -18,6 +18,8 @@ pub trait KernelAddr: AddrBits {
     fn key(self) -> Key;
     fn key_with_port(self, pp: ProtoPort) -> Key;
     fn from_bits(bits: u128) -> Self;
+    /// The range, if it is of this family.
+    fn of(a: AddrRange) -> Option<Interval<Self>>;
 }
 
 impl KernelAddr for u32 {
@@ -33,6 +35,12 @@ impl KernelAddr for u32 {
     fn from_bits(bits: u128) -> Self {
         bits as u32
     }
+    fn of(a: AddrRange) -> Option<Interval<Self>> {
+        match a {
+            AddrRange::V4(iv) => Some(iv),
+            AddrRange::V6(_) => None,
+        }
+    }
 }
 
 impl KernelAddr for u128 {
@@ -47,6 +55,12 @@ impl KernelAddr for u128 {
     }
     fn from_bits(bits: u128) -> Self {
         bits
+    }
+    fn of(a: AddrRange) -> Option<Interval<Self>> {
+        match a {
+            AddrRange::V6(iv) => Some(iv),
+            AddrRange::V4(_) => None,
+        }
     }
 }
 

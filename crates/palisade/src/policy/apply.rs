@@ -125,32 +125,7 @@ fn not_found(e: &NftError) -> bool {
 
 /// What a set's recent part holds, with the time each element has left.
 pub fn recent_of(store: &mut Store, name: &str) -> Result<Vec<Timed>> {
-    let (_, recent) = store.held_parts(name)?;
-    let v4 = recent.v4.into_iter().map(|r| {
-        (
-            palisade_core::AddrRange::V4(r.range),
-            r.port,
-            r.expires_ms.or(r.timeout_ms),
-            r.comment,
-        )
-    });
-    let v6 = recent.v6.into_iter().map(|r| {
-        (
-            palisade_core::AddrRange::V6(r.range),
-            r.port,
-            r.expires_ms.or(r.timeout_ms),
-            r.comment,
-        )
-    });
-    Ok(v4
-        .chain(v6)
-        .map(|(addr, port, ms, comment)| Timed {
-            addr,
-            port,
-            remaining: ms.map(Duration::from_millis),
-            comment,
-        })
-        .collect())
+    Ok(store.held_parts(name)?.1.into_timed())
 }
 
 fn try_apply(

@@ -13,7 +13,7 @@ use palisade_core::policy::{
 };
 use palisade_core::{AddrRange, Format, ParseOptions, ProtoPort};
 
-use super::apply::{apply, recent_of, ApplyReport, Desired, DesiredSet};
+use super::apply::{apply, ApplyReport, Desired, DesiredSet};
 use super::facts;
 use super::lower::{index_of, rule_text, text_of};
 use super::records::{now, write_atomic, Applied, Pending, Records};
@@ -325,11 +325,6 @@ pub fn plan(env: &mut Env, a: &PolicyArgs) -> Result<i32> {
 }
 
 /// The state palisade holds now: the applied policy (if the kernel has it) and every set.
-/// The time an element has left, if it has a timeout.
-fn timed<T>(r: &crate::kernel_addr::KernelRange<T>) -> Option<u64> {
-    r.expires_ms.or(r.timeout_ms)
-}
-
 pub fn capture(env: &mut Env) -> Result<SavedState> {
     let has_policy = !kernel_rules(&mut env.store)?.is_empty();
     let policy = if has_policy {
@@ -339,27 +334,10 @@ pub fn capture(env: &mut Env) -> Result<SavedState> {
     };
     let mut sets = Vec::new();
     for def in env.store.sets()? {
-        let (mut loaded, _) = env.store.held_parts(&def.name)?;
-        let mut recent = recent_of(&mut env.store, &def.name)?;
+        let (mut loaded, recent) = env.store.held_parts(&def.name)?;
+        let mut recent = recent.into_timed();
         // A dynamic set's timed singles (bans) keep their time left, not a permanent place.
-        for r in loaded.v4.iter().filter(|r| timed(*r).is_some()) {
-            recent.push(crate::store::Timed {
-                addr: palisade_core::AddrRange::V4(r.range),
-                port: r.port,
-                remaining: timed(r).map(Duration::from_millis),
-                comment: r.comment.clone(),
-            });
-        }
-        for r in loaded.v6.iter().filter(|r| timed(*r).is_some()) {
-            recent.push(crate::store::Timed {
-                addr: palisade_core::AddrRange::V6(r.range),
-                port: r.port,
-                remaining: timed(r).map(Duration::from_millis),
-                comment: r.comment.clone(),
-            });
-        }
-        loaded.v4.retain(|r| timed(r).is_none());
-        loaded.v6.retain(|r| timed(r).is_none());
+        recent.extend(loaded.take_timed());
         sets.push(SavedSet {
             loaded: loaded.contents(),
             recent,

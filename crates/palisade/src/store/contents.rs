@@ -26,6 +26,19 @@ impl Contents {
         b.build()
     }
 
+    /// Every range with its port qualifier, IPv4 first.
+    pub fn ranges(&self) -> impl Iterator<Item = (AddrRange, Option<ProtoPort>)> + '_ {
+        let v4 = self
+            .v4
+            .iter()
+            .flat_map(|(p, s)| s.iter().map(move |iv| (AddrRange::V4(*iv), *p)));
+        let v6 = self
+            .v6
+            .iter()
+            .flat_map(|(p, s)| s.iter().map(move |iv| (AddrRange::V6(*iv), *p)));
+        v4.chain(v6)
+    }
+
     pub fn range_counts(&self) -> (usize, usize) {
         (
             self.v4.values().map(IntervalSet::len).sum(),
@@ -142,7 +155,46 @@ pub struct Held {
     pub v6: Vec<KernelRange<u128>>,
 }
 
+/// A range as a timed element: the time it has left (else its timeout), and its comment.
+fn timed<T>(r: KernelRange<T>) -> super::Timed
+where
+    AddrRange: From<Interval<T>>,
+{
+    super::Timed {
+        addr: AddrRange::from(r.range),
+        port: r.port,
+        remaining: r
+            .expires_ms
+            .or(r.timeout_ms)
+            .map(std::time::Duration::from_millis),
+        comment: r.comment,
+    }
+}
+
+fn has_timeout<T>(r: &KernelRange<T>) -> bool {
+    r.expires_ms.or(r.timeout_ms).is_some()
+}
+
 impl Held {
+    /// Every range as a timed element.
+    pub fn into_timed(self) -> Vec<super::Timed> {
+        let v6 = self.v6.into_iter().map(timed);
+        self.v4.into_iter().map(timed).chain(v6).collect()
+    }
+
+    /// Take out the ranges that carry a timeout, as timed elements; the rest stay.
+    pub fn take_timed(&mut self) -> Vec<super::Timed> {
+        let (t4, rest4): (Vec<_>, Vec<_>) = std::mem::take(&mut self.v4)
+            .into_iter()
+            .partition(has_timeout);
+        let (t6, rest6): (Vec<_>, Vec<_>) = std::mem::take(&mut self.v6)
+            .into_iter()
+            .partition(has_timeout);
+        self.v4 = rest4;
+        self.v6 = rest6;
+        Held { v4: t4, v6: t6 }.into_timed()
+    }
+
     pub fn from_contents(c: &Contents) -> Self {
         fn ranges<T: AddrBits>(groups: &Groups<T>) -> Vec<KernelRange<T>> {
             let bare = |port: Option<ProtoPort>, range| KernelRange {
@@ -247,34 +299,6 @@ pub fn apply_diff<T: KernelAddr>(
         totals.2 += unchanged;
     }
     totals
-}
-
-/// The kernel elements for every range of one family in `part`.
-fn elements_of<'a, T: KernelAddr>(
-    part: Part,
-    items: &'a Groups<T>,
-    extras: Extras<'a>,
-) -> impl Iterator<Item = Element<'a>> {
-    items.iter().flat_map(move |(port, s)| {
-        s.iter()
-            .flat_map(move |iv| encode(part, *iv, *port, extras))
-    })
-}
-
-pub fn add_family<T: KernelAddr>(
-    b: &mut Batch,
-    set: &str,
-    part: Part,
-    items: &Groups<T>,
-    extras: Extras<'_>,
-) {
-    b.add_elements(
-        FAMILY,
-        TABLE,
-        &kernel_name::<T>(set, part),
-        false,
-        elements_of(part, items, extras),
-    );
 }
 
 /// The ranges of `groups` that overlap any item, found by binary search rather than by

@@ -11,7 +11,7 @@ pub use layout::{kernel_name, Part, BLOCK_CHAIN, FAMILY, TABLE};
 
 use crate::cache;
 use crate::kernel_addr::{self, Extras, KernelAddr};
-use contents::{add_family, apply_diff, cut_family, diff_family, overlapping};
+use contents::{apply_diff, cut_family, diff_family, overlapping};
 use layout::{invalidate, rebuild_block_chain, stamp_key, stamp_name, stamp_spec, PARTS};
 use palisade_core::{AddrRange, ProtoPort};
 use palisade_nft::{Batch, Element, Key, Netlink, NftError};
@@ -509,73 +509,14 @@ impl Store {
     /// set holds, where the interval part rebuilds its lookup array on every commit (12 ms
     /// with 100,000 bans).
     pub fn stage_add_timed(b: &mut Batch, def: &SetDef, items: &[Timed]) {
-        fn extras(t: &Timed) -> Extras<'_> {
-            Extras {
-                timeout_ms: t.remaining.map(|d| d.as_millis().max(1) as u64),
-                comment: t.comment.as_deref(),
-            }
-        }
         let hashed = |t: &Timed| def.dynamic && t.addr.size() == 1;
-        let name = &def.name;
-        let v4 = items
-            .iter()
-            .filter(|t| !hashed(t))
-            .flat_map(|t| match t.addr {
-                AddrRange::V4(iv) => Some(kernel_addr::elements(iv, t.port, extras(t))),
-                AddrRange::V6(_) => None,
-            });
-        b.add_elements(
-            FAMILY,
-            TABLE,
-            &kernel_name::<u32>(name, Part::Recent),
-            false,
-            v4.flatten(),
-        );
-        let v6 = items
-            .iter()
-            .filter(|t| !hashed(t))
-            .flat_map(|t| match t.addr {
-                AddrRange::V6(iv) => Some(kernel_addr::elements(iv, t.port, extras(t))),
-                AddrRange::V4(_) => None,
-            });
-        b.add_elements(
-            FAMILY,
-            TABLE,
-            &kernel_name::<u128>(name, Part::Recent),
-            false,
-            v6.flatten(),
-        );
+        stage_timed::<u32>(b, &def.name, Part::Recent, items, &|t| !hashed(t));
+        stage_timed::<u128>(b, &def.name, Part::Recent, items, &|t| !hashed(t));
         if items.iter().any(hashed) {
-            let s4 = items
-                .iter()
-                .filter(|t| hashed(t))
-                .flat_map(|t| match t.addr {
-                    AddrRange::V4(iv) => Some(kernel_addr::single(iv.first, t.port, extras(t))),
-                    AddrRange::V6(_) => None,
-                });
-            b.add_elements(
-                FAMILY,
-                TABLE,
-                &kernel_name::<u32>(name, Part::Singles),
-                false,
-                s4.flatten(),
-            );
-            let s6 = items
-                .iter()
-                .filter(|t| hashed(t))
-                .flat_map(|t| match t.addr {
-                    AddrRange::V6(iv) => Some(kernel_addr::single(iv.first, t.port, extras(t))),
-                    AddrRange::V4(_) => None,
-                });
-            b.add_elements(
-                FAMILY,
-                TABLE,
-                &kernel_name::<u128>(name, Part::Singles),
-                false,
-                s6.flatten(),
-            );
+            stage_timed::<u32>(b, &def.name, Part::Singles, items, &hashed);
+            stage_timed::<u128>(b, &def.name, Part::Singles, items, &hashed);
             // The loaded parts changed outside a load: the cache no longer describes them.
-            invalidate(b, name);
+            invalidate(b, &def.name);
         }
     }
 
@@ -592,21 +533,11 @@ impl Store {
                 let mut fresh = Vec::new();
                 for t in items {
                     let rest = Contents::from_ranges([(t.addr, t.port)]).difference(&covered);
-                    let v4 = rest
-                        .v4
-                        .iter()
-                        .flat_map(|(p, s)| s.iter().map(move |iv| (AddrRange::V4(*iv), *p)));
-                    let v6 = rest
-                        .v6
-                        .iter()
-                        .flat_map(|(p, s)| s.iter().map(move |iv| (AddrRange::V6(*iv), *p)));
-                    for (addr, port) in v4.chain(v6).collect::<Vec<_>>() {
-                        fresh.push(Timed {
-                            addr,
-                            port,
-                            ..t.clone()
-                        });
-                    }
+                    fresh.extend(rest.ranges().map(|(addr, port)| Timed {
+                        addr,
+                        port,
+                        ..t.clone()
+                    }));
                 }
                 let mut b = store.nl.batch(Some(gen));
                 Self::stage_add_timed(&mut b, def, &fresh);
@@ -635,22 +566,16 @@ impl Store {
     /// one timed, by an overlapping add).
     pub fn add(&mut self, def: &SetDef, items: &Contents, extras: Extras<'_>) -> Result<()> {
         check_ports(def, items)?;
-        let mut b = self.nl.batch(None);
-        add_family::<u32>(&mut b, &def.name, Part::Recent, &items.v4, extras);
-        add_family::<u128>(&mut b, &def.name, Part::Recent, &items.v6, extras);
-        match self.nl.commit(b) {
-            Ok(_) => Ok(()),
-            Err(e) if is_overlap(&e) => self.retry_on_change(|store, gen| {
-                let covered = store.dump_part(&def.name, Part::Recent)?.contents();
-                let fresh = items.difference(&covered);
-                let mut b = store.nl.batch(Some(gen));
-                add_family::<u32>(&mut b, &def.name, Part::Recent, &fresh.v4, extras);
-                add_family::<u128>(&mut b, &def.name, Part::Recent, &fresh.v6, extras);
-                store.nl.commit(b)?;
-                Ok(())
-            }),
-            Err(e) => Err(e.into()),
-        }
+        let timed: Vec<Timed> = items
+            .ranges()
+            .map(|(addr, port)| Timed {
+                addr,
+                port,
+                remaining: extras.timeout_ms.map(Duration::from_millis),
+                comment: extras.comment.map(str::to_string),
+            })
+            .collect();
+        self.add_timed(def, &timed)
     }
 
     /// Remove addresses or networks from both parts. Ranges held exactly are deleted; part of a
@@ -821,6 +746,36 @@ impl Store {
         }
         Ok(out)
     }
+}
+
+/// Put into `b` the `keep` items of family `T` as elements of `part` (one element per address
+/// in the hash part, a range's elements in an interval part), each with its own time left.
+fn stage_timed<T: KernelAddr>(
+    b: &mut Batch,
+    name: &str,
+    part: Part,
+    items: &[Timed],
+    keep: &dyn Fn(&Timed) -> bool,
+) {
+    let elements = items.iter().filter(|t| keep(t)).filter_map(|t| {
+        let iv = T::of(t.addr)?;
+        let extras = Extras {
+            timeout_ms: t.remaining.map(|d| d.as_millis().max(1) as u64),
+            comment: t.comment.as_deref(),
+        };
+        Some(if part.is_interval() {
+            kernel_addr::elements(iv, t.port, extras)
+        } else {
+            kernel_addr::single(iv.first, t.port, extras)
+        })
+    });
+    b.add_elements(
+        FAMILY,
+        TABLE,
+        &kernel_name::<T>(name, part),
+        false,
+        elements.flatten(),
+    );
 }
 
 fn check_ports(def: &SetDef, c: &Contents) -> Result<()> {
