@@ -7,13 +7,39 @@ use std::time::{Duration, Instant};
 use anyhow::Result;
 use palisade_core::policy::{
     compile, explain, parse_config, Context, CtStates, DecidedBy, Direction, Membership, Packet,
-    Services, L4,
+    Ruleset, Services, L4,
 };
 use palisade_lab::Netns;
 
-use crate::policy::apply::{apply, Desired};
+use crate::policy::apply::{apply, ApplyReport, Desired, DesiredSet};
+use crate::policy::cmd::set_def;
 use crate::policy::saved::SavedPolicy;
 use crate::store::Store;
+
+/// Apply a policy from config text as `palisade apply` would, with the sets it declares
+/// created empty (the demo loads no files). Shared by the demo's policy scenes.
+pub fn apply_text(store: &mut Store, text: &str) -> Result<(Ruleset, ApplyReport)> {
+    let policy = parse_config("palisade.toml", text, &Services::new(""))?;
+    let ruleset = compile(&policy, &Context::default());
+    let sets = ruleset
+        .sets
+        .iter()
+        .map(|d| DesiredSet {
+            def: set_def(d),
+            loaded: Default::default(),
+            recent: None,
+        })
+        .collect();
+    let desired = Desired {
+        policy: SavedPolicy {
+            managed: ruleset.sets.iter().map(|s| s.name.clone()).collect(),
+            ruleset: ruleset.clone(),
+        },
+        sets,
+    };
+    let report = apply(store, &desired, &[])?;
+    Ok((ruleset, report))
+}
 
 /// What the scene applies: the hardening script's shape, on the demo's ports.
 pub const DEMO_POLICY: &str = r#"[input]
@@ -68,17 +94,8 @@ pub fn scene(
         "before: port {ADMIN_PORT} (an admin panel) -> {}",
         probe(client, source, server, ADMIN_PORT)?
     );
-    let policy = parse_config("palisade.toml", DEMO_POLICY, &Services::new(""))?;
-    let ruleset = compile(&policy, &Context::default());
-    let desired = Desired {
-        policy: SavedPolicy {
-            ruleset: ruleset.clone(),
-            managed: Vec::new(),
-        },
-        sets: Vec::new(),
-    };
     let t = Instant::now();
-    let report = apply(store, &desired, &[])?;
+    let (ruleset, report) = apply_text(store, DEMO_POLICY)?;
     println!(
         "palisade apply: {} kernel rules in one transaction, read back and checked, in {:.1} ms",
         report.kernel_rules,
@@ -137,30 +154,7 @@ pub fn flood_scene(
     for line in FLOOD_POLICY.lines() {
         println!("  | {line}");
     }
-    let policy = parse_config("palisade.toml", FLOOD_POLICY, &Services::new(""))?;
-    let ruleset = compile(&policy, &Context::default());
-    let sets = ruleset
-        .sets
-        .iter()
-        .map(|d| crate::policy::apply::DesiredSet {
-            def: crate::store::SetDef {
-                block: Some(crate::store::BlockAction::Drop),
-                default_timeout: d.timeout_secs.map(Duration::from_secs),
-                dynamic: d.dynamic,
-                ..crate::store::SetDef::new(&d.name)
-            },
-            loaded: Default::default(),
-            recent: None,
-        })
-        .collect();
-    let desired = Desired {
-        policy: SavedPolicy {
-            ruleset,
-            managed: vec!["flood".into()],
-        },
-        sets,
-    };
-    apply(store, &desired, &[])?;
+    apply_text(store, FLOOD_POLICY)?;
     let t = Instant::now();
     let passed = client.run(move || {
         (0..30)

@@ -79,16 +79,7 @@ pub fn scene(
     source: Ipv4Addr,
     server: Ipv4Addr,
 ) -> Result<()> {
-    use palisade_core::policy::{compile, parse_config, Context, Services};
-    let policy = parse_config("palisade.toml", SCENE_POLICY, &Services::new(""))?;
-    let desired = crate::policy::apply::Desired {
-        policy: crate::policy::saved::SavedPolicy {
-            ruleset: compile(&policy, &Context::default()),
-            managed: Vec::new(),
-        },
-        sets: Vec::new(),
-    };
-    crate::policy::apply::apply(store, &desired, &[])?;
+    crate::demo_policy::apply_text(store, SCENE_POLICY)?;
     let dir = std::env::temp_dir().join(format!("palisade-demo-watch-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     let _cleanup = crate::demo::TempDir(dir.clone());

@@ -64,7 +64,7 @@ fn read_config(path: &Path, facts: &palisade_core::policy::HostFacts) -> Result<
     })
 }
 
-fn set_def(decl: &palisade_core::policy::SetDecl) -> SetDef {
+pub fn set_def(decl: &palisade_core::policy::SetDecl) -> SetDef {
     use palisade_core::policy::SetAction;
     SetDef {
         name: decl.name.clone(),

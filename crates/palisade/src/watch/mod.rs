@@ -74,27 +74,38 @@ fn ban_sets(cfg: &WatchConfig) -> (SetDef, SetDef) {
     (all, ports)
 }
 
+/// The ports a jail's bans block, one by one; none for a jail that blocks every port.
+fn ban_ports(ports: &BanPorts) -> Vec<ProtoPort> {
+    match ports {
+        BanPorts::All => Vec::new(),
+        BanPorts::Some(list) => list
+            .iter()
+            .flat_map(|(proto, range)| {
+                (range.first..=range.last).map(|port| ProtoPort {
+                    proto: proto.number(),
+                    port,
+                })
+            })
+            .collect(),
+    }
+}
+
 /// The kernel elements of a ban: the address (or /64) on every port, or on the jail's ports.
 fn elements(cfg: &WatchConfig, ban: &Ban, now: u64) -> (bool, Vec<Timed>) {
     let remaining = Some(Duration::from_secs(ban.until.saturating_sub(now).max(1)));
     let comment = Some(format!("{}: {}", ban.jail, ban.reason));
     let jail = cfg.jails.iter().find(|j| j.name == ban.jail);
     match jail.map(|j| &j.ports) {
-        Some(BanPorts::Some(ports)) => {
-            let mut out = Vec::new();
-            for (proto, range) in ports {
-                for port in range.first..=range.last {
-                    out.push(Timed {
-                        addr: ban.target,
-                        port: Some(ProtoPort {
-                            proto: proto.number(),
-                            port,
-                        }),
-                        remaining,
-                        comment: comment.clone(),
-                    });
-                }
-            }
+        Some(ports @ BanPorts::Some(_)) => {
+            let out = ban_ports(ports)
+                .into_iter()
+                .map(|p| Timed {
+                    addr: ban.target,
+                    port: Some(p),
+                    remaining,
+                    comment: comment.clone(),
+                })
+                .collect();
             (true, out)
         }
         _ => (
@@ -574,22 +585,8 @@ pub fn unban(
     }
     if let Ok(def) = store.get(&ports.name) {
         let mut with_ports = Vec::new();
-        for j in &cfg.jails {
-            if let BanPorts::Some(list) = &j.ports {
-                for (proto, range) in list {
-                    for port in range.first..=range.last {
-                        for t in &targets {
-                            with_ports.push((
-                                *t,
-                                Some(ProtoPort {
-                                    proto: proto.number(),
-                                    port,
-                                }),
-                            ));
-                        }
-                    }
-                }
-            }
+        for p in cfg.jails.iter().flat_map(|j| ban_ports(&j.ports)) {
+            with_ports.extend(targets.iter().map(|t| (*t, Some(p))));
         }
         if !with_ports.is_empty() {
             store.del(&def, &Contents::from_ranges(with_ports))?;
