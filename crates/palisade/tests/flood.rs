@@ -8,10 +8,7 @@ use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
 use std::time::{Duration, Instant};
 
 fn apply(lab: &Lab, config: &str) {
-    std::fs::create_dir_all(&lab.state).unwrap();
-    let path = lab.state.join("flood.toml");
-    std::fs::write(&path, config).unwrap();
-    lab.ok(&["apply", "-c", path.to_str().unwrap()]);
+    lab.ok(&["apply", "-c", &lab.write_config("flood.toml", config)]);
 }
 
 /// Try `n` new connections from `source` to `port` as fast as they go; how many got through.

@@ -24,13 +24,6 @@ policy = "drop"
 allow = ["dns", "ntp", "http", "https", "ping", "9000/tcp"]
 "#;
 
-fn write_config(lab: &Lab, name: &str, text: &str) -> String {
-    std::fs::create_dir_all(&lab.state).unwrap();
-    let path = lab.state.join(name);
-    std::fs::write(&path, text).unwrap();
-    path.display().to_string()
-}
-
 /// Send one UDP datagram from `source` to the server's `port`; the reply, if any in time.
 fn udp_exchange(lab: &Lab, source: &str, port: u16) -> Option<String> {
     let source: IpAddr = source.parse().unwrap();
@@ -228,7 +221,7 @@ fn hardening_policy_against_real_traffic() {
     udp_echo(&lab, 5301);
     client_listener(&lab, 9000);
     client_listener(&lab, 9001);
-    let config = write_config(&lab, "hardening.toml", HARDENING);
+    let config = lab.write_config("hardening.toml", HARDENING);
     let check = lab.ok(&["check", "-c", &config]);
     assert!(check.contains("valid"), "{check}");
     lab.ok(&["apply", "-c", &config]);
@@ -298,13 +291,11 @@ const CLIENT_DEST6: &str = ALLOWED6;
 #[test]
 fn confirm_or_roll_back() {
     let Some(lab) = Lab::new() else { return };
-    let open = write_config(
-        &lab,
+    let open = lab.write_config(
         "open.toml",
         "[input]\npolicy = \"drop\"\nallow = [\"8080/tcp\"]\n",
     );
-    let closed = write_config(
-        &lab,
+    let closed = lab.write_config(
         "closed.toml",
         "[input]\npolicy = \"drop\"\nallow = [\"8081/tcp\"]\n",
     );
@@ -363,9 +354,7 @@ fn table_listing(lab: &Lab) -> String {
 #[test]
 fn a_failed_apply_changes_nothing() {
     let Some(lab) = Lab::new() else { return };
-    let good = write_config(
-        &lab,
-        "good.toml",
+    let good = lab.write_config("good.toml",
         "[input]\npolicy = \"drop\"\nallow = [\"8080/tcp\"]\n[sets.bad]\nelements = [\"198.18.0.3\"]\n",
     );
     lab.ok(&["apply", "-c", &good]);
@@ -374,8 +363,7 @@ fn a_failed_apply_changes_nothing() {
     // A bad line in a set's file: named, and nothing applied.
     let list = lab.state.join("list.txt");
     std::fs::write(&list, "192.0.2.1\n192.0.2.999\n").unwrap();
-    let bad_file = write_config(
-        &lab,
+    let bad_file = lab.write_config(
         "bad-file.toml",
         &format!(
             "[input]\npolicy = \"accept\"\n[sets.bad]\nfiles = [\"{}\"]\n",
@@ -389,8 +377,7 @@ fn a_failed_apply_changes_nothing() {
     assert_eq!(table_listing(&lab), before);
 
     // A bad config: file, line and key, nothing applied.
-    let bad_config = write_config(
-        &lab,
+    let bad_config = lab.write_config(
         "bad.toml",
         "[input]\npolicy = \"drop\"\nallow = [\"ssh\", 99999]\n",
     );
@@ -411,7 +398,7 @@ fn a_failed_apply_changes_nothing() {
         assert!(status.success(), "{cmd}");
     }
     let tampered = table_listing(&lab);
-    let other = write_config(&lab, "other.toml", "[input]\npolicy = \"drop\"\nallow = [\"8081/tcp\"]\n[sets.new]\nelements = [\"192.0.2.0/24\"]\n");
+    let other = lab.write_config("other.toml", "[input]\npolicy = \"drop\"\nallow = [\"8081/tcp\"]\n[sets.new]\nelements = [\"192.0.2.0/24\"]\n");
     let out = lab.palisade(&["apply", "-c", &other]);
     assert!(!out.status.success(), "the kernel must refuse");
     assert!(
@@ -429,9 +416,7 @@ fn a_failed_apply_changes_nothing() {
 #[test]
 fn boot_restore_and_a_corrupt_saved_file() {
     let Some(lab) = Lab::new() else { return };
-    let config = write_config(
-        &lab,
-        "p.toml",
+    let config = lab.write_config("p.toml",
         "[input]\npolicy = \"drop\"\nallow = [\"8080/tcp\"]\n[sets.bad]\nelements = [\"198.18.0.3\"]\ntimeout = \"1h\"\n",
     );
     lab.ok(&["apply", "-c", &config]);
@@ -520,7 +505,7 @@ fn the_admins_session_survives_a_policy_that_would_cut_it() {
         .unwrap();
     let local = session.local_addr().unwrap();
     // Even established traffic is not accepted by this policy; only the pin keeps the session.
-    let config = write_config(&lab, "cut.toml", "[input]\npolicy = \"drop\"\n[output]\npolicy = \"drop\"\n[connections]\naccept_established = false\n");
+    let config = lab.write_config("cut.toml", "[input]\npolicy = \"drop\"\n[output]\npolicy = \"drop\"\n[connections]\naccept_established = false\n");
     let out = Command::new(env!("CARGO_BIN_EXE_palisade"))
         .env("PALISADE_STATE_DIR", &lab.state)
         .env(
@@ -654,8 +639,7 @@ fn explain_agrees_with_the_kernel_packet_by_packet() {
             .unwrap()
             .success());
     }
-    let config = write_config(
-        &lab,
+    let config = lab.write_config(
         "diff.toml",
         &format!(
             r#"
@@ -754,8 +738,7 @@ elements = ["198.18.0.4", "2001:db8:1::4"]
 #[test]
 fn check_warns_before_a_lockout_and_plan_shows_the_change() {
     let Some(lab) = Lab::new() else { return };
-    let no_ssh = write_config(
-        &lab,
+    let no_ssh = lab.write_config(
         "no-ssh.toml",
         "[input]\npolicy = \"drop\"\nallow = [\"8080/tcp\"]\n",
     );
@@ -786,9 +769,7 @@ fn check_warns_before_a_lockout_and_plan_shows_the_change() {
         lab.ok(&["plan", "-c", &no_ssh]).lines().last(),
         Some("0 changes")
     );
-    let more = write_config(
-        &lab,
-        "more.toml",
+    let more = lab.write_config("more.toml",
         "[input]\npolicy = \"drop\"\nallow = [\"8080/tcp\", \"8081/tcp\"]\n[sets.bad]\nelements = [\"192.0.2.0/24\"]\n",
     );
     let plan = lab.ok(&["plan", "-c", &more]);

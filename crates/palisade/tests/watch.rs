@@ -248,8 +248,8 @@ fn bans_survive_a_restart_with_their_remaining_time() {
         listing.contains("expires 59m") || listing.contains("expires 58m"),
         "{listing}"
     );
-    // One failure of the other host was remembered? No: only bans and ban counts persist;
-    // a second failure now bans it.
+    // The IPv6 source's one failure before the restart is not kept (only bans and ban counts
+    // are); after the restart, maxretry new failures ban it, IPv6 as IPv4.
     {
         use std::io::Write;
         let mut f = std::fs::OpenOptions::new().append(true).open(&log).unwrap();

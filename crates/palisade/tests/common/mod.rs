@@ -93,6 +93,14 @@ impl Lab {
         String::from_utf8(out.stdout).unwrap()
     }
 
+    /// Write a config file into the lab's state directory; its path.
+    pub fn write_config(&self, name: &str, text: &str) -> String {
+        std::fs::create_dir_all(&self.state).unwrap();
+        let path = self.state.join(name);
+        std::fs::write(&path, text).unwrap();
+        path.display().to_string()
+    }
+
     /// A chain of palisade's table in the server namespace, as `nft` lists it.
     pub fn nft_chain(&self, chain: &str) -> String {
         self.server
