@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Builds palisade and runs its demo in throw-away network namespaces (needs root).
+# Builds palisade, its demo and the PAM module, and runs the demo in throw-away network
+# namespaces (needs root).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/deps.sh
-cargo build --release --locked -p palisade
-exec ./target/release/palisade demo "$@"
+cargo build --release --locked -p palisade -p palisade-demo -p pam-palisade
+exec ./target/release/palisade-demo "$@"

@@ -148,6 +148,21 @@ impl fmt::Display for ProtoPort {
     }
 }
 
+/// Written as its text (`10.0.0.0/8`), as in the config and saved files.
+impl serde::Serialize for AddrRange {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for AddrRange {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        parse_addr_range(&text, false)
+            .map_err(|p| serde::de::Error::custom(format!("`{text}`: {p}")))
+    }
+}
+
 /// One entry of a list: what to put in the kernel set.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Element {

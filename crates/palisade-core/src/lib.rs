@@ -9,6 +9,9 @@
 //! - [`interval`]: inclusive address ranges, merged sets, CIDR splitting and
 //!   the minimal diff between what the kernel holds and what is wanted.
 //! - [`addr`]: set elements (address range, optional port) and their syntax.
+//! - [`config_text`]: reading palisade.toml with errors naming file, line and key; the
+//!   one rule for set and jail names.
+//! - [`contents`]: what a set holds, merged, with union and difference.
 //! - [`list`]: streaming parsers for blocklist files.
 //! - [`duration`]: `1h30m`-style timeouts.
 //! - [`Problem`]: the single error type, with messages meant for admins.
@@ -29,6 +32,8 @@
 //! ```
 
 pub mod addr;
+pub mod config_text;
+pub mod contents;
 pub mod duration;
 pub mod interval;
 pub mod list;
@@ -36,6 +41,8 @@ pub mod policy;
 mod problem;
 
 pub use addr::*;
+pub use config_text::{is_valid_name, ConfigError, ConfigText, NAME_MAX, NAME_RULE};
+pub use contents::{Contents, ContentsBuilder, Groups};
 pub use duration::*;
 pub use interval::{diff, AddrBits, Cidrs, Interval, IntervalDiff, IntervalSet};
 pub use list::*;

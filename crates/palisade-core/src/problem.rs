@@ -14,7 +14,7 @@ pub enum Problem {
     #[error("not an IP address or network")]
     NotAnAddress,
 
-    #[error("host bits set; the network is {canonical} (use --normalize to accept it)")]
+    #[error("host bits set; the network is {canonical}")]
     HostBitsSet { canonical: String },
 
     #[error("`{0}` is not a valid prefix length")]

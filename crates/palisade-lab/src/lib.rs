@@ -317,3 +317,19 @@ pub fn require() -> bool {
     eprintln!("skipping: needs root and iproute2 for network namespaces");
     false
 }
+
+/// For tests that wait for the kernel (a timeout to expire, a ban to appear): poll `done`
+/// every 50 ms until it holds or `limit` has passed; whether it held. Never a fixed sleep: a
+/// fast machine does not wait longer than it must, a slow one gets until the deadline.
+pub fn eventually(limit: std::time::Duration, mut done: impl FnMut() -> bool) -> bool {
+    let start = std::time::Instant::now();
+    loop {
+        if done() {
+            return true;
+        }
+        if start.elapsed() >= limit {
+            return false;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}

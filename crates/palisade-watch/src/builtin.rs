@@ -18,7 +18,7 @@
 //! - Lines for scans before authentication (`Unable to negotiate`, `Connection reset`):
 //!   legitimate old clients and monitoring write them too.
 
-use crate::config::Source;
+use crate::model::Source;
 
 /// Timestamps of classic syslog (`Mar  5 14:39:21`) and of rsyslog's high-precision
 /// format (`2024-03-05T14:39:21.123456+01:00`).

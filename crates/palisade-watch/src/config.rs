@@ -11,69 +11,14 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 use palisade_core::policy::{ConfigError, PortProto, PortRange, Services};
-use palisade_core::{parse_addr_range, parse_duration};
+use palisade_core::{is_valid_name, parse_addr_range, parse_duration, ConfigText, NAME_RULE};
 use serde::Deserialize;
 use toml::{Spanned, Value};
 
+use crate::allowlist::Allowlist;
 use crate::builtin::builtin;
 use crate::matcher::Matcher;
-use crate::tracker::Allowlist;
-
-/// Where a jail reads its lines.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Source {
-    /// A log file, followed across rotation.
-    File(PathBuf),
-    /// The systemd journal, the messages of one unit (`None`: every message).
-    Journal { unit: Option<String> },
-}
-
-/// What a ban blocks.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum BanPorts {
-    /// Everything from the banned source.
-    All,
-    /// Only these ports (the attacked service's), so a banned NATed office can still
-    /// reach the rest.
-    Some(Vec<(PortProto, PortRange)>),
-}
-
-/// One enabled jail.
-#[derive(Clone, Debug)]
-pub struct Jail {
-    pub name: String,
-    pub source: Source,
-    pub matcher: Matcher,
-    pub maxretry: u32,
-    /// Seconds in which `maxretry` failures lead to a ban.
-    pub findtime: u64,
-    /// Seconds of the first ban.
-    pub bantime: u64,
-    /// Each earlier ban of the same target multiplies the ban time by this.
-    pub bantime_factor: f64,
-    /// Seconds: the longest ban, however often the target came back.
-    pub bantime_max: u64,
-    /// Ban the IPv6 network of this length around the address instead of the address.
-    pub ban_v6_prefix: Option<u8>,
-    pub ports: BanPorts,
-}
-
-/// The log watcher's whole configuration.
-#[derive(Clone, Debug)]
-pub struct WatchConfig {
-    /// Enabled jails, in file order.
-    pub jails: Vec<Jail>,
-    pub allow: Allowlist,
-    /// The palisade set bans are put in.
-    pub set: String,
-}
-
-impl WatchConfig {
-    /// Index of the jail called `name`.
-    pub fn jail_index(&self, name: &str) -> Option<usize> {
-        self.jails.iter().position(|j| j.name == name)
-    }
-}
+use crate::model::{BanPorts, Jail, Source, WatchConfig};
 
 pub const DEFAULT_SET: &str = "bans";
 pub const DEFAULT_MAXRETRY: u32 = 5;
@@ -115,27 +60,7 @@ struct RawJail {
 }
 
 type Span = std::ops::Range<usize>;
-
-struct Reader<'a> {
-    file: &'a str,
-    text: &'a str,
-}
-
-impl Reader<'_> {
-    fn error(&self, span: Span, key: &str, message: impl Into<String>) -> ConfigError {
-        let end = span.start.min(self.text.len());
-        ConfigError {
-            file: self.file.to_string(),
-            line: self.text.as_bytes()[..end]
-                .iter()
-                .filter(|b| **b == b'\n')
-                .count()
-                + 1,
-            key: key.to_string(),
-            message: message.into(),
-        }
-    }
-}
+type Reader<'a> = ConfigText<'a>;
 
 /// Parse `[watch]` and `[jails.*]` from the config text; errors name file, line, key
 /// (`jails.sshd.patterns[1]`) and, for regexes, the jail name and the regex error.
@@ -144,14 +69,8 @@ pub fn parse_watch_config(
     text: &str,
     services: &Services,
 ) -> Result<WatchConfig, ConfigError> {
-    let r = Reader { file, text };
-    let raw: RawFile = toml::from_str(text).map_err(|e| {
-        r.error(
-            e.span().unwrap_or(0..0),
-            "",
-            e.message().trim_end().to_string(),
-        )
-    })?;
+    let r = ConfigText::new(file, text);
+    let raw: RawFile = r.parse()?;
 
     let mut allow = Allowlist::new(Vec::new());
     let mut set = DEFAULT_SET.to_string();
@@ -162,12 +81,8 @@ pub fn parse_watch_config(
             allow.add(net);
         }
         if let Some(s) = &w.get_ref().set {
-            if !valid_name(s.get_ref()) {
-                return Err(r.error(
-                    s.span(),
-                    "watch.set",
-                    "a set name is letters, digits, `-` and `_`, at most 40 characters",
-                ));
+            if !is_valid_name(s.get_ref()) {
+                return Err(r.error(s.span(), "watch.set", format!("a set name is {NAME_RULE}")));
             }
             set = s.get_ref().clone();
         }
@@ -186,14 +101,6 @@ pub fn parse_watch_config(
     Ok(WatchConfig { jails, allow, set })
 }
 
-fn valid_name(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 40
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-}
-
 fn read_jail(
     r: &Reader<'_>,
     name: &str,
@@ -203,12 +110,8 @@ fn read_jail(
     let key = format!("jails.{name}");
     let j = spanned.get_ref();
     let at = spanned.span();
-    if !valid_name(name) {
-        return Err(r.error(
-            at,
-            &key,
-            "a jail name is letters, digits, `-` and `_`, at most 40 characters",
-        ));
+    if !is_valid_name(name) {
+        return Err(r.error(at, &key, format!("a jail name is {NAME_RULE}")));
     }
     let defaults = builtin(name);
 

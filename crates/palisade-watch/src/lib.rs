@@ -7,7 +7,9 @@
 //! part that decides *who gets banned* testable line by line, including against
 //! attackers who craft log lines.
 //!
-//! - [`config`]: `[watch]` and `[jails.*]` in palisade.toml.
+//! - [`model`]: jails and the watcher's config as plain data.
+//! - [`config`]: `[watch]` and `[jails.*]` in palisade.toml, read into the model.
+//! - [`allowlist`]: addresses never banned.
 //! - [`builtin`]: the built-in jails' sources and patterns.
 //! - [`matcher`]: patterns with `<HOST>`, a literal prefilter, the address check.
 //! - [`tracker`]: failure windows, bans, repeat offenders, the allowlist.
@@ -27,13 +29,17 @@
 //! assert_eq!(ban.until, 1_010 + 3600);
 //! ```
 
+pub mod allowlist;
 pub mod builtin;
 pub mod config;
 pub mod matcher;
+pub mod model;
 pub mod state;
 pub mod tracker;
 
+pub use allowlist::Allowlist;
 pub use builtin::builtin_names;
-pub use config::{parse_watch_config, BanPorts, Jail, Source, WatchConfig};
+pub use config::parse_watch_config;
 pub use matcher::Matcher;
-pub use tracker::{Allowlist, Ban, Tracker};
+pub use model::{BanPorts, Jail, Source, WatchConfig};
+pub use tracker::{Ban, Tracker};

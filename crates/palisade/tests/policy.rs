@@ -310,9 +310,10 @@ fn confirm_or_roll_back() {
         "the new policy is in force"
     );
     assert!(lab.ok(&["status"]).contains("PENDING"));
-    std::thread::sleep(Duration::from_millis(3500));
     assert!(
-        lab.connect(ALLOWED4, PORT).is_ok(),
+        palisade_lab::eventually(Duration::from_secs(20), || lab
+            .connect(ALLOWED4, PORT)
+            .is_ok()),
         "rolled back after the timeout"
     );
     assert!(lab.connect(ALLOWED4, PORT2).is_err());
@@ -321,7 +322,10 @@ fn confirm_or_roll_back() {
     // Confirmed: it stays.
     lab.ok(&["apply", "-c", &closed, "--confirm", "2"]);
     lab.ok(&["confirm"]);
-    std::thread::sleep(Duration::from_millis(3000));
+    assert!(
+        palisade_lab::eventually(Duration::from_secs(20), || !confirm_timer_running(&lab)),
+        "the confirm timer ends after its time"
+    );
     assert!(
         lab.connect(ALLOWED4, PORT2).is_ok(),
         "confirmed policy stays"
@@ -784,4 +788,13 @@ fn check_warns_before_a_lockout_and_plan_shows_the_change() {
         nft.contains("iifname \"docker0\"") && nft.contains("oifname \"br-*\""),
         "{nft}"
     );
+}
+
+/// Whether a confirm timer of this lab's namespace is still waiting.
+fn confirm_timer_running(lab: &Lab) -> bool {
+    let needle = format!("--netns\0{}\0confirm-timer", lab.server.name());
+    std::fs::read_dir("/proc").unwrap().flatten().any(|p| {
+        std::fs::read(p.path().join("cmdline"))
+            .is_ok_and(|c| String::from_utf8_lossy(&c).contains(&needle))
+    })
 }

@@ -311,6 +311,12 @@ fn a_bad_line_names_file_and_line_and_changes_nothing() {
         err.contains("bad.txt:3") && err.contains("10.1.2.3/8") && err.contains("host bits"),
         "{err}"
     );
+    assert!(err.contains("hint: add --normalize"), "{err}");
+    assert_eq!(
+        err.matches("10.1.2.3/8").count(),
+        1,
+        "the line error is printed once: {err}"
+    );
     assert_eq!(lab.ok(&["set", "export", "s"]), before, "nothing applied");
 
     // --normalize accepts it; --skip-invalid loads the rest.
@@ -352,8 +358,12 @@ fn timeouts_expire_and_splits_keep_them() {
         assert_eq!(p["comment"], "scanner");
         assert!(p["expires_ms"].as_u64().unwrap() > 3_500_000, "{p}");
     }
-    std::thread::sleep(std::time::Duration::from_millis(3000));
-    assert_eq!(lab.connect(BLOCKED4, PORT).unwrap(), "ok", "ban expired");
+    assert!(
+        palisade_lab::eventually(std::time::Duration::from_secs(15), || lab
+            .connect(BLOCKED4, PORT)
+            .is_ok_and(|r| r == "ok")),
+        "ban expired"
+    );
 }
 
 #[test]

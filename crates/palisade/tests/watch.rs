@@ -135,20 +135,36 @@ impl Drop for Watcher {
 }
 
 fn watcher(lab: &Lab, config: &Path) -> Watcher {
-    let child = Command::new(env!("CARGO_BIN_EXE_palisade"))
+    let mut child = Command::new(env!("CARGO_BIN_EXE_palisade"))
         .env("PALISADE_STATE_DIR", &lab.state)
         .args(["--netns", lab.server.name(), "watch", "-c"])
         .arg(config)
         .stdin(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    // Ready once the ban set exists.
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while !lab.palisade(&["set", "list", "bans"]).status.success() {
-        assert!(Instant::now() < deadline, "palisade watch did not start");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    std::thread::sleep(Duration::from_millis(200));
+    // Ready once it says which jails it follows: its readers are at the logs' ends then.
+    // Its messages are passed on to ours.
+    let ready = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let seen = ready.clone();
+    let stderr = child.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if line.contains("banning into set") {
+                seen.store(true, std::sync::atomic::Ordering::SeqCst);
+            }
+            eprintln!("{line}");
+        }
+    });
+    assert!(
+        palisade_lab::eventually(Duration::from_secs(10), || ready
+            .load(std::sync::atomic::Ordering::SeqCst)),
+        "palisade watch did not start"
+    );
     Watcher(child)
 }
 
@@ -195,9 +211,8 @@ fn brute_forcing_sshd_gets_the_client_banned_until_bantime() {
     assert!(tcp_ok(&lab, BLOCKED4, 22), "other clients still connect");
     let bans = lab.ok(&["bans", "--json", "-c", config.to_str().unwrap()]);
     assert!(bans.contains(ALLOWED4) && bans.contains("sshd"), "{bans}");
-    std::thread::sleep(Duration::from_millis(4500));
     assert!(
-        !banned(&lab, ALLOWED4),
+        palisade_lab::eventually(Duration::from_secs(15), || !banned(&lab, ALLOWED4)),
         "the kernel lifted the ban after bantime"
     );
     assert!(tcp_ok(&lab, ALLOWED4, 22), "and the client connects again");

@@ -6,7 +6,6 @@
 //! enums, whose errors ("data did not match any variant") would not say what is wrong.
 
 use std::collections::BTreeMap;
-use std::fmt;
 
 use serde::Deserialize;
 use toml::{Spanned, Value};
@@ -18,26 +17,8 @@ use super::services::{PortProto, PortRange, ServicePorts, Services};
 use crate::addr::parse_addr_range;
 use crate::duration::parse_duration;
 
-/// An error in the config: where, which key, what.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ConfigError {
-    pub file: String,
-    pub line: usize,
-    pub key: String,
-    pub message: String,
-}
-
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}: ", self.file, self.line)?;
-        if !self.key.is_empty() {
-            write!(f, "{}: ", self.key)?;
-        }
-        f.write_str(&self.message)
-    }
-}
-
-impl std::error::Error for ConfigError {}
+pub use crate::config_text::ConfigError;
+use crate::config_text::{is_valid_name, ConfigText, NAME_RULE};
 
 /// What an allow entry opens.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -189,28 +170,13 @@ struct RawSet {
 
 /// Reads one config text.
 struct Reader<'a> {
-    file: &'a str,
-    text: &'a str,
+    text: ConfigText<'a>,
     services: &'a Services,
 }
 
 impl Reader<'_> {
-    fn line(&self, offset: usize) -> usize {
-        let end = offset.min(self.text.len());
-        self.text.as_bytes()[..end]
-            .iter()
-            .filter(|b| **b == b'\n')
-            .count()
-            + 1
-    }
-
     fn error(&self, span: std::ops::Range<usize>, key: &str, message: String) -> ConfigError {
-        ConfigError {
-            file: self.file.to_string(),
-            line: self.line(span.start),
-            key: key.to_string(),
-            message,
-        }
+        self.text.error(span, key, message)
     }
 }
 
@@ -231,17 +197,10 @@ const ALLOW_KEYS: &[&str] = &[
 /// Parse and validate a config. `file` is only used in messages.
 pub fn parse_config(file: &str, text: &str, services: &Services) -> Result<Policy, ConfigError> {
     let r = Reader {
-        file,
-        text,
+        text: ConfigText::new(file, text),
         services,
     };
-    let raw: RawConfig = toml::from_str(text).map_err(|e| {
-        r.error(
-            e.span().unwrap_or(0..0),
-            "",
-            e.message().trim_end().to_string(),
-        )
-    })?;
+    let raw: RawConfig = r.text.parse()?;
 
     let sets = raw
         .sets
@@ -306,17 +265,8 @@ fn read_log(r: &Reader<'_>, l: &RawLog) -> Result<LogPolicy, ConfigError> {
 
 fn read_set(r: &Reader<'_>, name: &str, s: &Spanned<RawSet>) -> Result<SetDecl, ConfigError> {
     let key = format!("sets.{name}");
-    let valid_name = !name.is_empty()
-        && name.len() <= 40
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
-    if !valid_name {
-        return Err(r.error(
-            s.span(),
-            &key,
-            "a set name is letters, digits, `-` and `_`, at most 40 characters".into(),
-        ));
+    if !is_valid_name(name) {
+        return Err(r.error(s.span(), &key, format!("a set name is {NAME_RULE}")));
     }
     let raw = s.get_ref();
     let action = match &raw.action {
@@ -335,10 +285,14 @@ fn read_set(r: &Reader<'_>, name: &str, s: &Spanned<RawSet>) -> Result<SetDecl, 
             }
         },
     };
-    for e in &raw.elements {
-        parse_addr_range(e.get_ref(), false)
-            .map_err(|p| r.error(e.span(), &format!("{key}.elements"), p.to_string()))?;
-    }
+    let elements = raw
+        .elements
+        .iter()
+        .map(|e| {
+            parse_addr_range(e.get_ref(), false)
+                .map_err(|p| r.error(e.span(), &format!("{key}.elements"), p.to_string()))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
     let timeout_secs = match &raw.timeout {
         Some(t) => Some(
             parse_duration(t.get_ref())
@@ -353,7 +307,7 @@ fn read_set(r: &Reader<'_>, name: &str, s: &Spanned<RawSet>) -> Result<SetDecl, 
         action,
         timeout_secs,
         files: raw.files.clone(),
-        elements: raw.elements.iter().map(|e| e.get_ref().clone()).collect(),
+        elements,
     })
 }
 
@@ -409,7 +363,7 @@ fn read_allow(
 ) -> Result<Allow, ConfigError> {
     let key = format!("{}.allow[{index}]", d.name());
     let err = |m: String| r.error(v.span(), &key, m);
-    let line = r.line(v.span().start);
+    let line = r.text.line(v.span().start);
     match v.get_ref() {
         Value::String(s) => Ok(Allow::anywhere(
             short_form(r.services, s).map_err(err)?,
@@ -490,13 +444,10 @@ fn read_allow(
                 ..
             }) = &allow.limit
             {
-                let valid = !set.is_empty()
-                    && set.len() <= 40
-                    && set
-                        .chars()
-                        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
-                if !valid {
-                    return Err(err(format!("ban_set: `{set}` is not a set name")));
+                if !is_valid_name(set) {
+                    return Err(err(format!(
+                        "ban_set: `{set}` is not a set name ({NAME_RULE})"
+                    )));
                 }
             }
             if !allow.from.is_empty() && allow.from_set.is_some() {

@@ -286,7 +286,8 @@ pub struct SetDecl {
     pub action: SetAction,
     pub timeout_secs: Option<u64>,
     pub files: Vec<String>,
-    pub elements: Vec<String>,
+    /// Inline elements, parsed when the config was read.
+    pub elements: Vec<crate::AddrRange>,
 }
 
 /// The compiled policy.

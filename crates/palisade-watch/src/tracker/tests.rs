@@ -1,4 +1,5 @@
 use super::*;
+use crate::allowlist::Allowlist;
 use crate::config::parse_watch_config;
 use palisade_core::parse_addr_range;
 use palisade_core::policy::Services;

@@ -9,19 +9,20 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use palisade_core::policy::{ChainPolicy, Direction, FamilyTag, MeterDecl};
 use palisade_nft::consts::{
     NF_ACCEPT, NF_DROP, NF_INET_FORWARD, NF_INET_LOCAL_IN, NF_INET_LOCAL_OUT,
 };
-use palisade_nft::{Hook, KeyKind, NftError, SetSpec};
+use palisade_nft::{Hook, KeyKind, SetSpec};
 use serde::Serialize;
 
 use super::lower::{comment, index_of, lower};
 use super::saved::{SavedPolicy, Timed};
 use crate::store::{
-    kernel_name, Contents, Part, SetDef, Store, StoreError, BLOCK_CHAIN, FAMILY, TABLE,
+    self, kernel_name, Part, SetDef, Store, StoreError, BLOCK_CHAIN, FAMILY, TABLE,
 };
+use palisade_core::Contents;
 
 /// Policy chains run at the filter priority, after the block chain (filter - 10).
 pub const POLICY_PRIORITY: i32 = 0;
@@ -53,6 +54,23 @@ pub struct ApplyReport {
     pub messages: usize,
     pub batch_bytes: usize,
     pub commit_ms: f64,
+}
+
+/// What `apply`, `rollback` and `restore` print.
+impl std::fmt::Display for ApplyReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "applied in one transaction: {} kernel rules, {} sets created, {} recreated, {} removed, {} elements added, {} removed ({:.1} ms commit)",
+            self.kernel_rules,
+            self.sets_created.len(),
+            self.sets_recreated.len(),
+            self.sets_removed.len(),
+            self.elements_added,
+            self.elements_removed,
+            self.commit_ms
+        )
+    }
 }
 
 /// The kernel's verdict code for a chain policy.
@@ -93,59 +111,37 @@ fn meter_spec(m: &MeterDecl) -> SetSpec {
     }
 }
 
-/// Apply `desired`; `previously_managed` are the sets the last applied policy declared.
+/// Apply `desired` in one transaction, then read it back and check it; `previously_managed`
+/// are the sets the last applied policy declared.
 pub fn apply(
     store: &mut Store,
     desired: &Desired,
     previously_managed: &[String],
 ) -> Result<ApplyReport> {
-    loop {
-        match try_apply(store, desired, previously_managed) {
-            Err(e) if is_generation_change(&e) => continue,
-            other => return other,
-        }
-    }
-}
-
-fn is_generation_change(e: &anyhow::Error) -> bool {
-    e.chain().any(|c| {
-        matches!(
-            c.downcast_ref::<NftError>(),
-            Some(NftError::GenerationChanged)
-        ) || matches!(
-            c.downcast_ref::<StoreError>(),
-            Some(StoreError::Kernel(NftError::GenerationChanged))
-        )
-    })
-}
-
-fn not_found(e: &NftError) -> bool {
-    e.errno() == Some(libc::ENOENT)
+    let report = store.retry_on_change(
+        |store, gen| try_apply(store, gen, desired, previously_managed),
+        StoreError::is_generation_change,
+    )?;
+    verify(store, desired).map_err(|e| e.context("read-back check after apply"))?;
+    Ok(report)
 }
 
 /// What a set's recent part holds, with the time each element has left.
-pub fn recent_of(store: &mut Store, name: &str) -> Result<Vec<Timed>> {
+pub fn recent_of(store: &mut Store, name: &str) -> store::Result<Vec<Timed>> {
     Ok(store.held_parts(name)?.1.into_timed())
 }
 
+/// One attempt: read, then one batch guarded by generation `gen`.
 fn try_apply(
     store: &mut Store,
+    gen: u32,
     desired: &Desired,
     previously_managed: &[String],
-) -> Result<ApplyReport> {
+) -> store::Result<ApplyReport> {
     let mut report = ApplyReport::default();
-    let gen = store.nl.generation()?;
     let existing = store.sets()?;
-    let set_infos = match store.nl.sets(FAMILY, TABLE) {
-        Ok(v) => v,
-        Err(e) if not_found(&e) => Vec::new(),
-        Err(e) => return Err(e.into()),
-    };
-    let chains = match store.nl.chains(FAMILY, TABLE) {
-        Ok(v) => v,
-        Err(e) if not_found(&e) => Vec::new(),
-        Err(e) => return Err(e.into()),
-    };
+    let set_infos = store.set_infos()?;
+    let chains = store.chains()?;
     // Reads first (they are not part of the transaction), then the batch.
     let mut kept_recent: BTreeMap<String, Vec<Timed>> = BTreeMap::new();
     let mut fresh: BTreeMap<String, bool> = BTreeMap::new();
@@ -182,7 +178,13 @@ fn try_apply(
         .map(|d| d.name.clone())
         .collect();
 
-    let mut b = store.nl.batch(Some(gen));
+    // Plans first: they read what the kernel holds (not part of the transaction).
+    let mut plans = Vec::new();
+    for ds in &desired.sets {
+        plans.push(store.plan_load(&ds.def, &ds.loaded, fresh[&ds.def.name], false)?);
+    }
+
+    let mut b = store.batch(Some(gen));
     b.add_table(FAMILY, TABLE);
     // Rules that may refer to sets go first.
     let old_policy_chains: Vec<String> = chains
@@ -197,7 +199,7 @@ fn try_apply(
         b.flush_chain(FAMILY, TABLE, BLOCK_CHAIN);
     }
     for name in &removed {
-        Store::stage_delete(&mut b, name);
+        store::stage_delete(&mut b, name);
     }
     // Meters start afresh with each apply: their rules were flushed above.
     for info in set_infos
@@ -209,21 +211,20 @@ fn try_apply(
     for m in &desired.policy.ruleset.meters {
         b.add_set(FAMILY, &meter_spec(m), true);
     }
-    let mut staged = Vec::new();
-    for ds in &desired.sets {
+    for (ds, plan) in desired.sets.iter().zip(&mut plans) {
         let name = &ds.def.name;
         let is_fresh = fresh[name];
         if is_fresh {
             if existing.iter().any(|d| &d.name == name) {
-                Store::stage_delete(&mut b, name);
+                store::stage_delete(&mut b, name);
             }
-            Store::stage_create(&mut b, &ds.def);
+            store::stage_create(&mut b, &ds.def, false);
         }
-        staged.push(store.stage_load(&mut b, &ds.def, &ds.loaded, is_fresh, false)?);
+        plan.stage(&mut b);
         let recent = ds.recent.as_ref().or(kept_recent.get(name));
         if let Some(recent) = recent {
             if !is_fresh {
-                Store::stage_flush_recent(&mut b, name);
+                store::stage_flush_recent(&mut b, name);
             }
             Store::stage_add_timed(&mut b, &ds.def, recent);
         }
@@ -235,7 +236,7 @@ fn try_apply(
         .chain(desired.sets.iter().map(|d| d.def.clone()))
         .collect();
     final_defs.sort_by(|a, b| a.name.cmp(&b.name));
-    Store::stage_block_chain(&mut b, &final_defs);
+    store::stage_block_chain(&mut b, &final_defs);
 
     let ruleset = &desired.policy.ruleset;
     let wanted: Vec<String> = ruleset.chains.iter().map(|c| c.kernel_name()).collect();
@@ -260,11 +261,11 @@ fn try_apply(
     }
     report.messages = b.len();
     let t = Instant::now();
-    let stats = store.nl.commit(b)?;
+    let stats = store.commit(b)?;
     report.commit_ms = t.elapsed().as_secs_f64() * 1000.0;
     report.batch_bytes = stats.bytes;
-    for (s, ds) in staged.into_iter().zip(&desired.sets) {
-        let r = store.finish_load(s, &ds.loaded);
+    for plan in plans {
+        let r = store.finish_load(plan);
         report.elements_added += r.added;
         report.elements_removed += r.removed;
     }
@@ -272,15 +273,14 @@ fn try_apply(
         store.forget(name);
     }
     report.sets_removed = removed;
-    verify(store, desired).context("read-back check after apply")?;
     Ok(report)
 }
 
 /// Read palisade's table back and check every policy chain holds what was sent: hook,
 /// policy, and each rule in its place with the expressions it was given.
 pub fn verify(store: &mut Store, desired: &Desired) -> Result<()> {
-    let chains = store.nl.chains(FAMILY, TABLE)?;
-    let rules = store.nl.rules(FAMILY, TABLE)?;
+    let chains = store.chains()?;
+    let rules = store.rules()?;
     for chain in &desired.policy.ruleset.chains {
         let name = chain.kernel_name();
         let Some(k) = chains.iter().find(|c| c.name == name) else {

@@ -4,9 +4,9 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
+use crate::store::Store;
 use palisade_core::policy::compile::{DOCKER_BRIDGES, LIBVIRT_BRIDGES};
 use palisade_core::policy::{Context, HostFacts, Session};
-use palisade_nft::Netlink;
 
 /// The SSH session this command runs in.
 pub fn session() -> Option<Session> {
@@ -111,33 +111,31 @@ pub fn ssh_ports(netns: Option<&Path>) -> Vec<u16> {
 }
 
 /// Tables of container and VM managers, by what they are called.
-pub fn container_tables(nl: &mut Netlink) -> Vec<String> {
+pub fn container_tables(store: &mut Store) -> Vec<String> {
     let mut out = Vec::new();
-    let Ok(tables) = nl.tables() else {
+    let Ok(tables) = store.foreign_tables() else {
         return out;
     };
-    for t in tables {
+    for (t, chains) in tables {
         let lower = t.name.to_lowercase();
         if lower.contains("docker") {
             out.push(format!("table {} (Docker)", t.name));
         } else if lower.contains("libvirt") {
             out.push(format!("table {} (libvirt)", t.name));
-        } else if let Ok(chains) = nl.chains(t.family, &t.name) {
-            if chains.iter().any(|c| c.name.starts_with("DOCKER")) {
-                out.push(format!("table {} with DOCKER chains", t.name));
-            } else if chains.iter().any(|c| c.name.starts_with("LIBVIRT")) {
-                out.push(format!("table {} with LIBVIRT chains", t.name));
-            }
+        } else if chains.iter().any(|c| c.starts_with("DOCKER")) {
+            out.push(format!("table {} with DOCKER chains", t.name));
+        } else if chains.iter().any(|c| c.starts_with("LIBVIRT")) {
+            out.push(format!("table {} with LIBVIRT chains", t.name));
         }
     }
     out
 }
 
-pub fn host_facts(nl: &mut Netlink, netns: Option<&Path>) -> HostFacts {
+pub fn host_facts(store: &mut Store, netns: Option<&Path>) -> HostFacts {
     HostFacts {
         ssh_ports: ssh_ports(netns),
         session: session(),
-        container_tables: container_tables(nl),
+        container_tables: container_tables(store),
     }
 }
 

@@ -2,12 +2,13 @@
 //! ruleset and where it came from, the state before the last apply (for `rollback` and the
 //! confirm timer), and a pending confirmation.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use serde::{Deserialize, Serialize};
 
 use super::saved::SavedPolicy;
+use crate::state::write_atomic;
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Applied {
@@ -36,23 +37,6 @@ pub fn now() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
-/// Write `bytes` to `path` atomically: a temporary file beside it, fsync, rename.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    use std::io::Write;
-    let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let tmp = path.with_extension(format!("tmp{}", std::process::id()));
-    let mut f =
-        std::fs::File::create(&tmp).with_context(|| format!("cannot write {}", tmp.display()))?;
-    f.write_all(bytes)?;
-    f.sync_all()?;
-    std::fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))?;
-    if let Ok(d) = std::fs::File::open(dir) {
-        let _ = d.sync_all();
-    }
-    Ok(())
-}
-
 impl Records {
     pub fn new(dir: PathBuf) -> Self {
         Self { dir }
@@ -64,10 +48,10 @@ impl Records {
     }
 
     fn write_json<T: Serialize>(&self, name: &str, value: &T) -> Result<()> {
-        write_atomic(
+        Ok(write_atomic(
             &self.dir.join(name),
             serde_json::to_string_pretty(value)?.as_bytes(),
-        )
+        )?)
     }
 
     pub fn applied(&self) -> Option<Applied> {

@@ -22,7 +22,8 @@ use palisade_core::policy::Ruleset;
 use palisade_core::{parse_element, AddrRange, ProtoPort};
 use serde::{Deserialize, Serialize};
 
-use crate::store::{BlockAction, Contents, ContentsBuilder, SetDef};
+use crate::store::{BlockAction, SetDef};
+use palisade_core::{Contents, ContentsBuilder};
 
 const HEADER: &str = "palisade-state 1";
 

@@ -17,8 +17,9 @@
 //! What palisade knows about a set (its verdict, whether it holds ports) is kept in the bulk
 //! kernel set's comment, so the kernel is the only source of truth.
 
-use super::{BlockAction, SetDef};
-use crate::kernel_addr::KernelAddr;
+use super::def::{BlockAction, SetDef};
+use super::kernel_addr::KernelAddr;
+use palisade_core::{AddrBits, Contents, Groups};
 use palisade_nft::consts::*;
 use palisade_nft::{Batch, Expr, Hook, Key, KeyKind, Reject, SetInfo, SetSpec, Verdict};
 use std::time::Duration;
@@ -123,7 +124,23 @@ impl SetDef {
     }
 }
 
-/// The companion set holding the cache token of set `name` (see [`crate::cache`]).
+/// Kernel element counts (as `NFTA_SET_COUNT` reports them) for contents stored in `part`:
+/// in a hash set or an address+port set one per element; in a plain interval set one per
+/// interval end, and a range that runs to the top of the address space has none.
+pub fn expected_kernel_counts(c: &Contents, part: Part) -> (usize, usize) {
+    fn count<T: AddrBits>(groups: &Groups<T>, part: Part) -> usize {
+        groups
+            .iter()
+            .map(|(port, set)| match port {
+                None if part.is_interval() => set.iter().filter(|iv| iv.last != T::MAX).count(),
+                _ => set.len(),
+            })
+            .sum()
+    }
+    (count(&c.v4, part), count(&c.v6, part))
+}
+
+/// The companion set holding the cache token of set `name` (see [`super::cache`]).
 pub fn stamp_name(name: &str) -> String {
     format!("{name}_stamp")
 }
@@ -241,6 +258,7 @@ pub fn block_rule(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use palisade_core::{AddrRange, Interval, ProtoPort};
 
     #[test]
     fn definition_survives_the_kernel_comment() {
@@ -318,5 +336,34 @@ mod tests {
         ];
         let unique: std::collections::BTreeSet<_> = names.iter().collect();
         assert_eq!(unique.len(), names.len());
+    }
+
+    #[test]
+    fn expected_counts_follow_the_kernel() {
+        let c = Contents::from_ranges([
+            (
+                AddrRange::V4(Interval {
+                    first: 10,
+                    last: 20,
+                }),
+                None,
+            ),
+            (
+                AddrRange::V4(Interval {
+                    first: 30,
+                    last: u32::MAX,
+                }),
+                None,
+            ),
+            (
+                AddrRange::V6(Interval { first: 1, last: 1 }),
+                Some(ProtoPort { proto: 6, port: 22 }),
+            ),
+        ]);
+        assert_eq!(expected_kernel_counts(&c, Part::Bulk), (1, 1));
+        assert_eq!(expected_kernel_counts(&c, Part::Singles), (2, 1));
+        let (ranges, singles) = c.split_singles();
+        assert_eq!(ranges.range_counts(), (2, 0));
+        assert_eq!(singles.range_counts(), (0, 1));
     }
 }

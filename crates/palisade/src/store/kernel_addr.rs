@@ -136,6 +136,19 @@ pub struct KernelRange<T> {
     pub comment: Option<String>,
 }
 
+impl<T> KernelRange<T> {
+    /// A range with no timeout and no comment.
+    pub fn bare(range: Interval<T>, port: Option<ProtoPort>) -> Self {
+        KernelRange {
+            range,
+            port,
+            timeout_ms: None,
+            expires_ms: None,
+            comment: None,
+        }
+    }
+}
+
 /// Ranges of single addresses from a hash set's dumped elements, sorted.
 pub fn decode_singles<T: KernelAddr>(elems: Vec<ElementInfo>) -> Vec<KernelRange<T>> {
     let mut out: Vec<KernelRange<T>> = elems

@@ -1,4 +1,4 @@
-//! `palisade demo`: palisade's main job, shown end to end in throw-away network namespaces.
+//! `palisade-demo`: palisade's main job, shown end to end in throw-away network namespaces.
 //!
 //! A server namespace runs a small web server; a client namespace has a source address from a
 //! real public blocklist and one that is not listed. palisade loads the list into a kernel set
@@ -6,13 +6,16 @@
 //! The host's own network and firewall are never touched; the namespaces are removed at the
 //! end, on failure, and on Ctrl-C.
 
-use crate::cli::DemoArgs;
-use crate::commands::Out;
-use crate::kernel_addr::Extras;
-use crate::load::read_lists;
-use crate::store::{BlockAction, Contents, SetDef, Store};
+mod otp;
+mod policy;
+mod watch;
+
 use anyhow::{Context, Result};
-use palisade_core::{AddrRange, Format, Interval, ParseOptions};
+use clap::Parser;
+use palisade::lists::read_lists;
+use palisade::store::kernel_addr::Extras;
+use palisade::store::{BlockAction, SetDef, Store};
+use palisade_core::{AddrRange, Contents, Format, Interval, ParseOptions};
 use palisade_lab::Netns;
 use palisade_nft::Netlink;
 use std::io::{Read, Write};
@@ -36,7 +39,28 @@ fn scene(title: &str) {
     println!("\n== {title}");
 }
 
-pub fn run(a: DemoArgs, _out: Out) -> Result<()> {
+/// Shows palisade at work in throw-away network namespaces (changes nothing on this host).
+#[derive(Parser, Debug)]
+#[command(name = "palisade-demo", version)]
+struct DemoArgs {
+    /// Blocklist to load in the demo (default: the FireHOL level 1 list shipped with palisade).
+    #[arg(long, value_name = "FILE")]
+    list: Option<std::path::PathBuf>,
+}
+
+fn main() -> std::process::ExitCode {
+    // Before any thread starts, so every thread inherits the blocked signals.
+    palisade_lab::remove_on_signals();
+    match run(DemoArgs::parse()) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("palisade-demo: error: {e:#}");
+            std::process::ExitCode::from(2)
+        }
+    }
+}
+
+fn run(a: DemoArgs) -> Result<()> {
     println!("palisade demo: mass-blocking with kernel sets, in throw-away network namespaces");
     let (list_path, _tmp) = match &a.list {
         Some(p) => (p.clone(), None),
@@ -159,10 +183,10 @@ pub fn run(a: DemoArgs, _out: Out) -> Result<()> {
     }
 
     scene("6. Default-deny: a policy of a few lines, applied atomically");
-    crate::demo_policy::scene(&server, &client, &mut store, allowed_src, SERVER)?;
+    policy::scene(&server, &client, &mut store, allowed_src, SERVER)?;
 
     scene("7. Flood protection: a rate per source, and a ban the kernel applies by itself");
-    crate::demo_policy::flood_scene(&client, &mut store, allowed_src, SERVER)?;
+    policy::flood_scene(&client, &mut store, allowed_src, SERVER)?;
 
     scene("8. Log-watching bans: a password guesser, banned by the kernel");
     // A fresh source: the others are in the blocklist and, since scene 7, the flood bans.
@@ -171,12 +195,26 @@ pub fn run(a: DemoArgs, _out: Out) -> Result<()> {
         .find(|a| !v4.contains(u32::from(*a)))
         .context("no unlisted address for the guesser")?;
     client.ip(&["addr", "add", &format!("{guesser}/32"), "dev", &cli_if])?;
-    crate::demo_watch::scene(&server, &client, &mut store, guesser, SERVER)?;
+    watch::scene(&server, &client, &mut store, guesser, SERVER)?;
 
-    crate::demo_otp::run()?;
+    otp::run()?;
     scene("Done");
     println!("removing the namespaces; nothing on this host was changed");
     Ok(())
+}
+
+/// The `palisade` command the scenes run: built beside this demo, else on the PATH.
+pub fn palisade_binary() -> Result<std::path::PathBuf> {
+    let beside = std::env::current_exe()?.with_file_name("palisade");
+    if beside.exists() {
+        return Ok(beside);
+    }
+    std::env::var_os("PATH")
+        .into_iter()
+        .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+        .map(|d| d.join("palisade"))
+        .find(|p| p.exists())
+        .context("the palisade binary is neither beside palisade-demo nor on the PATH (cargo build -p palisade)")
 }
 
 pub struct TempDir(pub std::path::PathBuf);

@@ -11,10 +11,10 @@ use palisade_core::policy::{
 };
 use palisade_lab::Netns;
 
-use crate::policy::apply::{apply, ApplyReport, Desired, DesiredSet};
-use crate::policy::cmd::set_def;
-use crate::policy::saved::SavedPolicy;
-use crate::store::Store;
+use palisade::policy::apply::{apply, ApplyReport, Desired, DesiredSet};
+use palisade::policy::config::set_def;
+use palisade::policy::saved::SavedPolicy;
+use palisade::store::Store;
 
 /// Apply a policy from config text as `palisade apply` would, with the sets it declares
 /// created empty (the demo loads no files). Shared by the demo's policy scenes.

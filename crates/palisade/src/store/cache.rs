@@ -10,8 +10,7 @@
 //! count, that must match as well, which catches changes made with other tools. Anything else
 //! falls back to reading the kernel.
 
-use crate::store::Contents;
-use palisade_core::{AddrBits, Interval, IntervalSet, ProtoPort};
+use palisade_core::{AddrBits, Contents, Interval, IntervalSet, ProtoPort};
 use std::collections::BTreeMap;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -94,22 +93,14 @@ fn decode_family<T: AddrBits>(
     Some(out)
 }
 
-/// Where the cache of one set lives: `DIR/netns-INODE/NAME.cache`. Keying by the network
-/// namespace keeps sets of the same name in different namespaces apart.
-pub fn path(dir: &Path, netns_inode: u64, set: &str) -> PathBuf {
-    dir.join(format!("netns-{netns_inode}"))
-        .join(format!("{set}.cache"))
+/// Where the cache of one set lives in the namespace's cache directory.
+pub fn path(dir: &Path, set: &str) -> PathBuf {
+    dir.join(format!("{set}.cache"))
 }
 
-/// Write atomically (temporary file, then rename), so a crash never leaves half a cache.
+/// Write atomically, so a crash never leaves half a cache.
 pub fn write(path: &Path, token: u32, contents: &Contents) -> io::Result<()> {
-    let dir = path
-        .parent()
-        .ok_or_else(|| io::Error::other("cache path has no directory"))?;
-    std::fs::create_dir_all(dir)?;
-    let tmp = path.with_extension("tmp");
-    std::fs::write(&tmp, encode(token, contents))?;
-    std::fs::rename(&tmp, path)
+    crate::state::write_atomic(path, &encode(token, contents))
 }
 
 pub fn read(path: &Path) -> Option<(u32, Contents)> {

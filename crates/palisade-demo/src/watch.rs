@@ -75,14 +75,14 @@ const SCENE_POLICY: &str = "[input]\npolicy = \"drop\"\nallow = [\"http\", \"808
 pub fn scene(
     server_ns: &Netns,
     client: &Netns,
-    store: &mut crate::store::Store,
+    store: &mut palisade::store::Store,
     source: Ipv4Addr,
     server: Ipv4Addr,
 ) -> Result<()> {
-    crate::demo_policy::apply_text(store, SCENE_POLICY)?;
+    crate::policy::apply_text(store, SCENE_POLICY)?;
     let dir = std::env::temp_dir().join(format!("palisade-demo-watch-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
-    let _cleanup = crate::demo::TempDir(dir.clone());
+    let _cleanup = crate::TempDir(dir.clone());
     let log = dir.join("error.log");
     std::fs::write(&log, "")?;
     protected_page(server_ns, log.clone())?;
@@ -96,7 +96,7 @@ pub fn scene(
     for line in text.lines() {
         println!("  | {line}");
     }
-    let exe = std::env::current_exe()?;
+    let exe = crate::palisade_binary()?;
     let child = std::process::Command::new(&exe)
         .env("PALISADE_STATE_DIR", &dir)
         .args(["-q", "--netns", server_ns.name(), "watch", "-c"])

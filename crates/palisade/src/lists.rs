@@ -1,7 +1,6 @@
 //! Reading list files into set contents: streaming, with a progress bar on a terminal.
 
-use crate::store::{Contents, ContentsBuilder};
-use palisade_core::{Format, LineError, ListReader, ParseOptions};
+use palisade_core::{Contents, ContentsBuilder, Format, LineError, ListReader, ParseOptions};
 use std::fs::File;
 use std::io::{BufReader, IsTerminal, Read};
 use std::path::Path;
@@ -34,7 +33,8 @@ pub struct Parsed {
 pub enum ReadError {
     #[error("cannot open {path}: {err}")]
     Open { path: String, err: std::io::Error },
-    #[error("{0}")]
+    /// Shown once: the line error says everything (file, line, content, problem).
+    #[error(transparent)]
     Line(#[from] LineError),
 }
 

@@ -1,0 +1,25 @@
+//! palisade: protects a Linux server through the kernel's nftables.
+//!
+//! This crate is the part that talks to the kernel and the command line on top of it; the
+//! decisions are made by the pure crates (`palisade-core`, `palisade-watch`, `palisade-otp`)
+//! and every system call of nftables is in `palisade-nft`.
+//!
+//! - [`cli`]: the flags, defined once; [`generate`]: the man page and completions from them;
+//!   [`run`]: which command does what;
+//! - [`netns`]: the network namespace a command works in; [`state`]: where palisade keeps what
+//!   it must remember, per namespace;
+//! - [`store`]: palisade's sets in the kernel; [`lists`]: reading list files into them;
+//! - [`commands`]: the set, block and OTP commands;
+//! - [`policy`]: the default-deny policy in the kernel and its commands;
+//! - [`watch`]: the log-watching daemon and its commands.
+
+pub mod cli;
+pub mod commands;
+pub mod generate;
+pub mod lists;
+pub mod netns;
+pub mod policy;
+pub mod run;
+pub mod state;
+pub mod store;
+pub mod watch;

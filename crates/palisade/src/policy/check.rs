@@ -1,0 +1,27 @@
+//! `palisade check`: validate the config (policy, sets, jails) and warn about lockouts.
+
+use anyhow::Result;
+
+use super::config::{config_dir, desired_sets, print_lints, read_config};
+use super::env::Env;
+use super::membership::KernelSets;
+use crate::cli::PolicyArgs;
+
+pub fn check(env: &mut Env, a: &PolicyArgs) -> Result<i32> {
+    let facts = env.facts();
+    let c = read_config(&a.config, &facts)?;
+    desired_sets(&c, &config_dir(&a.config))?;
+    let jails = crate::watch::read_config(&a.config)?;
+    let sets = KernelSets::new(&mut env.store)?;
+    let warnings = print_lints(&c, &facts, &sets);
+    let rules: usize = c.ruleset.chains.iter().map(|ch| ch.rules.len()).sum();
+    println!(
+        "{}: valid: {} rules in {} chains, {} sets, {} jails; {warnings} warnings",
+        c.file,
+        rules,
+        c.ruleset.chains.len(),
+        c.ruleset.sets.len(),
+        jails.jails.len()
+    );
+    Ok(0)
+}

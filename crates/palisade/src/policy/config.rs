@@ -1,0 +1,96 @@
+//! The policy config read, validated and compiled, with the sets it declares and its lints.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use palisade_core::policy::{
+    compile, lint, parse_config, HostFacts, Membership, Policy, Ruleset, Services, Severity,
+};
+use palisade_core::{Contents, Format, ParseOptions};
+
+use super::apply::DesiredSet;
+use super::facts;
+use crate::store::{BlockAction, SetDef};
+
+/// A config read, validated and compiled.
+pub struct Compiled {
+    pub file: String,
+    pub policy: Policy,
+    pub ruleset: Ruleset,
+}
+
+/// The services table palisade resolves names with: its built-ins, then `/etc/services`.
+pub fn services() -> Services {
+    Services::new(&std::fs::read_to_string("/etc/services").unwrap_or_default())
+}
+
+/// Read, validate and compile the config at `path` for this host.
+pub fn read_config(path: &Path, facts: &HostFacts) -> Result<Compiled> {
+    let file = path.display().to_string();
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read the config {file} (choose another with -c FILE)"))?;
+    let policy = parse_config(&file, &text, &services())?;
+    let ruleset = compile(&policy, &facts::context(facts));
+    Ok(Compiled {
+        file,
+        policy,
+        ruleset,
+    })
+}
+
+/// The kernel-side definition of a set the config declares.
+pub fn set_def(decl: &palisade_core::policy::SetDecl) -> SetDef {
+    use palisade_core::policy::SetAction;
+    SetDef {
+        name: decl.name.clone(),
+        with_ports: false,
+        block: match decl.action {
+            SetAction::Drop => Some(BlockAction::Drop),
+            SetAction::Reject => Some(BlockAction::Reject),
+            SetAction::Accept | SetAction::None => None,
+        },
+        default_timeout: decl.timeout_secs.map(Duration::from_secs),
+        dynamic: decl.dynamic,
+    }
+}
+
+/// The directory a config's relative set files are read from: the config's own.
+pub fn config_dir(p: &Path) -> PathBuf {
+    p.parent()
+        .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
+}
+
+/// The sets the config declares, with their contents read from files and inline elements.
+pub fn desired_sets(c: &Compiled, base: &Path) -> Result<Vec<DesiredSet>> {
+    let mut out = Vec::new();
+    for decl in &c.ruleset.sets {
+        let files: Vec<PathBuf> = decl.files.iter().map(|f| base.join(f)).collect();
+        let parsed =
+            crate::lists::read_lists(&files, Format::Auto, ParseOptions::default(), false, false)
+                .with_context(|| format!("set {} in {}", decl.name, c.file))?;
+        let inline = Contents::from_ranges(decl.elements.iter().map(|a| (*a, None)));
+        out.push(DesiredSet {
+            def: set_def(decl),
+            loaded: parsed.contents.union(&inline),
+            recent: None,
+        });
+    }
+    Ok(out)
+}
+
+/// Print the config's lints; returns how many are warnings.
+pub fn print_lints(c: &Compiled, facts: &HostFacts, sets: &dyn Membership) -> usize {
+    let lints = lint(&c.policy, &c.ruleset, facts, sets);
+    for l in &lints {
+        let label = match l.severity {
+            Severity::Warning => "warning",
+            Severity::Note => "note",
+        };
+        eprintln!("{}: {label}: {}", c.file, l.message);
+    }
+    lints
+        .iter()
+        .filter(|l| l.severity == Severity::Warning)
+        .count()
+}

@@ -1,0 +1,115 @@
+//! `palisade explain`: which rule or set decides a packet, and why.
+
+use std::io::Write as _;
+
+use anyhow::{bail, Context, Result};
+use palisade_core::policy::{explain, BlockSet, CtStates, Decision, Direction, Packet, L4};
+
+use super::config::read_config;
+use super::env::Env;
+use super::membership::KernelSets;
+use crate::cli::{DirectionArg, ExplainArgs, ProtoArg, StateArg};
+use crate::store::BlockAction;
+
+pub fn explain_cmd(env: &mut Env, a: &ExplainArgs) -> Result<i32> {
+    let ruleset = match &a.config {
+        Some(path) => read_config(path, &env.facts())?.ruleset,
+        None => env
+            .records
+            .applied()
+            .map(|a| a.policy.ruleset)
+            .context("no policy applied here: give the config to explain with -c FILE")?,
+    };
+    let l4 = Some(match a.proto {
+        ProtoArg::Tcp => L4::Tcp,
+        ProtoArg::Udp => L4::Udp,
+        ProtoArg::Icmp => L4::Icmp,
+        ProtoArg::Icmpv6 => L4::Icmpv6,
+    });
+    let direction = match a.direction {
+        DirectionArg::Input => Direction::Input,
+        DirectionArg::Output => Direction::Output,
+        DirectionArg::Forward => Direction::Forward,
+    };
+    if a.from.is_ipv4() != a.to.is_ipv4() {
+        bail!("--from and --to must be of one family");
+    }
+    let packet = Packet {
+        direction,
+        l4,
+        src: a.from,
+        dst: a.to,
+        sport: matches!(l4, Some(L4::Tcp) | Some(L4::Udp)).then_some(a.sport.unwrap_or(40000)),
+        dport: a.dport,
+        icmp_type: a.icmp_type.or(match l4 {
+            Some(L4::Icmp) => Some(8),
+            Some(L4::Icmpv6) => Some(128),
+            _ => None,
+        }),
+        ct_state: ct_state(a.state),
+        iif: a
+            .iif
+            .clone()
+            .or_else(|| (direction != Direction::Output).then(|| "eth0".into())),
+        oif: a
+            .oif
+            .clone()
+            .or_else(|| (direction != Direction::Input).then(|| "eth0".into())),
+    };
+    let defs = env.store.sets()?;
+    let blocks: Vec<BlockSet> = defs
+        .iter()
+        .filter_map(|d| {
+            d.block.map(|b| BlockSet {
+                name: d.name.clone(),
+                reject: b == BlockAction::Reject,
+                with_ports: d.with_ports,
+            })
+        })
+        .collect();
+    let sets = KernelSets::new(&mut env.store)?;
+    let d = explain(&ruleset, &blocks, &packet, &sets);
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&d)?);
+    } else {
+        print_decision(&d);
+    }
+    Ok(match d.verdict {
+        palisade_core::policy::Verdict::Accept => 0,
+        _ => 1,
+    })
+}
+
+fn print_decision(d: &Decision) {
+    use palisade_core::policy::DecidedBy;
+    let verdict = format!("{:?}", d.verdict).to_uppercase();
+    match &d.by {
+        DecidedBy::BlockSet { set } => println!(
+            "{verdict}: the source is in set `{set}`, matched in chain block_input before any policy rule"
+        ),
+        DecidedBy::Rule { index, text, origin } => println!(
+            "{verdict}: chain filter_{} rule {index}: `{text}`\n  from: {origin}",
+            d.chain.name()
+        ),
+        DecidedBy::Policy => println!(
+            "{verdict}: no rule of chain filter_{} matches; its policy decides",
+            d.chain.name()
+        ),
+    }
+    for a in &d.also {
+        println!("  also {a}");
+    }
+    let _ = std::io::stdout().flush();
+}
+
+/// The connection-tracking state bit of a `--state` choice.
+fn ct_state(s: StateArg) -> u32 {
+    let name = match s {
+        StateArg::New => "new",
+        StateArg::Established => "established",
+        StateArg::Related => "related",
+        StateArg::Invalid => "invalid",
+        StateArg::Untracked => "untracked",
+    };
+    CtStates::parse_one(name).expect("every --state choice is a conntrack state")
+}

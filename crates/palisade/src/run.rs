@@ -1,0 +1,113 @@
+//! Which command does what: the one place the parsed command line meets the modules.
+
+use anyhow::Result;
+
+use crate::cli::{Cli, Command};
+use crate::commands::{self, Out};
+use crate::netns::Namespace;
+use crate::policy::{self, env::Env};
+use crate::state::StateDir;
+use crate::store::{Store, StoreError};
+use crate::watch::{self, WatchPaths};
+
+/// The set commands' store: the kernel of the namespace, and its set caches.
+fn store(ns: &Namespace) -> Result<Store> {
+    let cache = StateDir::for_namespace(ns).ok().map(|s| s.sets());
+    Ok(Store::new(ns.netlink()?, cache))
+}
+
+/// Run a command; its exit code.
+pub fn run(cli: Cli) -> Result<i32> {
+    let out = Out {
+        quiet: cli.quiet,
+        verbose: cli.verbose,
+    };
+    let ns = Namespace::new(cli.netns);
+    match cli.command {
+        Command::Set(cmd) => commands::set::set(&mut store(&ns)?, cmd, out),
+        Command::Block(a) => commands::block::block(&mut store(&ns)?, a, out),
+        Command::Unblock(a) => commands::block::unblock(&mut store(&ns)?, a, out),
+        Command::Otp(cmd) => commands::otp::run(cmd, out),
+        Command::Generate(a) => {
+            crate::generate::generate(a.what, &mut std::io::stdout().lock())?;
+            Ok(0)
+        }
+        Command::Watch(a) if a.test.is_some() => {
+            let cfg = watch::read_config(&a.policy.config)?;
+            let file = a.test.as_deref().expect("matched above");
+            watch::offline::test_file(&cfg, file, a.jail.as_deref())
+        }
+        command => {
+            let mut env = Env::open(&ns)?;
+            policy_command(&mut env, command, out)
+        }
+    }
+}
+
+/// The commands that work with a namespace's policy records or watcher state.
+fn policy_command(env: &mut Env, command: Command, out: Out) -> Result<i32> {
+    use policy::{check, explain, persist, plan, status, transitions};
+    let watch_paths = || WatchPaths::new(&env.state.watch());
+    match command {
+        Command::Check(a) => check::check(env, &a),
+        Command::Plan(a) => plan::plan(env, &a),
+        Command::Apply(a) => transitions::apply_cmd(env, &a, out),
+        Command::Confirm => transitions::confirm(env),
+        Command::Rollback => transitions::rollback(env, out),
+        Command::ConfirmTimer { token, seconds } => transitions::confirm_timer(env, token, seconds),
+        Command::Status(a) => status::status(env, &a),
+        Command::Explain(a) => explain::explain_cmd(env, &a),
+        Command::Save { file } => persist::save(env, file, out),
+        Command::Restore { file } => persist::restore(env, file, out),
+        Command::Watch(a) => {
+            let cfg = watch::read_config(&a.policy.config)?;
+            let paths = watch_paths();
+            watch::daemon::run(&mut env.store, cfg, &paths, a.from_start)
+        }
+        Command::Bans(a) => {
+            let cfg = watch::read_config(&a.policy.config)?;
+            watch::listing::list(&mut env.store, &cfg, a.json)
+        }
+        Command::Unban(a) => {
+            let cfg = watch::read_config(&a.policy.config)?;
+            let paths = watch_paths();
+            watch::listing::unban(&mut env.store, &cfg, &paths, &a.addresses)
+        }
+        Command::Set(_)
+        | Command::Block(_)
+        | Command::Unblock(_)
+        | Command::Otp(_)
+        | Command::Generate(_) => unreachable!("run() handles these without a policy env"),
+    }
+}
+
+/// What to do about the errors admins meet most.
+pub fn hint(e: &anyhow::Error) -> Option<&'static str> {
+    for cause in e.chain() {
+        let line = cause
+            .downcast_ref::<palisade_core::LineError>()
+            .or_else(|| match cause.downcast_ref::<crate::lists::ReadError>() {
+                Some(crate::lists::ReadError::Line(l)) => Some(l),
+                _ => None,
+            });
+        let problem = line
+            .map(|l| &l.problem)
+            .or_else(|| cause.downcast_ref::<palisade_core::Problem>());
+        if let Some(palisade_core::Problem::HostBitsSet { .. }) = problem {
+            return Some("add --normalize to accept it as that network");
+        }
+    }
+    let nft = e.chain().find_map(|c| {
+        c.downcast_ref::<palisade_nft::NftError>()
+            .or_else(|| c.downcast_ref::<StoreError>().and_then(StoreError::nft))
+    })?;
+    match nft.errno() {
+        Some(libc::EPERM) => {
+            Some("reading or changing nftables needs root (CAP_NET_ADMIN): run palisade with sudo")
+        }
+        Some(libc::EPROTONOSUPPORT) | Some(libc::EAFNOSUPPORT) => {
+            Some("this kernel lacks nf_tables: load it with `modprobe nf_tables`")
+        }
+        _ => None,
+    }
+}

@@ -1,0 +1,95 @@
+//! One reader thread per followed source (file or journal), matching lines against the jails
+//! that read it and sending on only the hits.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::net::IpAddr;
+use std::sync::mpsc;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use palisade_watch::{Source, WatchConfig};
+
+use super::follow;
+
+/// A failure a reader thread saw: which jail, which host.
+pub struct Hit {
+    pub jail: usize,
+    pub host: IpAddr,
+}
+
+/// Start a reader thread for each source; jails reading the same source share it.
+pub fn start_readers(
+    cfg: &WatchConfig,
+    from_start: bool,
+    hits: mpsc::SyncSender<Hit>,
+) -> Result<()> {
+    let mut by_source: BTreeMap<String, (Source, Vec<usize>)> = BTreeMap::new();
+    for (i, j) in cfg.jails.iter().enumerate() {
+        let key = match &j.source {
+            Source::File(p) => format!("file:{}", p.display()),
+            Source::Journal { unit } => format!("journal:{}", unit.as_deref().unwrap_or("")),
+        };
+        by_source
+            .entry(key)
+            .or_insert_with(|| (j.source.clone(), Vec::new()))
+            .1
+            .push(i);
+    }
+    for (_, (source, jails)) in by_source {
+        let matchers: Vec<(usize, palisade_watch::Matcher)> = jails
+            .iter()
+            .map(|i| (*i, cfg.jails[*i].matcher.clone()))
+            .collect();
+        let hits = hits.clone();
+        let mut on_line = move |line: &[u8]| {
+            for (jail, m) in &matchers {
+                if let Some(host) = m.find_host(line) {
+                    let _ = hits.send(Hit { jail: *jail, host });
+                }
+            }
+        };
+        match source {
+            Source::File(path) => {
+                let wake = follow::Wakeup::new(std::slice::from_ref(&path))
+                    .with_context(|| format!("cannot watch {}", path.display()))?;
+                let mut f = follow::Follower::open(&path, from_start);
+                std::thread::spawn(move || loop {
+                    if let Err(e) = f.poll(&mut on_line) {
+                        eprintln!("palisade watch: reading {}: {e}", path.display());
+                    }
+                    wake.wait(Duration::from_millis(500));
+                });
+            }
+            Source::Journal { unit } => {
+                let mut cmd = std::process::Command::new("journalctl");
+                cmd.args(["--follow", "--output=cat", "--lines=0"]);
+                if let Some(u) = &unit {
+                    cmd.args(["--unit", u]);
+                }
+                let mut child = cmd
+                    .stdout(std::process::Stdio::piped())
+                    .spawn()
+                    .context("cannot start journalctl to follow the journal")?;
+                let out = child.stdout.take().expect("piped");
+                std::thread::spawn(move || {
+                    let mut r = BufReader::new(out);
+                    let mut line = Vec::new();
+                    while r
+                        .read_until(b'\n', &mut line)
+                        .map(|n| n > 0)
+                        .unwrap_or(false)
+                    {
+                        if line.last() == Some(&b'\n') {
+                            line.pop();
+                        }
+                        on_line(&line);
+                        line.clear();
+                    }
+                    let _ = child.wait();
+                });
+            }
+        }
+    }
+    Ok(())
+}
