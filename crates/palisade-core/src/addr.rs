@@ -72,11 +72,32 @@ impl AddrRange {
     }
 }
 
+/// An IPv4-mapped IPv6 address (`::ffff:192.0.2.1`) is the IPv4 host it maps.
 impl From<IpAddr> for AddrRange {
     fn from(ip: IpAddr) -> Self {
         match ip {
             IpAddr::V4(a) => AddrRange::V4(Interval::single(u32::from(a))),
-            IpAddr::V6(a) => AddrRange::V6(Interval::single(u128::from(a))),
+            IpAddr::V6(a) => AddrRange::V6(Interval::single(u128::from(a))).unmapped(),
+        }
+    }
+}
+
+/// `::ffff:0.0.0.0`, the first IPv4-mapped IPv6 address.
+const MAPPED_V4: u128 = 0xffff_0000_0000;
+
+impl AddrRange {
+    /// IPv4-mapped IPv6 addresses and networks (inside `::ffff:0:0/96`) as the IPv4 ones they
+    /// stand for. Packets from an IPv4 host carry its IPv4 address, so a mapped entry in an
+    /// IPv6 set would match nothing: `::ffff:10.99.0.2` must block 10.99.0.2.
+    pub fn unmapped(self) -> Self {
+        match self {
+            AddrRange::V6(r) if r.first >= MAPPED_V4 && r.last <= MAPPED_V4 | 0xffff_ffff => {
+                AddrRange::V4(Interval {
+                    first: (r.first - MAPPED_V4) as u32,
+                    last: (r.last - MAPPED_V4) as u32,
+                })
+            }
+            other => other,
         }
     }
 }
@@ -223,7 +244,14 @@ fn parse_ip(s: &str) -> Result<Ip, Problem> {
 /// A network with host bits set (`10.1.2.3/8`) is refused unless `normalize`,
 /// because it is usually a typo for either the host or a smaller network, and
 /// guessing wrong would block far more than intended.
+///
+/// IPv4-mapped IPv6 addresses and networks (`::ffff:10.0.0.1`) are read as the IPv4 ones
+/// they stand for (see [`AddrRange::unmapped`]).
 pub fn parse_addr_range(s: &str, normalize: bool) -> Result<AddrRange, Problem> {
+    parse_any_range(s, normalize).map(AddrRange::unmapped)
+}
+
+fn parse_any_range(s: &str, normalize: bool) -> Result<AddrRange, Problem> {
     let s = s.trim();
     if s.is_empty() {
         return Err(Problem::Empty);

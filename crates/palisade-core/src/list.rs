@@ -124,6 +124,10 @@ pub struct LineError {
 /// Longest line we buffer; anything longer is reported and skipped, so a
 /// binary file without newlines can't make us hold all of it in memory.
 pub const MAX_LINE_BYTES: usize = 64 * 1024;
+/// Most bytes read in search of one line's end before the input is declared not a list:
+/// reading `/dev/zero` or a binary file without newlines ends with an error instead of
+/// spinning forever.
+pub const MAX_LINE_SEARCH: usize = 1024 * 1024;
 const MAX_SHOWN_CHARS: usize = 120;
 
 /// Iterator over the elements of one list, streaming.
@@ -194,11 +198,17 @@ impl<R: BufRead> ListReader<R> {
     }
 
     /// Read one line into `buf` (without its terminator). `Ok(false)` at end
-    /// of input, `Ok(true)` otherwise; sets `too_long` if it was cut.
-    fn read_line(&mut self, too_long: &mut bool) -> std::io::Result<bool> {
+    /// of input, `Ok(true)` otherwise; sets `too_long` if it was cut, and
+    /// `endless` if no line end came within [`MAX_LINE_SEARCH`] bytes.
+    fn read_line(&mut self, too_long: &mut bool, endless: &mut bool) -> std::io::Result<bool> {
         self.buf.clear();
         let mut any = false;
+        let mut searched = 0usize;
         loop {
+            if searched > MAX_LINE_SEARCH {
+                *endless = true;
+                return Ok(true);
+            }
             let available = match self.reader.fill_buf() {
                 Ok(b) => b,
                 Err(e) if e.kind() == ErrorKind::Interrupted => continue,
@@ -218,6 +228,7 @@ impl<R: BufRead> ListReader<R> {
             }
             self.buf.extend_from_slice(&available[..used.min(room)]);
             self.reader.consume(used);
+            searched += used;
             if end {
                 return Ok(true);
             }
@@ -236,8 +247,8 @@ impl<R: BufRead> Iterator for ListReader<R> {
             if self.done {
                 return None;
             }
-            let mut too_long = false;
-            match self.read_line(&mut too_long) {
+            let (mut too_long, mut endless) = (false, false);
+            match self.read_line(&mut too_long, &mut endless) {
                 Ok(false) => {
                     self.done = true;
                     return None;
@@ -248,6 +259,13 @@ impl<R: BufRead> Iterator for ListReader<R> {
                     self.line += 1;
                     return Some(Err(self.error("", Problem::Io(e.to_string()))));
                 }
+            }
+            if endless {
+                self.done = true;
+                let problem = Problem::NoLineEnd {
+                    limit: MAX_LINE_SEARCH,
+                };
+                return Some(Err(self.error("", problem)));
             }
             let mut bytes = self.buf.as_slice();
             if let [rest @ .., b'\n'] = bytes {

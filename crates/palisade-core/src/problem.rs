@@ -77,6 +77,11 @@ pub enum Problem {
     )]
     UnknownFormat(String),
 
+    #[error(
+        "no line end in the first {limit} bytes: not a text list (a binary file or a device?)"
+    )]
+    NoLineEnd { limit: usize },
+
     #[error("line is longer than {max} bytes (is this a text list?)")]
     LineTooLong { max: usize },
 

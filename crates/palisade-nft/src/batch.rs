@@ -54,6 +54,7 @@ pub struct MessageInfo {
 
 /// An nftables transaction being built.
 pub struct Batch {
+    genid: Option<u32>,
     w: MsgWriter,
     next_seq: u32,
     first_seq: u32,
@@ -85,6 +86,11 @@ impl EncodedBatch {
 }
 
 impl Batch {
+    /// The generation this batch is guarded by: once it commits, the ruleset is at the next.
+    pub fn genid(&self) -> Option<u32> {
+        self.genid
+    }
+
     /// Start a batch. With `genid`, the kernel refuses it (`ERESTART`) if the ruleset changed
     /// since that generation was read, which makes read-diff-write safe against concurrent
     /// writers.
@@ -102,6 +108,7 @@ impl Batch {
         }
         w.end_msg(m);
         Self {
+            genid,
             w,
             next_seq: first_seq + 1,
             first_seq,

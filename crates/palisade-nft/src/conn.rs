@@ -59,6 +59,12 @@ impl Netlink {
         }
     }
 
+    /// The cookie of the network namespace this connection talks to (see
+    /// [`NlSocket::netns_cookie`]).
+    pub fn netns_cookie(&self) -> Result<u64> {
+        Ok(self.sock.netns_cookie()?)
+    }
+
     /// Start a batch; with `genid`, it only commits if the ruleset is still at that generation.
     pub fn batch(&mut self, genid: Option<u32>) -> Batch {
         Batch::new(self.seq, genid)

@@ -88,6 +88,25 @@ impl NlSocket {
         .map(drop)
     }
 
+    /// The network namespace's cookie: a number the kernel never gives another namespace
+    /// while it runs (unlike the namespace file's inode, which is reused).
+    pub fn netns_cookie(&self) -> io::Result<u64> {
+        const SO_NETNS_COOKIE: libc::c_int = 71;
+        let mut v: u64 = 0;
+        let mut len = std::mem::size_of::<u64>() as libc::socklen_t;
+        // SAFETY: v and len live for the call; the kernel writes at most len bytes into v.
+        check(unsafe {
+            libc::getsockopt(
+                self.fd.as_raw_fd(),
+                libc::SOL_SOCKET,
+                SO_NETNS_COOKIE,
+                &mut v as *mut u64 as *mut libc::c_void,
+                &mut len,
+            )
+        })?;
+        Ok(v)
+    }
+
     /// Make sure one `sendmsg` of `len` bytes fits: the kernel reads a batch from one message.
     pub fn reserve_send(&mut self, len: usize) -> io::Result<()> {
         if len + 4096 <= self.sndbuf {

@@ -7,7 +7,8 @@
 //! - [`cli`]: the flags, defined once; [`generate`]: the man page and completions from them;
 //!   [`run`]: which command does what;
 //! - [`netns`]: the network namespace a command works in; [`state`]: where palisade keeps what
-//!   it must remember, per namespace;
+//!   it must remember, per namespace; [`lock`]: one change at a time per namespace;
+//!   [`fault`]: crash points for the tests;
 //! - [`store`]: palisade's sets in the kernel; [`lists`]: reading list files into them;
 //! - [`commands`]: the set, block and OTP commands;
 //! - [`policy`]: the default-deny policy in the kernel and its commands;
@@ -15,8 +16,10 @@
 
 pub mod cli;
 pub mod commands;
+pub mod fault;
 pub mod generate;
 pub mod lists;
+pub mod lock;
 pub mod netns;
 pub mod policy;
 pub mod run;

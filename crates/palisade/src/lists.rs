@@ -21,12 +21,17 @@ impl<R: Read> Read for Counting<R> {
     }
 }
 
+/// Invalid lines kept to report: a binary file skipped line by line must not fill memory.
+pub const KEPT_ERRORS: usize = 100;
+
 /// What reading the files gave.
 pub struct Parsed {
     pub contents: Contents,
     pub entries: u64,
-    /// Invalid lines, when skipping them was asked for.
+    /// The first invalid lines (at most [`KEPT_ERRORS`]), when skipping them was asked for.
     pub skipped: Vec<LineError>,
+    /// How many invalid lines were skipped in all.
+    pub skipped_count: u64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -49,6 +54,7 @@ pub fn read_lists(
 ) -> Result<Parsed, ReadError> {
     let mut builder = ContentsBuilder::default();
     let mut skipped = Vec::new();
+    let mut skipped_count = 0u64;
     for path in files {
         let path = path.as_ref();
         let name = path.display().to_string();
@@ -79,7 +85,12 @@ pub fn read_lists(
         for item in ListReader::new(name.clone(), reader, format, opts) {
             match item {
                 Ok(e) => builder.push(e.addr, e.port),
-                Err(e) if skip_invalid => skipped.push(e),
+                Err(e) if skip_invalid => {
+                    skipped_count += 1;
+                    if skipped.len() < KEPT_ERRORS {
+                        skipped.push(e);
+                    }
+                }
                 Err(e) => return Err(e.into()),
             }
         }
@@ -92,5 +103,6 @@ pub fn read_lists(
         contents: builder.build(),
         entries,
         skipped,
+        skipped_count,
     })
 }

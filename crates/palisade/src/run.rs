@@ -2,8 +2,9 @@
 
 use anyhow::Result;
 
-use crate::cli::{Cli, Command};
+use crate::cli::{Cli, Command, SetCommand};
 use crate::commands::{self, Out};
+use crate::lock::{self, Lock};
 use crate::netns::Namespace;
 use crate::policy::{self, env::Env};
 use crate::state::StateDir;
@@ -16,6 +17,25 @@ fn store(ns: &Namespace) -> Result<Store> {
     Ok(Store::new(ns.netlink()?, cache))
 }
 
+/// The namespace's change lock, for `what`.
+fn lock(state: &StateDir, what: &str) -> Result<Lock> {
+    Lock::acquire(&state.lock(), what, lock::WAIT)
+}
+
+/// Set commands that read, diff and write a set's loaded parts take the lock; single
+/// additions and tests do not (they are one atomic kernel operation each).
+fn set_lock(ns: &Namespace, cmd: &SetCommand) -> Result<Option<Lock>> {
+    let what = match cmd {
+        SetCommand::Load(a) => format!("set load {}", a.name),
+        SetCommand::Del(a) => format!("set del {}", a.name),
+        SetCommand::Create(a) => format!("set create {}", a.name),
+        SetCommand::Destroy { name } => format!("set destroy {name}"),
+        SetCommand::Flush { name } => format!("set flush {name}"),
+        _ => return Ok(None),
+    };
+    Ok(Some(lock(&StateDir::for_namespace(ns)?, &what)?))
+}
+
 /// Run a command; its exit code.
 pub fn run(cli: Cli) -> Result<i32> {
     let out = Out {
@@ -24,7 +44,10 @@ pub fn run(cli: Cli) -> Result<i32> {
     };
     let ns = Namespace::new(cli.netns);
     match cli.command {
-        Command::Set(cmd) => commands::set::set(&mut store(&ns)?, cmd, out),
+        Command::Set(cmd) => {
+            let _lock = set_lock(&ns, &cmd)?;
+            commands::set::set(&mut store(&ns)?, cmd, out)
+        }
         Command::Block(a) => commands::block::block(&mut store(&ns)?, a, out),
         Command::Unblock(a) => commands::block::unblock(&mut store(&ns)?, a, out),
         Command::Otp(cmd) => commands::otp::run(cmd, out),
@@ -44,9 +67,30 @@ pub fn run(cli: Cli) -> Result<i32> {
     }
 }
 
-/// The commands that work with a namespace's policy records or watcher state.
+/// The commands that work with a namespace's policy records or watcher state. Those that
+/// change the policy hold the lock; every one first finishes what an interrupted palisade left
+/// (see [`policy::intent`]), so what it reads and reports is what the kernel holds.
 fn policy_command(env: &mut Env, command: Command, out: Out) -> Result<i32> {
     use policy::{check, explain, persist, plan, status, transitions};
+    let changes = match &command {
+        Command::Apply(_) => Some("apply"),
+        Command::Confirm => Some("confirm"),
+        Command::Rollback => Some("rollback"),
+        Command::Restore { .. } => Some("restore"),
+        Command::Save { .. } => Some("save"),
+        _ => None,
+    };
+    // The confirm timer starts while its apply is still under way: it recovers only when it
+    // wakes, under the lock.
+    let timer = matches!(command, Command::ConfirmTimer { .. });
+    let _lock = match changes {
+        Some(what) => Some(lock(&env.state, what)?),
+        None if !timer && env.records.intent().is_some() => Some(lock(&env.state, "recovery")?),
+        None => None,
+    };
+    if !timer {
+        policy::intent::recover(env)?;
+    }
     let watch_paths = || WatchPaths::new(&env.state.watch());
     match command {
         Command::Check(a) => check::check(env, &a),
@@ -54,7 +98,11 @@ fn policy_command(env: &mut Env, command: Command, out: Out) -> Result<i32> {
         Command::Apply(a) => transitions::apply_cmd(env, &a, out),
         Command::Confirm => transitions::confirm(env),
         Command::Rollback => transitions::rollback(env, out),
-        Command::ConfirmTimer { token, seconds } => transitions::confirm_timer(env, token, seconds),
+        Command::ConfirmTimer { token, seconds } => {
+            transitions::confirm_timer(env, token, seconds, |env| {
+                lock(&env.state, "rollback of an unconfirmed apply")
+            })
+        }
         Command::Status(a) => status::status(env, &a),
         Command::Explain(a) => explain::explain_cmd(env, &a),
         Command::Save { file } => persist::save(env, file, out),

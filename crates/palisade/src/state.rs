@@ -63,6 +63,11 @@ impl StateDir {
         self.dir.join("sets")
     }
 
+    /// The lock commands that change the policy or load sets hold (see [`crate::lock`]).
+    pub fn lock(&self) -> PathBuf {
+        self.dir.join("lock")
+    }
+
     /// The log watcher's state.
     pub fn watch(&self) -> PathBuf {
         self.dir.join("watch")
@@ -74,12 +79,13 @@ impl StateDir {
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir)?;
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
-    let tmp = dir.join(format!(
-        ".{}.tmp{}",
-        name.unwrap_or_default(),
-        std::process::id()
-    ));
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let prefix = format!(".{name}.tmp");
+    remove_orphans(dir, &prefix);
+    let tmp = dir.join(format!("{prefix}{}", std::process::id()));
     let written = (|| {
         let mut f = std::fs::File::create(&tmp)?;
         f.write_all(bytes)?;
@@ -94,6 +100,27 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         ));
     }
     std::fs::File::open(dir)?.sync_all()
+}
+
+/// Temporary files of writers that were killed before their rename (`PREFIXpid` of a
+/// process that no longer exists): removed, so a crash leaves no litter behind for long.
+fn remove_orphans(dir: &Path, prefix: &str) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let file = e.file_name();
+        let Some(pid) = file
+            .to_str()
+            .and_then(|n| n.strip_prefix(prefix))
+            .and_then(|p| p.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists() {
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
 }
 
 #[cfg(test)]
@@ -126,6 +153,11 @@ mod tests {
         assert_eq!(std::fs::read(&p).unwrap(), b"two");
         let left: Vec<_> = std::fs::read_dir(dir.join("a")).unwrap().collect();
         assert_eq!(left.len(), 1, "no temporary file is left behind");
+        // A writer killed before its rename left its temporary file: the next write removes it.
+        let orphan = dir.join("a/.b.json.tmp999999999");
+        std::fs::write(&orphan, b"half").unwrap();
+        write_atomic(&p, b"three").unwrap();
+        assert!(!orphan.exists(), "the orphan of a dead writer is removed");
         std::fs::remove_dir_all(dir).unwrap();
     }
 }

@@ -35,11 +35,9 @@ fn parses_accepted_forms() {
         ),
         ("::/0", r6("::", "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff")),
         ("2001:db8::1-2001:db8::9", r6("2001:db8::1", "2001:db8::9")),
-        ("::ffff:1.2.3.4", r6("::ffff:1.2.3.4", "::ffff:1.2.3.4")),
-        (
-            "::ffff:1.2.3.0/120",
-            r6("::ffff:1.2.3.0", "::ffff:1.2.3.255"),
-        ),
+        // IPv4-mapped IPv6 is the IPv4 host or network it stands for (issue 12, defect 5).
+        ("::ffff:1.2.3.4", r4("1.2.3.4", "1.2.3.4")),
+        ("::ffff:1.2.3.0/120", r4("1.2.3.0", "1.2.3.255")),
     ];
     for (s, want) in cases {
         assert_eq!(parse_addr_range(s, false), Ok(want), "{s}");
@@ -321,4 +319,21 @@ proptest! {
             );
         }
     }
+}
+
+#[test]
+fn ipv4_mapped_ipv6_is_the_ipv4_host() {
+    let v4 = |s: &str| parse_addr_range(s, false).unwrap();
+    assert_eq!(v4("::ffff:10.99.0.2"), v4("10.99.0.2"));
+    assert_eq!(v4("::ffff:10.99.0.0/120"), v4("10.99.0.0/24"));
+    assert_eq!(
+        v4("::ffff:10.0.0.1-::ffff:10.0.0.9"),
+        v4("10.0.0.1-10.0.0.9")
+    );
+    assert_eq!(v4("::ffff:0:0/96"), v4("0.0.0.0/0"));
+    // Only what lies wholly inside ::ffff:0:0/96 is mapped.
+    assert!(matches!(v4("::/0"), AddrRange::V6(_)));
+    assert!(matches!(v4("::fffe:0:0/95"), AddrRange::V6(_)));
+    let ip: std::net::IpAddr = "::ffff:192.0.2.1".parse().unwrap();
+    assert_eq!(AddrRange::from(ip), v4("192.0.2.1"));
 }

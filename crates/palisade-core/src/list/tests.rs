@@ -451,3 +451,21 @@ proptest! {
         prop_assert_eq!(got, ranges);
     }
 }
+
+/// An endless input without line ends (`/dev/zero`) ends with one error, in bounded time and
+/// memory, whether invalid lines are skipped or not.
+#[test]
+fn input_without_line_ends_is_not_read_forever() {
+    let endless = std::io::BufReader::new(std::io::repeat(0));
+    let items: Vec<_> = ListReader::new("zero", endless, Format::Plain, ParseOptions::default())
+        .take(10)
+        .collect();
+    assert_eq!(items.len(), 1, "{items:?}");
+    assert!(matches!(
+        items[0],
+        Err(LineError {
+            problem: Problem::NoLineEnd { .. },
+            ..
+        })
+    ));
+}

@@ -134,6 +134,13 @@ pub struct LoadArgs {
     /// Load the valid lines and report the invalid ones instead of refusing the whole load.
     #[arg(long)]
     pub skip_invalid: bool,
+    /// With --skip-invalid: refuse the load when more than this share of lines (percent) is
+    /// invalid, as in an HTML error page.
+    #[arg(long, value_name = "PERCENT", default_value_t = 50, value_parser = clap::value_parser!(u8).range(0..=100))]
+    pub max_skipped: u8,
+    /// Allow a load that empties the set (files with no address at all).
+    #[arg(long)]
+    pub allow_empty: bool,
     /// Accept networks with host bits set by masking them.
     #[arg(long)]
     pub normalize: bool,

@@ -34,7 +34,11 @@ pub fn block(store: &mut Store, a: BlockArgs, out: Out) -> Result<i32> {
 pub fn unblock(store: &mut Store, a: UnblockArgs, out: Out) -> Result<i32> {
     let def = store.get(&a.set)?;
     let items = parse_elements(&a.elements, false, false)?;
-    store.del(&def, &items)?;
+    let missing = store.del(&def, &items)?;
+    if !missing.is_empty() {
+        eprintln!("{}", super::not_in_set(&a.set, &missing));
+        return Ok(1);
+    }
     if !out.quiet {
         eprintln!("unblocked {}", a.elements.join(", "));
     }

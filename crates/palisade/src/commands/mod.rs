@@ -12,7 +12,7 @@ pub mod set;
 pub mod set_load;
 pub mod set_show;
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use palisade_core::{parse_duration, parse_element, Contents};
 use std::time::{Duration, Instant};
 
@@ -25,11 +25,20 @@ pub struct Out {
     pub verbose: bool,
 }
 
-/// A `--timeout`-style duration argument.
+/// A `--timeout`-style duration argument. Zero is refused: nftables would take it as "no
+/// timeout" in some places and as "expire at once" in others, and ipset as "permanent"; an
+/// admin who wants a permanent entry leaves the flag out.
 pub fn duration_arg(s: &Option<String>, flag: &str) -> Result<Option<Duration>> {
-    s.as_deref()
-        .map(|s| parse_duration(s).with_context(|| format!("{flag} `{s}`")))
-        .transpose()
+    let Some(s) = s.as_deref() else {
+        return Ok(None);
+    };
+    let d = parse_duration(s).with_context(|| format!("{flag} `{s}`"))?;
+    if d.is_zero() {
+        bail!(
+            "{flag} `{s}`: a zero timeout blocks nothing; leave {flag} out for a permanent entry"
+        );
+    }
+    Ok(Some(d))
 }
 
 /// Parse command-line elements; a bad one is an error naming it.
@@ -56,4 +65,16 @@ pub fn applied(out: Out, since: Instant) {
             since.elapsed().as_secs_f64() * 1000.0
         );
     }
+}
+
+/// What `set del` and `unblock` say about elements the set did not hold (exit code 1).
+pub fn not_in_set(set: &str, missing: &Contents) -> String {
+    let list: Vec<String> = missing
+        .ranges()
+        .map(|(a, p)| match p {
+            Some(p) => format!("{a},{p}"),
+            None => a.to_string(),
+        })
+        .collect();
+    format!("not in set {set} (nothing removed): {}", list.join(", "))
 }

@@ -4,7 +4,7 @@ use anyhow::{bail, Context, Result};
 use palisade_core::parse_element;
 use std::time::Instant;
 
-use super::{applied, duration_arg, extras, parse_elements, set_load, set_show, Out};
+use super::{applied, duration_arg, extras, not_in_set, parse_elements, set_load, set_show, Out};
 use crate::cli::{BlockArg, SetCommand};
 use crate::store::{BlockAction, SetDef, Store};
 
@@ -46,8 +46,12 @@ pub fn set(store: &mut Store, cmd: SetCommand, out: Out) -> Result<i32> {
             let def = store.get(&a.name)?;
             let items = parse_elements(&a.elements, def.with_ports, a.normalize)?;
             let t = Instant::now();
-            store.del(&def, &items)?;
+            let missing = store.del(&def, &items)?;
             applied(out, t);
+            if !missing.is_empty() {
+                eprintln!("{}", not_in_set(&a.name, &missing));
+                return Ok(1);
+            }
         }
         SetCommand::Test(a) => {
             let def = store.get(&a.name)?;

@@ -117,9 +117,10 @@ pub fn apply(
     store: &mut Store,
     desired: &Desired,
     previously_managed: &[String],
+    token: u32,
 ) -> Result<ApplyReport> {
     let report = store.retry_on_change(
-        |store, gen| try_apply(store, gen, desired, previously_managed),
+        |store, gen| try_apply(store, gen, desired, previously_managed, token),
         StoreError::is_generation_change,
     )?;
     verify(store, desired).map_err(|e| e.context("read-back check after apply"))?;
@@ -137,6 +138,7 @@ fn try_apply(
     gen: u32,
     desired: &Desired,
     previously_managed: &[String],
+    token: u32,
 ) -> store::Result<ApplyReport> {
     let mut report = ApplyReport::default();
     let existing = store.sets()?;
@@ -184,8 +186,10 @@ fn try_apply(
         plans.push(store.plan_load(&ds.def, &ds.loaded, fresh[&ds.def.name], false)?);
     }
 
-    let mut b = store.batch(Some(gen));
+    let mut b = store.batch(gen);
     b.add_table(FAMILY, TABLE);
+    // The transaction's token, committed with it or not at all (see `super::intent`).
+    store::layout::stage_apply_stamp(&mut b, token);
     // Rules that may refer to sets go first.
     let old_policy_chains: Vec<String> = chains
         .iter()

@@ -6,6 +6,7 @@ use anyhow::{bail, Context, Result};
 use palisade_core::policy::{explain, BlockSet, CtStates, Decision, Direction, Packet, L4};
 
 use super::config::read_config;
+use super::drift::rule_drift;
 use super::env::Env;
 use super::membership::KernelSets;
 use crate::cli::{DirectionArg, ExplainArgs, ProtoArg, StateArg};
@@ -33,6 +34,11 @@ pub fn explain_cmd(env: &mut Env, a: &ExplainArgs) -> Result<i32> {
     };
     if a.from.is_ipv4() != a.to.is_ipv4() {
         bail!("--from and --to must be of one family");
+    }
+    match (a.proto, a.from.is_ipv4()) {
+        (ProtoArg::Icmpv6, true) => bail!("--proto icmpv6 is for IPv6 addresses; use --proto icmp"),
+        (ProtoArg::Icmp, false) => bail!("--proto icmp is for IPv4 addresses; use --proto icmpv6"),
+        _ => {}
     }
     let packet = Packet {
         direction,
@@ -67,6 +73,14 @@ pub fn explain_cmd(env: &mut Env, a: &ExplainArgs) -> Result<i32> {
             })
         })
         .collect();
+    // With `-c` the question is about a config, not the kernel: no drift to warn about.
+    let drift = match &a.config {
+        Some(_) => Vec::new(),
+        None => rule_drift(&env.store.snapshot()?, Some(&ruleset)),
+    };
+    for d in &drift {
+        eprintln!("warning: the kernel may decide otherwise: {d}");
+    }
     let sets = KernelSets::new(&mut env.store)?;
     let d = explain(&ruleset, &blocks, &packet, &sets);
     if a.json {

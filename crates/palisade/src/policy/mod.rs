@@ -13,9 +13,11 @@
 pub mod apply;
 pub mod check;
 pub mod config;
+pub mod drift;
 pub mod env;
 pub mod explain;
 pub mod facts;
+pub mod intent;
 mod line_diff;
 pub mod lower;
 pub mod membership;

@@ -5,11 +5,11 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use palisade_core::policy::{compile, compile::safe_policy, Ruleset};
 
-use super::apply::{apply, ApplyReport, Desired, DesiredSet};
+use super::apply::{ApplyReport, Desired, DesiredSet};
 use super::env::Env;
 use super::facts;
+use super::intent::{transact, Change};
 use super::plan::kernel_rules;
-use super::records::{now, Applied};
 use super::saved::{self, SavedPolicy, SavedSet, SavedState};
 use crate::commands::Out;
 use crate::state::write_atomic;
@@ -37,14 +37,6 @@ pub fn capture(env: &mut Env) -> Result<SavedState> {
     Ok(SavedState { policy, sets })
 }
 
-pub fn record(env: &Env, source: String, policy: SavedPolicy) -> Result<()> {
-    env.records.set_applied(&Applied {
-        at: now(),
-        source,
-        policy,
-    })
-}
-
 /// Save what is applied now to the file boot restores from.
 pub fn save_for_boot(env: &mut Env) -> Result<()> {
     let state = capture(env)?;
@@ -54,7 +46,16 @@ pub fn save_for_boot(env: &mut Env) -> Result<()> {
     )?)
 }
 
-pub fn restore_text(env: &mut Env, file: &str, text: &str, source: &str) -> Result<ApplyReport> {
+/// Put a saved state in the kernel as one crash-safe transaction; `save`: write it as the
+/// boot state too (what `rollback` does; `restore` reads the boot state, the timer returns to
+/// a state that was never confirmed away from it).
+pub fn restore_text(
+    env: &mut Env,
+    file: &str,
+    text: &str,
+    source: &str,
+    save: bool,
+) -> Result<ApplyReport> {
     let state = saved::parse(file, text)?;
     let policy = state.policy.unwrap_or(SavedPolicy {
         ruleset: Ruleset {
@@ -65,7 +66,7 @@ pub fn restore_text(env: &mut Env, file: &str, text: &str, source: &str) -> Resu
         managed: Vec::new(),
     });
     let desired = Desired {
-        policy: policy.clone(),
+        policy,
         sets: state
             .sets
             .into_iter()
@@ -76,20 +77,22 @@ pub fn restore_text(env: &mut Env, file: &str, text: &str, source: &str) -> Resu
             })
             .collect(),
     };
-    let previously_managed = env
-        .records
-        .applied()
-        .map(|a| a.policy.managed)
-        .unwrap_or_default();
-    let report = apply(&mut env.store, &desired, &previously_managed)?;
-    record(env, source.to_string(), policy)?;
-    Ok(report)
+    transact(
+        env,
+        &desired,
+        Change {
+            source: source.to_string(),
+            confirm: None,
+            save_for_boot: save,
+            remove_unmanaged: true,
+        },
+    )
 }
 
-pub fn restore_file(env: &mut Env, path: &Path, source: &str) -> Result<ApplyReport> {
+pub fn restore_file(env: &mut Env, path: &Path, source: &str, save: bool) -> Result<ApplyReport> {
     let file = path.display().to_string();
     let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {file}"))?;
-    restore_text(env, &file, &text, source)
+    restore_text(env, &file, &text, source, save)
 }
 
 pub fn save(env: &mut Env, file: Option<PathBuf>, out: Out) -> Result<i32> {
@@ -127,7 +130,7 @@ pub fn save(env: &mut Env, file: Option<PathBuf>, out: Out) -> Result<i32> {
 /// Restore a saved state; if it cannot be, put up the safe policy and fail loudly.
 pub fn restore(env: &mut Env, file: Option<PathBuf>, out: Out) -> Result<i32> {
     let path = file.unwrap_or_else(|| env.saved_file());
-    match restore_file(env, &path, &format!("restore {}", path.display())) {
+    match restore_file(env, &path, &format!("restore {}", path.display()), false) {
         Ok(report) => {
             if !out.quiet {
                 println!("{report}");
@@ -145,8 +148,13 @@ pub fn restore(env: &mut Env, file: Option<PathBuf>, out: Out) -> Result<i32> {
                 },
                 sets: Vec::new(),
             };
-            apply(&mut env.store, &desired, &[]).context("even the safe policy failed")?;
-            record(env, "safe policy (restore failed)".into(), desired.policy)?;
+            let change = Change {
+                source: "safe policy (restore failed)".into(),
+                confirm: None,
+                save_for_boot: false,
+                remove_unmanaged: false,
+            };
+            transact(env, &desired, change).context("even the safe policy failed")?;
             eprintln!(
                 "palisade: SAFE POLICY UP instead: input dropped except established, loopback, ICMP essentials and SSH (port {}). Fix the saved state and run `palisade restore` or `palisade apply`.",
                 ports.iter().map(u16::to_string).collect::<Vec<_>>().join(", ")

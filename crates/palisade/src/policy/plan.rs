@@ -5,6 +5,7 @@ use palisade_core::policy::ChainPolicy;
 
 use super::apply::{verdict_of, CHAIN_PREFIX};
 use super::config::{config_dir, desired_sets, read_config};
+use super::drift::set_drift;
 use super::env::Env;
 use super::line_diff::diff_lines;
 use super::lower::{index_of, rule_text, text_of};
@@ -17,18 +18,22 @@ pub fn kernel_rules(store: &mut Store) -> Result<Vec<(String, Vec<String>)>> {
     let mut out: Vec<(String, Vec<String>)> = Vec::new();
     let mut last: Option<(String, Option<usize>)> = None;
     for r in rules.iter().filter(|r| r.chain.starts_with(CHAIN_PREFIX)) {
-        let comment = r
-            .comment
-            .clone()
-            .unwrap_or_else(|| format!("(rule {} not written by palisade)", r.handle));
-        let index = index_of(&comment);
+        let index = r.comment.as_deref().and_then(index_of);
         if last.as_ref() == Some(&(r.chain.clone(), index)) && index.is_some() {
             continue; // another kernel rule of the same policy rule (a set's parts)
         }
         last = Some((r.chain.clone(), index));
+        let text = match (index, r.comment.as_deref()) {
+            (Some(_), Some(c)) => text_of(c).to_string(),
+            _ => format!(
+                "rule handle {} ({}), added outside palisade",
+                r.handle,
+                r.exprs.join(" ")
+            ),
+        };
         match out.iter_mut().find(|(c, _)| *c == r.chain) {
-            Some((_, v)) => v.push(text_of(&comment).to_string()),
-            None => out.push((r.chain.clone(), vec![text_of(&comment).to_string()])),
+            Some((_, v)) => v.push(text),
+            None => out.push((r.chain.clone(), vec![text])),
         }
     }
     Ok(out)
@@ -114,6 +119,10 @@ pub fn plan(env: &mut Env, a: &PolicyArgs) -> Result<i32> {
             changes += 1;
             println!("set {name}: removed (no longer in the config)");
         }
+    }
+    for d in set_drift(&mut env.store)? {
+        changes += 1;
+        println!("{d}");
     }
     println!("{changes} changes");
     Ok(0)

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use anyhow::Result;
 use serde::{Deserialize, Serialize};
 
+use super::intent::Intent;
 use super::saved::SavedPolicy;
 use crate::state::write_atomic;
 
@@ -78,6 +79,19 @@ impl Records {
     /// Remove the pending confirmation; true if there was one.
     pub fn clear_pending(&self) -> bool {
         std::fs::remove_file(self.dir.join("pending.json")).is_ok()
+    }
+
+    /// A transaction's intent, left behind only if palisade died during it.
+    pub fn intent(&self) -> Option<Intent> {
+        self.read_json("intent.json")
+    }
+
+    pub fn set_intent(&self, i: &Intent) -> Result<()> {
+        self.write_json("intent.json", i)
+    }
+
+    pub fn clear_intent(&self) {
+        let _ = std::fs::remove_file(self.dir.join("intent.json"));
     }
 
     /// Where the confirm timer writes what it did.

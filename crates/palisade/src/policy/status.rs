@@ -9,6 +9,7 @@ use anyhow::Result;
 use palisade_core::policy::ChainPolicy;
 use serde::Serialize;
 
+use super::drift::{rule_drift, set_drift, Drift};
 use super::env::Env;
 use super::lower::index_of;
 use super::records::now;
@@ -22,6 +23,8 @@ pub struct StatusReport {
     pub pending_confirmation: Option<PendingReport>,
     pub chains: Vec<ChainReport>,
     pub sets: Vec<SetReport>,
+    /// Changes made to palisade's table outside palisade.
+    pub drift: Vec<Drift>,
 }
 
 #[derive(Debug, Serialize)]
@@ -118,7 +121,10 @@ pub fn report(env: &mut Env) -> Result<StatusReport> {
             blocked_bytes: b,
         });
     }
+    let mut drift = rule_drift(&snapshot, applied.as_ref().map(|a| &a.policy.ruleset));
+    drift.extend(set_drift(&mut env.store)?);
     Ok(StatusReport {
+        drift,
         applied: applied.map(|a| AppliedReport {
             at: a.at,
             source: a.source,
@@ -146,6 +152,9 @@ impl fmt::Display for StatusReport {
                 a.source
             )?,
             None => writeln!(f, "policy: none applied by palisade here")?,
+        }
+        for d in &self.drift {
+            writeln!(f, "DRIFT: {d}")?;
         }
         if let Some(p) = &self.pending_confirmation {
             writeln!(

@@ -4,12 +4,12 @@ use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 
-use super::apply::{apply, Desired};
+use super::apply::Desired;
 use super::config::{config_dir, desired_sets, print_lints, read_config};
 use super::env::Env;
+use super::intent::{recover, transact, until, Change};
 use super::membership::KernelSets;
-use super::persist::{capture, record, restore_file, restore_text, save_for_boot};
-use super::records::{now, Pending};
+use super::persist::{capture, restore_file, restore_text, save_for_boot};
 use super::saved::{self, SavedPolicy};
 use crate::cli::ApplyArgs;
 use crate::commands::Out;
@@ -19,6 +19,8 @@ pub fn apply_cmd(env: &mut Env, a: &ApplyArgs, out: Out) -> Result<i32> {
     let facts = env.facts();
     let c = read_config(&a.policy.config, &facts)?;
     let sets = desired_sets(&c, &config_dir(&a.policy.config))?;
+    // Everything `check` validates: the jails too, so `watch` never refuses what was applied.
+    crate::watch::read_config(&a.policy.config)?;
     {
         let membership = KernelSets::new(&mut env.store)?;
         print_lints(&c, &facts, &membership);
@@ -28,47 +30,37 @@ pub fn apply_cmd(env: &mut Env, a: &ApplyArgs, out: Out) -> Result<i32> {
         &env.records.previous_path(),
         saved::write(&before).as_bytes(),
     )?;
-    let previously_managed = env
-        .records
-        .applied()
-        .map(|a| a.policy.managed)
-        .unwrap_or_default();
-    let policy = SavedPolicy {
-        managed: c.ruleset.sets.iter().map(|s| s.name.clone()).collect(),
-        ruleset: c.ruleset.clone(),
-    };
     let desired = Desired {
-        policy: policy.clone(),
+        policy: SavedPolicy {
+            managed: c.ruleset.sets.iter().map(|s| s.name.clone()).collect(),
+            ruleset: c.ruleset.clone(),
+        },
         sets,
     };
-    let report = apply(&mut env.store, &desired, &previously_managed)?;
-    record(env, c.file.clone(), policy)?;
+    let report = transact(
+        env,
+        &desired,
+        Change {
+            source: c.file.clone(),
+            confirm: a.confirm,
+            save_for_boot: true,
+            remove_unmanaged: true,
+        },
+    )?;
     if !out.quiet {
         println!("{report}");
     }
-    match a.confirm {
-        None => {
-            env.records.clear_pending();
-            save_for_boot(env)?;
-        }
-        Some(secs) => {
-            let token = u64::from(std::process::id()) << 32 | now() & 0xffff_ffff;
-            env.records.set_pending(&Pending {
-                token,
-                deadline: now() + secs,
-            })?;
-            spawn_timer(env, token, secs)?;
-            println!(
-                "run `palisade confirm` within {secs} s, or the previous state comes back by itself"
-            );
-        }
+    if let Some(secs) = a.confirm {
+        println!(
+            "run `palisade confirm` within {secs} s, or the previous state comes back by itself"
+        );
     }
     Ok(0)
 }
 
 /// Start the confirm timer as a process of its own (its own session, so a dropped SSH
 /// connection does not take it down).
-fn spawn_timer(env: &Env, token: u64, secs: u64) -> Result<()> {
+pub fn spawn_timer(env: &Env, token: u64, secs: u64) -> Result<()> {
     use std::os::unix::process::CommandExt;
     let log = std::fs::OpenOptions::new()
         .create(true)
@@ -105,16 +97,27 @@ pub fn confirm(env: &mut Env) -> Result<i32> {
     Ok(0)
 }
 
-pub fn confirm_timer(env: &mut Env, token: u64, secs: u64) -> Result<i32> {
+/// The timer behind `apply --confirm`: at the deadline, unless the apply with this token was
+/// confirmed (or replaced), the previous state comes back. `lock` takes the namespace's lock
+/// once it wakes, so it never runs into another change.
+pub fn confirm_timer(
+    env: &mut Env,
+    token: u64,
+    secs: u64,
+    lock: impl FnOnce(&Env) -> Result<crate::lock::Lock>,
+) -> Result<i32> {
     std::thread::sleep(Duration::from_secs(secs));
+    let _lock = lock(env)?;
+    recover(env)?;
     match env.records.pending() {
         Some(p) if p.token == token => {
+            // The apply may have been written later than the timer started: keep its deadline.
+            std::thread::sleep(until(p.deadline));
             eprintln!(
                 "palisade: apply not confirmed within {secs} s: restoring the previous state"
             );
             let path = env.records.previous_path();
-            restore_file(env, &path, "rollback (not confirmed)")?;
-            env.records.clear_pending();
+            restore_file(env, &path, "rollback (not confirmed)", false)?;
             eprintln!("palisade: previous state restored");
             Ok(0)
         }
@@ -129,10 +132,14 @@ pub fn rollback(env: &mut Env, out: Out) -> Result<i32> {
     }
     let now_state = capture(env)?;
     let text = std::fs::read_to_string(&previous)?;
-    let report = restore_text(env, &previous.display().to_string(), &text, "rollback")?;
+    let report = restore_text(
+        env,
+        &previous.display().to_string(),
+        &text,
+        "rollback",
+        true,
+    )?;
     write_atomic(&previous, saved::write(&now_state).as_bytes())?;
-    env.records.clear_pending();
-    save_for_boot(env)?;
     if !out.quiet {
         println!("{report}");
     }

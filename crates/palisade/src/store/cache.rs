@@ -3,32 +3,64 @@
 //!
 //! Why: the kernel dumps a set's elements in 32 KiB rounds and restarts its tree walk for every
 //! round, so reading back a million ranges takes tens of seconds: far more than loading them.
-//! A load therefore trusts this cache instead, but only when the kernel proves the cache is
-//! current: each palisade set has a companion kernel set, `NAME_stamp`, that holds one random
-//! token. Every palisade write to the set flushes the stamp in the same transaction; a load
-//! writes a fresh token and this cache together. Where the kernel reports a set's element
-//! count, that must match as well, which catches changes made with other tools. Anything else
-//! falls back to reading the kernel.
+//! A load therefore trusts this cache instead, but only when it is provably current:
+//! - the file is whole: a checksum covers every byte, so a damaged cache is ignored;
+//! - palisade wrote nothing to the set since: each palisade set has a companion kernel set,
+//!   `NAME_stamp`, holding one random token; every palisade write to the set's loaded parts
+//!   flushes it in the same transaction, and a load writes a fresh token and this cache
+//!   together;
+//! - nobody else wrote anything at all since: the cache records the ruleset generation its
+//!   load left, and every later generation must be one palisade committed (see
+//!   [`super::journal`]), in the same boot and the same namespace;
+//! - the element counts the kernel reports still match.
+//!
+//! Anything else falls back to reading the kernel.
 
+use super::journal::Origin;
 use palisade_core::{AddrBits, Contents, Interval, IntervalSet, ProtoPort};
 use std::collections::BTreeMap;
 use std::io;
 use std::path::{Path, PathBuf};
 
-const MAGIC: &[u8; 8] = b"PALSET1\n";
+const MAGIC: &[u8; 8] = b"PALSET2\n";
 
-/// Encode a token and contents: little-endian, groups of (port?, ranges).
-pub fn encode(token: u32, contents: &Contents) -> Vec<u8> {
+/// What a cache says about the load that wrote it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Stamp {
+    /// The token in the set's `NAME_stamp` kernel set.
+    pub token: u32,
+    /// The ruleset generation the load's transaction left.
+    pub generation: u32,
+    pub origin: Origin,
+}
+
+/// FNV-1a, 64 bits: enough to notice a damaged file, with no dependency.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+/// Encode a stamp and contents: little-endian, groups of (port?, ranges), then a checksum
+/// of everything before it.
+pub fn encode(stamp: &Stamp, contents: &Contents) -> Vec<u8> {
     let (n4, n6) = contents.range_counts();
-    let mut out = Vec::with_capacity(16 + n4 * 8 + n6 * 32);
+    let mut out = Vec::with_capacity(80 + n4 * 8 + n6 * 32);
     out.extend_from_slice(MAGIC);
-    out.extend_from_slice(&token.to_le_bytes());
+    out.extend_from_slice(&stamp.token.to_le_bytes());
+    out.extend_from_slice(&stamp.generation.to_le_bytes());
+    out.extend_from_slice(&stamp.origin.netns_cookie.to_le_bytes());
+    let boot = stamp.origin.boot_id.as_bytes();
+    out.push(boot.len().min(255) as u8);
+    out.extend_from_slice(&boot[..boot.len().min(255)]);
     encode_family(&mut out, &contents.v4, |out, a| {
         out.extend_from_slice(&a.to_le_bytes())
     });
     encode_family(&mut out, &contents.v6, |out, a| {
         out.extend_from_slice(&a.to_le_bytes())
     });
+    let sum = fnv1a(&out);
+    out.extend_from_slice(&sum.to_le_bytes());
     out
 }
 
@@ -63,12 +95,30 @@ impl Reader<'_> {
 
 /// Decode what [`encode`] wrote; `None` for anything malformed (the caller then reads the
 /// kernel instead). Never panics, whatever the bytes.
-pub fn decode(bytes: &[u8]) -> Option<(u32, Contents)> {
-    let mut r = Reader(bytes.strip_prefix(MAGIC.as_slice())?);
+pub fn decode(bytes: &[u8]) -> Option<(Stamp, Contents)> {
+    let (body, sum) = bytes.split_last_chunk::<8>()?;
+    if fnv1a(body) != u64::from_le_bytes(*sum) {
+        return None;
+    }
+    let mut r = Reader(body.strip_prefix(MAGIC.as_slice())?);
     let token = u32::from_le_bytes(r.take()?);
+    let generation = u32::from_le_bytes(r.take()?);
+    let netns_cookie = u64::from_le_bytes(r.take()?);
+    let [len] = r.take::<1>()?;
+    let (boot, rest) = r.0.split_at_checked(usize::from(len))?;
+    r.0 = rest;
+    let boot_id = String::from_utf8(boot.to_vec()).ok()?;
     let v4 = decode_family(&mut r, |r| Some(u32::from_le_bytes(r.take()?)))?;
     let v6 = decode_family(&mut r, |r| Some(u128::from_le_bytes(r.take()?)))?;
-    r.0.is_empty().then_some((token, Contents { v4, v6 }))
+    let stamp = Stamp {
+        token,
+        generation,
+        origin: Origin {
+            boot_id,
+            netns_cookie,
+        },
+    };
+    r.0.is_empty().then_some((stamp, Contents { v4, v6 }))
 }
 
 fn decode_family<T: AddrBits>(
@@ -99,11 +149,11 @@ pub fn path(dir: &Path, set: &str) -> PathBuf {
 }
 
 /// Write atomically, so a crash never leaves half a cache.
-pub fn write(path: &Path, token: u32, contents: &Contents) -> io::Result<()> {
-    crate::state::write_atomic(path, &encode(token, contents))
+pub fn write(path: &Path, stamp: &Stamp, contents: &Contents) -> io::Result<()> {
+    crate::state::write_atomic(path, &encode(stamp, contents))
 }
 
-pub fn read(path: &Path) -> Option<(u32, Contents)> {
+pub fn read(path: &Path) -> Option<(Stamp, Contents)> {
     decode(&std::fs::read(path).ok()?)
 }
 
@@ -131,6 +181,17 @@ mod tests {
     use super::*;
     use palisade_core::AddrRange;
     use proptest::prelude::*;
+
+    fn stamp(token: u32) -> Stamp {
+        Stamp {
+            token,
+            generation: 42,
+            origin: Origin {
+                boot_id: "0b1c".into(),
+                netns_cookie: 4096,
+            },
+        }
+    }
 
     fn contents(v4: Vec<(u32, u32)>, v6: Vec<(u128, u32)>, port: bool) -> Contents {
         let p = port.then_some(ProtoPort { proto: 6, port: 22 });
@@ -161,7 +222,17 @@ mod tests {
                       v6 in proptest::collection::vec((any::<u128>(), 0u32..1000), 0..20),
                       port in any::<bool>(), token in any::<u32>()) {
             let c = contents(v4, v6, port);
-            prop_assert_eq!(decode(&encode(token, &c)), Some((token, c)));
+            let s = stamp(token);
+            prop_assert_eq!(decode(&encode(&s, &c)), Some((s, c)));
+        }
+
+        /// Any one byte changed anywhere makes the cache unusable, never wrong.
+        #[test]
+        fn a_flipped_byte_is_detected(at in any::<prop::sample::Index>(), bit in 0u8..8) {
+            let mut enc = encode(&stamp(7), &contents(vec![(1, 5), (100, 0)], vec![(9, 9)], true));
+            let i = at.index(enc.len());
+            enc[i] ^= 1 << bit;
+            prop_assert_eq!(decode(&enc), None);
         }
 
         #[test]
@@ -173,7 +244,7 @@ mod tests {
 
         #[test]
         fn truncation_is_detected(cut in 0usize..100) {
-            let enc = encode(7, &contents(vec![(1, 5), (100, 0)], vec![(9, 9)], false));
+            let enc = encode(&stamp(7), &contents(vec![(1, 5), (100, 0)], vec![(9, 9)], false));
             prop_assume!(cut < enc.len());
             prop_assert_eq!(decode(&enc[..cut]), None);
         }

@@ -8,10 +8,12 @@ use std::time::Duration;
 
 use super::error::{Result, StoreError};
 use super::held::Held;
+use super::kernel_addr::KernelRange;
 use super::kernel_addr::{Extras, KernelAddr};
 use super::layout::{invalidate, kernel_name, Part};
 use super::load::check_ports;
-use super::plan::{cut_family, overlapping, stage_timed};
+use super::plan::{cut_family, overlapping, stage_replace, stage_timed};
+use super::timed_merge::merge_timed;
 use super::{SetDef, Store, Timed, FAMILY, TABLE};
 use palisade_core::{AddrRange, Contents, ProtoPort};
 use palisade_nft::{Batch, Key, NftError};
@@ -35,29 +37,37 @@ impl Store {
         }
     }
 
-    /// Add timed elements in one transaction. Where one overlaps what the recent part holds
-    /// already, only the parts not yet covered are added: an existing entry keeps its own
-    /// timeout and comment (a timed ban never becomes permanent, nor a permanent one timed,
-    /// by an overlapping add).
+    /// Add timed elements in one transaction. Where one overlaps what the part holds already,
+    /// the longer-lived wins address by address (see [`merge_timed`]): a permanent addition
+    /// under a timed network stays when the network expires, a timed one under a permanent
+    /// element adds nothing, and what stays keeps its own time and comment.
     pub fn add_timed(&mut self, def: &SetDef, items: &[Timed]) -> Result<()> {
-        let mut b = self.batch(None);
-        Self::stage_add_timed(&mut b, def, items);
-        match self.commit(b) {
+        let fast = self.transaction(|_, b| {
+            Self::stage_add_timed(b, def, items);
+            Ok(())
+        });
+        match fast {
             Ok(_) => Ok(()),
             Err(StoreError::Kernel(e)) if is_overlap(&e) => self.retry_on_change(
                 |store, gen| {
-                    let covered = store.dump_part(&def.name, Part::Recent)?.contents();
-                    let mut fresh = Vec::new();
-                    for t in items {
-                        let rest = Contents::from_ranges([(t.addr, t.port)]).difference(&covered);
-                        fresh.extend(rest.ranges().map(|(addr, port)| Timed {
-                            addr,
-                            port,
-                            ..t.clone()
-                        }));
+                    let hashed = |t: &&Timed| def.dynamic && t.addr.size() == 1;
+                    let (to_singles, to_recent): (Vec<&Timed>, Vec<&Timed>) =
+                        items.iter().partition(hashed);
+                    let mut b = store.batch(gen);
+                    for (part, items) in [(Part::Recent, to_recent), (Part::Singles, to_singles)] {
+                        if items.is_empty() {
+                            continue;
+                        }
+                        let held = store.dump_part(&def.name, part)?;
+                        let (new4, new6) = as_ranges(&items);
+                        let m4 = merge_timed(&held.v4, &new4);
+                        let m6 = merge_timed(&held.v6, &new6);
+                        stage_replace(&mut b, &def.name, part, &m4.remove, &m4.add);
+                        stage_replace(&mut b, &def.name, part, &m6.remove, &m6.add);
+                        if part == Part::Singles {
+                            invalidate(&mut b, &def.name);
+                        }
                     }
-                    let mut b = store.batch(Some(gen));
-                    Self::stage_add_timed(&mut b, def, &fresh);
                     store.commit(b)?;
                     Ok(())
                 },
@@ -86,7 +96,10 @@ impl Store {
     /// a larger range (one address out of a /24) splits it, and the pieces keep its remaining
     /// timeout and comment. The loaded parts are read from the cache when it is current, and
     /// for single addresses only probed, so an unblock costs milliseconds.
-    pub fn del(&mut self, def: &SetDef, items: &Contents) -> Result<()> {
+    ///
+    /// Returns the items the set did not hold at all (nothing of them was there to remove),
+    /// so the command can say so rather than pretend it unblocked them.
+    pub fn del(&mut self, def: &SetDef, items: &Contents) -> Result<Contents> {
         check_ports(def, items)?;
         self.retry_on_change(
             |store, gen| {
@@ -107,7 +120,13 @@ impl Store {
                         store.dump_part(&def.name, Part::Singles)?,
                     )),
                 };
-                let mut b = store.batch(Some(gen));
+                let mut held = recent.contents();
+                if let Some((bulk, singles)) = &loaded {
+                    held = held.union(&bulk.contents()).union(&singles.contents());
+                }
+                let missing =
+                    Contents::from_ranges(items.ranges().filter(|(a, p)| !touches(&held, *a, *p)));
+                let mut b = store.batch(gen);
                 let name = &def.name;
                 cut_family(&mut b, name, Part::Recent, &recent.v4, &items.v4);
                 cut_family(&mut b, name, Part::Recent, &recent.v6, &items.v6);
@@ -123,7 +142,7 @@ impl Store {
                     }
                 }
                 store.commit(b)?;
-                Ok(())
+                Ok(missing)
             },
             StoreError::is_generation_change,
         )
@@ -171,6 +190,30 @@ impl Store {
             || self.part_contains(def, Part::Singles, addr, port)?
             || self.part_contains(def, Part::Recent, addr, port)?)
     }
+}
+
+/// Does any address of `addr` (with `port`) lie in `held`?
+fn touches(held: &Contents, addr: AddrRange, port: Option<ProtoPort>) -> bool {
+    let probe = Contents::from_ranges([(addr, port)]);
+    probe.difference(held) != probe
+}
+
+/// Timed elements as kernel ranges with their time left, per family.
+fn as_ranges(items: &[&Timed]) -> (Vec<KernelRange<u32>>, Vec<KernelRange<u128>>) {
+    fn one<T: KernelAddr>(t: &Timed) -> Option<KernelRange<T>> {
+        let ms = t.remaining.map(|d| d.as_millis().max(1) as u64);
+        Some(KernelRange {
+            range: T::of(t.addr)?,
+            port: t.port,
+            timeout_ms: ms,
+            expires_ms: ms,
+            comment: t.comment.clone(),
+        })
+    }
+    (
+        items.iter().filter_map(|t| one::<u32>(t)).collect(),
+        items.iter().filter_map(|t| one::<u128>(t)).collect(),
+    )
 }
 
 /// The kernel's answers to an element that overlaps one the set holds.

@@ -13,6 +13,8 @@ pub enum StoreError {
     BadName(String),
     #[error("set `{set}` {problem}")]
     Mismatch { set: String, problem: String },
+    #[error("set `{set}` is in use by {users}: remove it from the config and run `palisade apply` first")]
+    InUse { set: String, users: String },
     #[error(transparent)]
     Kernel(#[from] NftError),
 }

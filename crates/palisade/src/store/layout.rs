@@ -159,6 +159,31 @@ pub fn stamp_spec(name: &str) -> SetSpec {
     }
 }
 
+/// The set holding the token of the last policy transaction (see
+/// `crate::policy::intent`): a dot keeps it apart from palisade set names.
+pub const APPLY_STAMP: &str = "apply.stamp";
+
+pub fn apply_stamp_spec() -> SetSpec {
+    SetSpec {
+        name: APPLY_STAMP.into(),
+        comment: Some("palisade: token of the last policy transaction".into()),
+        ..stamp_spec("")
+    }
+}
+
+/// Put into `b` the replacement of the policy transaction token.
+pub fn stage_apply_stamp(b: &mut Batch, token: u32) {
+    b.add_set(FAMILY, &apply_stamp_spec(), false);
+    b.flush_set(FAMILY, TABLE, APPLY_STAMP);
+    b.add_elements(
+        FAMILY,
+        TABLE,
+        APPLY_STAMP,
+        false,
+        [palisade_nft::Element::key(stamp_key(token))],
+    );
+}
+
 pub fn stamp_key(token: u32) -> Key {
     Key::new(&token.to_be_bytes()).expect("4 bytes fit")
 }

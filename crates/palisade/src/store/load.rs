@@ -64,6 +64,8 @@ pub struct LoadPlan {
     singles: (FamilyDiff<u32>, FamilyDiff<u128>),
     flush_recent: bool,
     token: u32,
+    /// The generation the batch it was staged into leaves once committed.
+    generation: Option<u32>,
     report: LoadReport,
 }
 
@@ -74,6 +76,7 @@ impl LoadPlan {
         let t = Instant::now();
         let before = b.len();
         let name = self.name.clone();
+        self.generation = b.genid().map(|g| g.wrapping_add(1));
         let totals = [
             stage_diff::<u32>(b, &name, Part::Bulk, &self.bulk.0),
             stage_diff::<u32>(b, &name, Part::Singles, &self.singles.0),
@@ -115,7 +118,7 @@ impl Store {
         self.retry_on_change(
             |store, gen| {
                 let mut plan = store.plan_load(def, want, false, true)?;
-                let mut b = store.batch(Some(gen));
+                let mut b = store.batch(gen);
                 plan.stage(&mut b);
                 let t = Instant::now();
                 let stats = store.commit(b)?;
@@ -171,6 +174,7 @@ impl Store {
             singles,
             flush_recent: report.recent_folded > 0,
             token: cache::new_token(),
+            generation: None,
             report,
         })
     }
@@ -180,8 +184,20 @@ impl Store {
     /// the kernel; the stamp keeps a stale one unused.
     pub fn finish_load(&self, plan: LoadPlan) -> LoadReport {
         let mut report = plan.report;
-        if let Some(p) = self.cache_path(&plan.name) {
-            report.cache_written = cache::write(&p, plan.token, &plan.want).is_ok();
+        let Some(path) = self.cache_path(&plan.name) else {
+            return report;
+        };
+        match (&self.journal, plan.generation) {
+            (Some(j), Some(generation)) => {
+                let stamp = cache::Stamp {
+                    token: plan.token,
+                    generation,
+                    origin: j.origin().clone(),
+                };
+                report.cache_written = cache::write(&path, &stamp, &plan.want).is_ok();
+            }
+            // A cache that could never be proven current is worse than none.
+            _ => cache::remove(&path),
         }
         report
     }
@@ -203,17 +219,32 @@ impl Store {
         })
     }
 
-    /// The contents of the last load, if the kernel's stamp token and element counts confirm
-    /// that the loaded parts still hold exactly them.
+    /// The contents of the last load, if they are provably what the loaded parts hold (see
+    /// [`cache`]): the file is whole, the set's stamp still holds its token, every ruleset
+    /// change since was palisade's own, and the element counts match. A dynamic set's
+    /// singles change by the kernel's own doing, so its cache is never trusted.
     pub(super) fn cached_load(&mut self, name: &str) -> Result<Option<Contents>> {
-        let Some((token, contents)) = self.cache_path(name).and_then(|p| cache::read(&p)) else {
+        let Some((stamp, contents)) = self.cache_path(name).and_then(|p| cache::read(&p)) else {
             return Ok(None);
         };
+        let Some(journal) = &self.journal else {
+            return Ok(None);
+        };
+        if stamp.origin != *journal.origin() {
+            return Ok(None);
+        }
+        let generation = self.nl.generation()?;
+        let Some(journal) = &self.journal else {
+            return Ok(None);
+        };
+        if !journal.only_ours(stamp.generation, generation) {
+            return Ok(None);
+        }
         let mut kernel_token = None;
         self.nl.elements(FAMILY, TABLE, &stamp_name(name), |e| {
             kernel_token = e.key.as_bytes().try_into().ok().map(u32::from_be_bytes)
         })?;
-        if kernel_token != Some(token) {
+        if kernel_token != Some(stamp.token) {
             return Ok(None);
         }
         let (ranges, singles) = contents.split_singles();
@@ -223,7 +254,15 @@ impl Store {
             expected.push((super::kernel_name::<u32>(name, part), n4));
             expected.push((super::kernel_name::<u128>(name, part), n6));
         }
-        for info in self.set_infos()? {
+        let infos = self.set_infos()?;
+        if infos
+            .iter()
+            .filter_map(SetDef::from_kernel)
+            .any(|d| d.name == name && d.dynamic)
+        {
+            return Ok(None);
+        }
+        for info in infos {
             let Some((_, want)) = expected.iter().find(|(n, _)| *n == info.name) else {
                 continue;
             };
@@ -232,6 +271,39 @@ impl Store {
             }
         }
         Ok(Some(contents))
+    }
+
+    /// Whether the set's loaded parts were changed outside palisade since its last load, as
+    /// far as the element counts the kernel reports tell (cheap: nothing is dumped). `Some`
+    /// says what differs.
+    pub fn loaded_drift(&mut self, name: &str) -> Result<Option<String>> {
+        let Some((_, contents)) = self.cache_path(name).and_then(|p| cache::read(&p)) else {
+            return Ok(None);
+        };
+        let infos = self.set_infos()?;
+        let (ranges, singles) = contents.split_singles();
+        let mut wrote = 0;
+        let mut holds = 0;
+        for (part, c) in [(Part::Bulk, &ranges), (Part::Singles, &singles)] {
+            let (n4, n6) = expected_kernel_counts(c, part);
+            wrote += n4 + n6;
+            for kname in [
+                super::kernel_name::<u32>(name, part),
+                super::kernel_name::<u128>(name, part),
+            ] {
+                match infos.iter().find(|i| i.name == kname).and_then(|i| i.count) {
+                    Some(n) => holds += n as usize,
+                    None => return Ok(None),
+                }
+            }
+        }
+        Ok((wrote != holds).then(|| {
+            format!(
+                "set {name}: changed outside palisade since its last load (its loaded parts hold \
+                 {holds} kernel elements, the load wrote {wrote}); the next `set load` or apply \
+                 puts the list back"
+            )
+        }))
     }
 
     /// Read one part of a set from the kernel (slow for a huge part: see [`cache`]).

@@ -21,11 +21,13 @@ mod def;
 mod edit;
 mod error;
 pub mod held;
+mod journal;
 pub mod kernel_addr;
 pub mod layout;
 pub mod load;
 mod plan;
 pub mod snapshot;
+mod timed_merge;
 
 pub use def::{validate_name, BlockAction, SetDef, Timed};
 pub use error::{Result, StoreError};
@@ -34,6 +36,7 @@ pub use layout::{kernel_name, Part, BLOCK_CHAIN, FAMILY, TABLE};
 pub use load::{LoadPlan, LoadReport};
 pub use snapshot::Snapshot;
 
+use journal::{Journal, Origin};
 use layout::{invalidate, rebuild_block_chain, stamp_name, stamp_spec, PARTS};
 use palisade_nft::{Batch, ChainInfo, CommitStats, Netlink, RuleInfo, SetInfo, TableInfo};
 use snapshot::or_empty;
@@ -44,15 +47,32 @@ pub struct Store {
     nl: Netlink,
     /// Where this namespace's set caches live; `None`: every read goes to the kernel.
     cache_dir: Option<PathBuf>,
+    /// The generations palisade committed here; `None` (no cache directory, or a kernel that
+    /// cannot name the namespace): caches are never trusted.
+    journal: Option<Journal>,
 }
 
 impl Store {
     pub fn new(nl: Netlink, cache_dir: Option<PathBuf>) -> Self {
-        Self { nl, cache_dir }
+        let origin = nl.netns_cookie().ok().and_then(Origin::current);
+        let journal = cache_dir
+            .as_ref()
+            .zip(origin)
+            .map(|(dir, origin)| Journal::new(dir, origin));
+        Self {
+            nl,
+            cache_dir,
+            journal,
+        }
     }
 
     fn cache_path(&self, set: &str) -> Option<PathBuf> {
         self.cache_dir.as_ref().map(|d| cache::path(d, set))
+    }
+
+    /// The ruleset's generation now.
+    pub fn generation(&mut self) -> Result<u32> {
+        Ok(self.nl.generation()?)
     }
 
     // ---- reads of the table ----
@@ -81,6 +101,18 @@ impl Store {
         })
     }
 
+    /// The token of the last policy transaction the kernel committed, if any.
+    pub fn apply_stamp(&mut self) -> Result<Option<u32>> {
+        let mut token = None;
+        match self.nl.elements(FAMILY, TABLE, layout::APPLY_STAMP, |e| {
+            token = e.key.as_bytes().try_into().ok().map(u32::from_be_bytes)
+        }) {
+            Err(e) if e.errno() == Some(libc::ENOENT) => Ok(None),
+            Err(e) => Err(e.into()),
+            Ok(()) => Ok(token),
+        }
+    }
+
     /// Every table in the namespace (palisade's and others': Docker's, libvirt's), with
     /// the names of its chains, for lints. Other tables are only ever read.
     pub fn foreign_tables(&mut self) -> Result<Vec<(TableInfo, Vec<String>)>> {
@@ -94,13 +126,32 @@ impl Store {
 
     // ---- transactions ----
 
-    /// A batch guarded by `generation` (if given): it fails if the ruleset changed since.
-    pub fn batch(&mut self, generation: Option<u32>) -> Batch {
-        self.nl.batch(generation)
+    /// A batch guarded by `generation`: it fails if the ruleset changed since, so every
+    /// palisade transaction knows the generation it leaves (see [`journal`]).
+    pub fn batch(&mut self, generation: u32) -> Batch {
+        self.nl.batch(Some(generation))
     }
 
+    /// Commit a batch from [`Store::batch`] and note its generation in the journal.
     pub fn commit(&mut self, b: Batch) -> Result<CommitStats> {
-        Ok(self.nl.commit(b)?)
+        let generation = b.genid();
+        let stats = self.nl.commit(b)?;
+        if let (Some(j), Some(g)) = (&self.journal, generation) {
+            j.record(g.wrapping_add(1));
+        }
+        Ok(stats)
+    }
+
+    /// Build and commit one guarded batch, again if the ruleset changed in between.
+    fn transaction(&mut self, stage: impl Fn(&mut Self, &mut Batch) -> Result<()>) -> Result<()> {
+        self.retry_on_change(
+            |store, gen| {
+                let mut b = store.batch(gen);
+                stage(store, &mut b)?;
+                store.commit(b).map(drop)
+            },
+            StoreError::is_generation_change,
+        )
     }
 
     /// Run a read-modify-write step guarded by the generation id, again if the ruleset
@@ -146,13 +197,13 @@ impl Store {
         if all.iter().any(|d| d.name == def.name) {
             return Err(StoreError::Exists(def.name.clone()));
         }
-        let mut b = self.nl.batch(None);
-        b.add_table(FAMILY, TABLE);
-        stage_create(&mut b, def, true);
         all.push(def.clone());
-        rebuild_block_chain(&mut b, &all);
-        self.nl.commit(b)?;
-        Ok(())
+        self.transaction(|_, b| {
+            b.add_table(FAMILY, TABLE);
+            stage_create(b, def, true);
+            rebuild_block_chain(b, &all);
+            Ok(())
+        })
     }
 
     /// Create the set if it does not exist yet (used by `block` for the built-in blocklist).
@@ -173,25 +224,58 @@ impl Store {
             return Err(StoreError::NoSuchSet(name.to_string()));
         }
         let rest: Vec<SetDef> = all.into_iter().filter(|d| d.name != name).collect();
-        let mut b = self.nl.batch(None);
-        // Rules referring to the set go first, in the same transaction.
-        rebuild_block_chain(&mut b, &rest);
-        stage_delete(&mut b, name);
-        self.nl.commit(b)?;
+        let done = self.transaction(|_, b| {
+            // Rules referring to the set go first, in the same transaction.
+            rebuild_block_chain(b, &rest);
+            stage_delete(b, name);
+            Ok(())
+        });
+        match done {
+            Err(StoreError::Kernel(e)) if e.errno() == Some(libc::EBUSY) => {
+                return Err(self.users_of(name))
+            }
+            other => other?,
+        }
         self.forget(name);
         Ok(())
     }
 
+    /// Why the kernel refused to delete a set: the rules outside the block chain that use it.
+    fn users_of(&mut self, name: &str) -> StoreError {
+        let users: Vec<String> = self
+            .rules()
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|r| r.chain != BLOCK_CHAIN)
+            .filter(|r| {
+                r.lookups.iter().any(|l| {
+                    PARTS.iter().any(|p| {
+                        *l == kernel_name::<u32>(name, *p) || *l == kernel_name::<u128>(name, *p)
+                    })
+                })
+            })
+            .map(|r| format!("{}: `{}`", r.chain, r.comment.unwrap_or_default()))
+            .collect();
+        StoreError::InUse {
+            set: name.to_string(),
+            users: match users.first() {
+                Some(u) if users.len() == 1 => format!("the policy ({u})"),
+                Some(u) => format!("the policy ({u}, and {} more rules)", users.len() - 1),
+                None => "a rule of palisade's table".into(),
+            },
+        }
+    }
+
     pub fn flush(&mut self, name: &str) -> Result<()> {
         self.get(name)?;
-        let mut b = self.nl.batch(None);
-        for part in PARTS {
-            b.flush_set(FAMILY, TABLE, &kernel_name::<u32>(name, part));
-            b.flush_set(FAMILY, TABLE, &kernel_name::<u128>(name, part));
-        }
-        invalidate(&mut b, name);
-        self.nl.commit(b)?;
-        Ok(())
+        self.transaction(|_, b| {
+            for part in PARTS {
+                b.flush_set(FAMILY, TABLE, &kernel_name::<u32>(name, part));
+                b.flush_set(FAMILY, TABLE, &kernel_name::<u128>(name, part));
+            }
+            invalidate(b, name);
+            Ok(())
+        })
     }
 
     /// Drop the cache of a deleted set.

@@ -122,23 +122,43 @@ pub fn cut_family<T: KernelAddr>(
         let Some(cut) = items.get(&r.port).filter(|cut| overlaps(cut, r.range)) else {
             continue;
         };
-        dels.extend(encode(part, r.range, r.port, Extras::default()));
-        let extras = Extras {
-            timeout_ms: r.expires_ms.filter(|_| r.timeout_ms.is_some()),
-            comment: r.comment.as_deref(),
-        };
+        dels.push(r.clone());
         for piece in IntervalSet::from_unsorted(vec![r.range])
             .difference(cut)
             .iter()
         {
-            adds.extend(encode(part, *piece, r.port, extras));
+            adds.push(KernelRange {
+                range: *piece,
+                ..r.clone()
+            });
         }
     }
+    stage_replace(b, set, part, &dels, &adds);
+    !dels.is_empty()
+}
+
+/// Put into `b` the deletion of `remove` (elements exactly as the part holds them) and the
+/// addition of `add`, each keeping its remaining time and comment.
+pub fn stage_replace<T: KernelAddr>(
+    b: &mut Batch,
+    set: &str,
+    part: Part,
+    remove: &[KernelRange<T>],
+    add: &[KernelRange<T>],
+) {
     let name = kernel_name::<T>(set, part);
-    let changed = !dels.is_empty();
+    let dels = remove
+        .iter()
+        .flat_map(|r| encode(part, r.range, r.port, Extras::default()));
     b.del_elements(FAMILY, TABLE, &name, dels);
+    let adds = add.iter().flat_map(|r| {
+        let extras = Extras {
+            timeout_ms: r.expires_ms.filter(|_| r.timeout_ms.is_some()),
+            comment: r.comment.as_deref(),
+        };
+        encode(part, r.range, r.port, extras)
+    });
     b.add_elements(FAMILY, TABLE, &name, false, adds);
-    changed
 }
 
 /// Put into `b` the `keep` items of family `T` as elements of `part` (one element per address
