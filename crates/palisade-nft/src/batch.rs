@@ -380,7 +380,7 @@ impl Batch {
     }
 }
 
-fn encode_element(w: &mut MsgWriter, e: &Element<'_>) {
+pub(crate) fn encode_element(w: &mut MsgWriter, e: &Element<'_>) {
     let el = w.begin_nested(NFTA_LIST_ELEM);
     let k = w.begin_nested(NFTA_SET_ELEM_KEY);
     w.attr(NFTA_DATA_VALUE, e.key.as_bytes());

@@ -31,9 +31,9 @@ pub struct CommitStats {
 
 /// A connection to nftables in one network namespace.
 pub struct Netlink {
-    sock: NlSocket,
+    pub(crate) sock: NlSocket,
     seq: u32,
-    buf: Vec<u8>,
+    pub(crate) buf: Vec<u8>,
 }
 
 impl Netlink {
@@ -133,7 +133,7 @@ impl Netlink {
         Ok(replies)
     }
 
-    fn next_seq(&mut self) -> u32 {
+    pub(crate) fn next_seq(&mut self) -> u32 {
         self.seq = self.seq.wrapping_add(1);
         self.seq
     }
@@ -180,7 +180,11 @@ impl Netlink {
     }
 
     /// Read replies to a non-dump request until its acknowledgement.
-    fn read_until_ack(&mut self, seq: u32, mut each: impl FnMut(&MsgHeader, &[u8])) -> Result<()> {
+    pub(crate) fn read_until_ack(
+        &mut self,
+        seq: u32,
+        mut each: impl FnMut(&MsgHeader, &[u8]),
+    ) -> Result<()> {
         loop {
             let n = self.sock.recv(&mut self.buf, true)?;
             for (hdr, payload) in Messages::new(&self.buf[..n]) {
@@ -318,7 +322,7 @@ impl Netlink {
     }
 }
 
-fn nft_type(msg: u16) -> u16 {
+pub(crate) fn nft_type(msg: u16) -> u16 {
     (NFNL_SUBSYS_NFTABLES << 8) | msg
 }
 

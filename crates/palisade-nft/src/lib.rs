@@ -17,6 +17,7 @@ pub mod error;
 pub mod expr;
 pub mod set;
 pub mod socket;
+pub mod verify;
 pub mod wire;
 
 pub use batch::{Batch, EncodedBatch, Hook, SetSpec};

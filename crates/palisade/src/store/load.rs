@@ -10,7 +10,7 @@ use std::time::Instant;
 use super::error::{Result, StoreError};
 use super::held::{exact_of, Exact, Held};
 use super::kernel_addr::{self, KernelAddr};
-use super::layout::{expected_kernel_counts, invalidate, stamp_key, stamp_name, Part};
+use super::layout::{invalidate, stamp_key, stamp_name, Part};
 use super::plan::{diff_family, stage_diff, FamilyDiff};
 use super::{cache, stage_flush_recent, SetDef, Store, FAMILY, TABLE};
 use palisade_core::Contents;
@@ -217,93 +217,6 @@ impl Store {
             singles: self.dump_part(name, Part::Singles)?.exact(),
             from_cache: false,
         })
-    }
-
-    /// The contents of the last load, if they are provably what the loaded parts hold (see
-    /// [`cache`]): the file is whole, the set's stamp still holds its token, every ruleset
-    /// change since was palisade's own, and the element counts match. A dynamic set's
-    /// singles change by the kernel's own doing, so its cache is never trusted.
-    pub(super) fn cached_load(&mut self, name: &str) -> Result<Option<Contents>> {
-        let Some((stamp, contents)) = self.cache_path(name).and_then(|p| cache::read(&p)) else {
-            return Ok(None);
-        };
-        let Some(journal) = &self.journal else {
-            return Ok(None);
-        };
-        if stamp.origin != *journal.origin() {
-            return Ok(None);
-        }
-        let generation = self.nl.generation()?;
-        let Some(journal) = &self.journal else {
-            return Ok(None);
-        };
-        if !journal.only_ours(stamp.generation, generation) {
-            return Ok(None);
-        }
-        let mut kernel_token = None;
-        self.nl.elements(FAMILY, TABLE, &stamp_name(name), |e| {
-            kernel_token = e.key.as_bytes().try_into().ok().map(u32::from_be_bytes)
-        })?;
-        if kernel_token != Some(stamp.token) {
-            return Ok(None);
-        }
-        let (ranges, singles) = contents.split_singles();
-        let mut expected = Vec::new();
-        for (part, c) in [(Part::Bulk, &ranges), (Part::Singles, &singles)] {
-            let (n4, n6) = expected_kernel_counts(c, part);
-            expected.push((super::kernel_name::<u32>(name, part), n4));
-            expected.push((super::kernel_name::<u128>(name, part), n6));
-        }
-        let infos = self.set_infos()?;
-        if infos
-            .iter()
-            .filter_map(SetDef::from_kernel)
-            .any(|d| d.name == name && d.dynamic)
-        {
-            return Ok(None);
-        }
-        for info in infos {
-            let Some((_, want)) = expected.iter().find(|(n, _)| *n == info.name) else {
-                continue;
-            };
-            if info.count.is_some_and(|c| c as usize != *want) {
-                return Ok(None);
-            }
-        }
-        Ok(Some(contents))
-    }
-
-    /// Whether the set's loaded parts were changed outside palisade since its last load, as
-    /// far as the element counts the kernel reports tell (cheap: nothing is dumped). `Some`
-    /// says what differs.
-    pub fn loaded_drift(&mut self, name: &str) -> Result<Option<String>> {
-        let Some((_, contents)) = self.cache_path(name).and_then(|p| cache::read(&p)) else {
-            return Ok(None);
-        };
-        let infos = self.set_infos()?;
-        let (ranges, singles) = contents.split_singles();
-        let mut wrote = 0;
-        let mut holds = 0;
-        for (part, c) in [(Part::Bulk, &ranges), (Part::Singles, &singles)] {
-            let (n4, n6) = expected_kernel_counts(c, part);
-            wrote += n4 + n6;
-            for kname in [
-                super::kernel_name::<u32>(name, part),
-                super::kernel_name::<u128>(name, part),
-            ] {
-                match infos.iter().find(|i| i.name == kname).and_then(|i| i.count) {
-                    Some(n) => holds += n as usize,
-                    None => return Ok(None),
-                }
-            }
-        }
-        Ok((wrote != holds).then(|| {
-            format!(
-                "set {name}: changed outside palisade since its last load (its loaded parts hold \
-                 {holds} kernel elements, the load wrote {wrote}); the next `set load` or apply \
-                 puts the list back"
-            )
-        }))
     }
 
     /// Read one part of a set from the kernel (slow for a huge part: see [`cache`]).

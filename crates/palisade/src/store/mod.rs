@@ -28,6 +28,7 @@ pub mod load;
 mod plan;
 pub mod snapshot;
 mod timed_merge;
+mod trust;
 
 pub use def::{validate_name, BlockAction, SetDef, Timed};
 pub use error::{Result, StoreError};
