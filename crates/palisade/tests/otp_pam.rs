@@ -338,6 +338,16 @@ impl Login {
     }
 }
 
+impl Drop for Login {
+    /// A test that fails half-way must not leave a `pamtester` waiting for input forever.
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
 /// One complete login answering the challenge from `sheet` (via `transform`).
 fn login_with(
     service: &Service,
@@ -665,6 +675,27 @@ fn an_abandoned_login_releases_its_lock() {
     assert!(!ok);
     assert_eq!(user.lock(), None);
     assert_eq!(user.parsed().remaining(), 20);
+}
+
+/// Issue 12, item 10: opening a FIFO blocks until someone writes to it, so a `~/.otpw` made
+/// a FIFO used to hang every login for that user forever.
+#[test]
+fn a_fifo_as_the_hash_file_is_refused_at_once() {
+    if !require() {
+        return;
+    }
+    let user = TestUser::new();
+    run(Command::new("mkfifo")
+        .args(["-m", "600"])
+        .arg(user.hash_file()));
+    run(Command::new("chown").arg(&user.name).arg(user.hash_file()));
+    // `finish` polls pamtester's output until it ends, and panics if it falls silent.
+    let (ok, text) = Login::start(&Service::palisade(), &user).finish();
+    assert!(
+        !ok && text.contains(AUTHINFO_UNAVAIL) && text.contains("it is a FIFO, not a regular file"),
+        "{text}"
+    );
+    assert!(!text.contains("Password "), "{text}");
 }
 
 #[test]

@@ -8,7 +8,8 @@ use palisade_otp::{
 };
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
-use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::{FileExt, FileTypeExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use thiserror::Error;
 
@@ -21,8 +22,12 @@ const MAX_FILE_BYTES: u64 = 4 << 20;
 pub enum Unusable {
     #[error("no {HASH_FILE_NAME} file")]
     Missing,
-    #[error("{path}: refusing it: {why}; fix with `chown USER {path}; chmod 600 {path}` or run `palisade otp gen`")]
-    Unsafe { path: String, why: String },
+    #[error("{path}: refusing it: {why}; {fix}")]
+    Unsafe {
+        path: String,
+        why: Untrusted,
+        fix: String,
+    },
     #[error("{path}: {source}")]
     Format { path: String, source: FormatError },
     #[error("{path}: {source}")]
@@ -32,6 +37,145 @@ pub enum Unusable {
     },
     #[error("no one-time passwords left")]
     Exhausted,
+}
+
+/// Why a file in the user's home is not trusted: someone other than the user could have
+/// written it, or it is not a plain file (reading a FIFO would wait for a writer forever).
+#[derive(Debug, Error)]
+pub enum Untrusted {
+    #[error("it is a symbolic link")]
+    Symlink,
+    #[error("it is {0}, not a regular file")]
+    NotRegular(&'static str),
+    #[error("it is owned by uid {0}, not by the user")]
+    Owner(u32),
+    #[error("its mode {0:o} lets group or others write it")]
+    Writable(u32),
+    #[error("it is {0} bytes, too large")]
+    TooLarge(u64),
+}
+
+/// How opening a file in the home went wrong.
+#[derive(Debug)]
+pub(crate) enum OpenError {
+    Missing,
+    Untrusted(Untrusted),
+    Io(std::io::Error),
+}
+
+impl OpenError {
+    /// As a reason to refuse one-time passwords, with `fix` telling the admin what to do.
+    pub(crate) fn unusable(
+        self,
+        path: &Path,
+        fix: impl FnOnce(&str, &Untrusted) -> String,
+    ) -> Unusable {
+        let shown = path.display().to_string();
+        match self {
+            OpenError::Missing => Unusable::Io {
+                path: shown,
+                source: std::io::ErrorKind::NotFound.into(),
+            },
+            OpenError::Untrusted(why) => Unusable::Unsafe {
+                fix: fix(&shown, &why),
+                path: shown,
+                why,
+            },
+            OpenError::Io(source) => Unusable::Io {
+                path: shown,
+                source,
+            },
+        }
+    }
+}
+
+/// What to do with the file being opened.
+#[derive(Clone, Copy)]
+pub(crate) struct Access {
+    pub write: bool,
+    /// Create it (mode 0600) if it does not exist.
+    pub create: bool,
+}
+
+/// Open a file in the user's home without trusting what is there. The open itself neither
+/// follows a symbolic link nor waits (O_NOFOLLOW, O_NONBLOCK: opening a FIFO would otherwise
+/// block until someone writes to it), and type, owner and mode are then checked on the open
+/// descriptor, so nothing can be swapped in between: it must be a regular file, owned by
+/// `owner` (when given), not writable by group or others.
+pub(crate) fn open_in_home(
+    path: &Path,
+    owner: Option<u32>,
+    access: Access,
+) -> Result<(File, std::fs::Metadata), OpenError> {
+    let file = OpenOptions::new()
+        .read(true)
+        .write(access.write)
+        .create(access.create)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(path);
+    let file = match file {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(OpenError::Missing),
+        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
+            return Err(OpenError::Untrusted(Untrusted::Symlink))
+        }
+        Err(e) => {
+            // Unreadable as the user: say why when it is the owner (stat needs no read right).
+            if let (Some(uid), Ok(meta)) = (owner, std::fs::symlink_metadata(path)) {
+                if meta.uid() != uid {
+                    return Err(OpenError::Untrusted(Untrusted::Owner(meta.uid())));
+                }
+            }
+            return Err(OpenError::Io(e));
+        }
+    };
+    let meta = file.metadata().map_err(OpenError::Io)?;
+    let why = if !meta.file_type().is_file() {
+        Some(Untrusted::NotRegular(type_name(&meta)))
+    } else if owner.is_some_and(|uid| meta.uid() != uid) {
+        Some(Untrusted::Owner(meta.uid()))
+    } else if meta.mode() & 0o022 != 0 {
+        Some(Untrusted::Writable(meta.mode() & 0o777))
+    } else {
+        None
+    };
+    match why {
+        Some(why) => Err(OpenError::Untrusted(why)),
+        None => Ok((file, meta)),
+    }
+}
+
+/// What kind of file something that is not a regular file is, for the admin.
+fn type_name(meta: &std::fs::Metadata) -> &'static str {
+    let kind = meta.file_type();
+    if kind.is_fifo() {
+        "a FIFO"
+    } else if kind.is_socket() {
+        "a socket"
+    } else if kind.is_char_device() {
+        "a character device"
+    } else if kind.is_block_device() {
+        "a block device"
+    } else if kind.is_dir() {
+        "a directory"
+    } else {
+        "a special file"
+    }
+}
+
+/// Take (or, with LOCK_UN, give up) an advisory `flock` on an open file, waiting for it.
+pub(crate) fn flock(file: &File, operation: libc::c_int) -> std::io::Result<()> {
+    loop {
+        // SAFETY: flock on a descriptor `file` keeps open; it is released when closed.
+        if unsafe { libc::flock(file.as_raw_fd(), operation) } == 0 {
+            return Ok(());
+        }
+        let e = std::io::Error::last_os_error();
+        if e.kind() != std::io::ErrorKind::Interrupted {
+            return Err(e);
+        }
+    }
 }
 
 /// The open hash file and what it says.
@@ -52,67 +196,38 @@ pub fn unix_now() -> u64 {
         .unwrap_or(0)
 }
 
-/// Open the user's hash file, refusing one that others could have written: it must be a
-/// regular file (not a symbolic link), owned by `uid`, not writable by group or others.
+/// Open the user's hash file, refusing one that others could have written or that is not a
+/// regular file (see [`open_in_home`]), then read and parse it.
 pub fn open_hash_file(home: &Path, uid: u32, write: bool) -> Result<Opened, Unusable> {
     let path = hash_path(home);
-    let shown = path.display().to_string();
-    let io = |source| Unusable::Io {
-        path: shown.clone(),
-        source,
-    };
-    let mut file = match OpenOptions::new()
-        .read(true)
-        .write(write)
-        .custom_flags(libc::O_NOFOLLOW)
-        .open(&path)
-    {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(Unusable::Missing),
-        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
-            return Err(Unusable::Unsafe {
-                path: shown,
-                why: "it is a symbolic link".into(),
-            })
-        }
-        Err(e) => {
-            // Unreadable as the user: say why when it is the owner (stat needs no read right).
-            if let Ok(meta) = std::fs::symlink_metadata(&path) {
-                if meta.uid() != uid {
-                    return Err(Unusable::Unsafe {
-                        path: shown,
-                        why: format!("it is owned by uid {}, not by the user", meta.uid()),
-                    });
-                }
+    let refuse = |e: OpenError| match e {
+        OpenError::Missing => Unusable::Missing,
+        e => e.unusable(&path, |p, why| match why {
+            Untrusted::Owner(_) | Untrusted::Writable(_) => {
+                format!("fix with `chown USER {p}; chmod 600 {p}` or run `palisade otp gen`")
             }
-            return Err(io(e));
-        }
+            _ => format!("remove {p} and run `palisade otp gen` for a new sheet"),
+        }),
     };
-    let meta = file.metadata().map_err(io)?;
-    let why = if !meta.file_type().is_file() {
-        Some("it is not a regular file".to_string())
-    } else if meta.uid() != uid {
-        Some(format!(
-            "it is owned by uid {}, not by the user",
-            meta.uid()
-        ))
-    } else if meta.mode() & 0o022 != 0 {
-        Some(format!(
-            "its mode {:o} lets group or others write it",
-            meta.mode() & 0o777
-        ))
-    } else if meta.len() > MAX_FILE_BYTES {
-        Some(format!("it is {} bytes, too large", meta.len()))
-    } else {
-        None
+    let access = Access {
+        write,
+        create: false,
     };
-    if let Some(why) = why {
-        return Err(Unusable::Unsafe { path: shown, why });
+    let (mut file, meta) = open_in_home(&path, Some(uid), access).map_err(refuse)?;
+    if meta.len() > MAX_FILE_BYTES {
+        return Err(refuse(OpenError::Untrusted(Untrusted::TooLarge(
+            meta.len(),
+        ))));
     }
+    let shown = path.display().to_string();
     let mut bytes = Vec::with_capacity(meta.len() as usize);
-    file.read_to_end(&mut bytes).map_err(io)?;
+    file.read_to_end(&mut bytes)
+        .map_err(|source| Unusable::Io {
+            path: shown.clone(),
+            source,
+        })?;
     let parsed = HashFile::parse(&bytes).map_err(|source| Unusable::Format {
-        path: shown.clone(),
+        path: shown,
         source,
     })?;
     Ok(Opened { file, parsed })
@@ -135,10 +250,7 @@ pub fn burn(
         path: hash_path(home).display().to_string(),
         source,
     };
-    // SAFETY: flock on an open descriptor; released when the file is closed.
-    if unsafe { libc::flock(std::os::fd::AsRawFd::as_raw_fd(&opened.file), libc::LOCK_EX) } != 0 {
-        return Err(io(std::io::Error::last_os_error()));
-    }
+    flock(&opened.file, libc::LOCK_EX).map_err(io)?;
     // Re-read under the lock: what open_hash_file read may predate another burn.
     let mut bytes = Vec::new();
     let len = opened.file.metadata().map_err(io)?.len();
@@ -241,13 +353,15 @@ fn failure_path(home: &Path) -> PathBuf {
 
 /// Consecutive failures so far; none when the file is missing or unreadable.
 pub fn read_failures(home: &Path) -> FailureRecord {
+    let access = Access {
+        write: false,
+        create: false,
+    };
+    let Ok((file, _)) = open_in_home(&failure_path(home), None, access) else {
+        return FailureRecord::default();
+    };
     let mut bytes = Vec::new();
-    let read = OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NOFOLLOW)
-        .open(failure_path(home))
-        .and_then(|f| f.take(64).read_to_end(&mut bytes));
-    match read {
+    match file.take(64).read_to_end(&mut bytes) {
         Ok(_) => FailureRecord::parse(&bytes),
         Err(_) => FailureRecord::default(),
     }
@@ -352,6 +466,34 @@ mod tests {
         std::os::unix::fs::symlink("real", hash_path(&home.0)).unwrap();
         let e = open_hash_file(&home.0, me(), false).err().unwrap();
         assert!(e.to_string().contains("symbolic link"), "{e}");
+    }
+
+    #[test]
+    fn a_fifo_or_directory_is_refused_without_waiting() {
+        let home = TempHome::new("fifo");
+        let path = hash_path(&home.0);
+        let c_path = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).unwrap();
+        // SAFETY: a NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) }, 0);
+        // Opening a FIFO for reading blocks until a writer comes: run it aside, with a deadline.
+        let (tx, rx) = std::sync::mpsc::channel();
+        let dir = home.0.clone();
+        std::thread::spawn(move || {
+            let _ = tx.send(
+                open_hash_file(&dir, me(), false)
+                    .err()
+                    .map(|e| e.to_string()),
+            );
+        });
+        let refused = rx
+            .recv_timeout(std::time::Duration::from_secs(30))
+            .expect("opening a FIFO hash file must not wait for a writer");
+        let e = refused.expect("a FIFO is refused");
+        assert!(e.contains("it is a FIFO, not a regular file"), "{e}");
+        std::fs::remove_file(&path).unwrap();
+        std::fs::create_dir(&path).unwrap();
+        let e = open_hash_file(&home.0, me(), false).err().unwrap();
+        assert!(e.to_string().contains("it is a directory"), "{e}");
     }
 
     #[test]
