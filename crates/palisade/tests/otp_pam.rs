@@ -547,6 +547,11 @@ fn a_second_login_during_a_held_lock_gets_three_other_passwords() {
     assert_eq!(triple.len(), 3, "{}", second.text());
     second.answer(&sheet.answer(&triple));
     assert_ok(second.finish());
+    assert_eq!(
+        user.lock().as_deref(),
+        Some(locked[0].as_str()),
+        "pam_otpw keeps our lock (it removes one whose target is not a bare number)"
+    );
     first.answer(&sheet.answer(&locked));
     let (first_ok, text) = first.finish();
     assert_eq!(first_ok, !triple.contains(&locked[0]), "{text}");
@@ -696,6 +701,51 @@ fn a_fifo_as_the_hash_file_is_refused_at_once() {
         "{text}"
     );
     assert!(!text.contains("Password "), "{text}");
+}
+
+/// Issue 12, item 11: a login killed while it holds the lock (here during the delay after a
+/// wrong answer) used to leave it for 24 hours: every later login got the triple challenge.
+#[test]
+fn a_lock_left_by_a_killed_login_is_taken_over_at_once() {
+    if !require() {
+        return;
+    }
+    let user = TestUser::new();
+    let sheet = palisade_gen(&user, 20);
+    let service = Service::palisade();
+    let mut killed = Login::start(&service, &user);
+    let locked = killed.prompt();
+    assert_eq!(locked.len(), 1);
+    killed.answer(&format!("{PREFIX}AAAAAAAA"));
+    // The module logs the wrong answer, then waits at least 2 s before it lets go of the lock.
+    assert!(
+        killed.read_until(|t| t.contains("wrong answer")),
+        "{}",
+        killed.text()
+    );
+    // SAFETY: kill on our own child's pid.
+    unsafe { libc::kill(killed.child.id() as i32, libc::SIGKILL) };
+    let _ = killed.child.wait();
+    assert_eq!(
+        user.lock().as_deref(),
+        Some(locked[0].as_str()),
+        "the killed login left its lock behind"
+    );
+    let mut next = Login::start(&service, &user);
+    let numbers = next.prompt();
+    assert_eq!(numbers, locked, "a single challenge: {}", next.text());
+    let pid = killed.child.id();
+    assert!(
+        next.text().contains(&format!(
+            "removed a stale lock: its login (pid {pid}) has ended"
+        )),
+        "{}",
+        next.text()
+    );
+    next.answer(&sheet.answer(&numbers));
+    assert_ok(next.finish());
+    assert_eq!(user.lock(), None);
+    assert_eq!(user.parsed().remaining(), 19);
 }
 
 #[test]

@@ -2,10 +2,8 @@
 //! count. All system calls of the module's file handling are here; call these inside
 //! [`crate::account::as_user`] so they run with the user's rights.
 
-use palisade_otp::{
-    FailureRecord, FormatError, HashFile, FAILURE_FILE_NAME, HASH_FILE_NAME, LOCK_FILE_NAME,
-    STALE_LOCK_SECS,
-};
+pub use crate::lock::lock_state;
+use palisade_otp::{FailureRecord, FormatError, HashFile, FAILURE_FILE_NAME, HASH_FILE_NAME};
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
 use std::os::fd::AsRawFd;
@@ -278,75 +276,6 @@ pub fn burn(
     Ok(true)
 }
 
-/// The lock a login holds on its challenge: `~/.otpw.lock`, a symbolic link to the number.
-#[derive(Debug)]
-pub struct Lock {
-    path: PathBuf,
-    number: String,
-}
-
-/// What came of trying to lock a password.
-pub enum Locking {
-    Acquired(Lock),
-    /// Another login holds the lock, on this number if the link is readable.
-    HeldElsewhere(Option<u32>),
-}
-
-impl Lock {
-    /// Lock `number` by creating the link, atomically (`symlink` fails if the name exists).
-    /// A lock older than a day was left by a crash and is removed first.
-    pub fn acquire(home: &Path, number: &str, now: u64) -> std::io::Result<Locking> {
-        let path = home.join(LOCK_FILE_NAME);
-        for _ in 0..5 {
-            match std::os::unix::fs::symlink(number, &path) {
-                Ok(()) => {
-                    return Ok(Locking::Acquired(Lock {
-                        path,
-                        number: number.to_string(),
-                    }))
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-                Err(e) => return Err(e),
-            }
-            match std::fs::symlink_metadata(&path) {
-                Ok(meta) => {
-                    let age = now.saturating_sub(meta.mtime().max(0) as u64);
-                    if age <= STALE_LOCK_SECS {
-                        let held = std::fs::read_link(&path)
-                            .ok()
-                            .and_then(|t| t.to_str()?.parse::<u32>().ok());
-                        return Ok(Locking::HeldElsewhere(held));
-                    }
-                    let _ = std::fs::remove_file(&path);
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(Locking::HeldElsewhere(None))
-    }
-
-    /// Remove the lock if it still is ours (a stale-lock cleanup may have replaced it).
-    pub fn release(&self) {
-        let ours = std::fs::read_link(&self.path)
-            .map(|target| target.as_os_str() == self.number.as_str())
-            .unwrap_or(false);
-        if ours {
-            let _ = std::fs::remove_file(&self.path);
-        }
-    }
-}
-
-/// The lock's target and age in seconds, if there is one (for `palisade otp status`).
-pub fn lock_state(home: &Path, now: u64) -> Option<(String, u64)> {
-    let path = home.join(LOCK_FILE_NAME);
-    let meta = std::fs::symlink_metadata(&path).ok()?;
-    let target = std::fs::read_link(&path)
-        .map(|t| t.display().to_string())
-        .unwrap_or_default();
-    Some((target, now.saturating_sub(meta.mtime().max(0) as u64)))
-}
-
 fn failure_path(home: &Path) -> PathBuf {
     home.join(FAILURE_FILE_NAME)
 }
@@ -402,14 +331,15 @@ pub fn clear_failures(home: &Path) {
     let _ = std::fs::remove_file(failure_path(home));
 }
 
+/// A throw-away home directory for the file layer's tests.
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use std::os::unix::fs::PermissionsExt;
+pub(crate) mod test_home {
+    use std::path::PathBuf;
 
-    struct TempHome(PathBuf);
+    pub struct TempHome(pub PathBuf);
+
     impl TempHome {
-        fn new(tag: &str) -> Self {
+        pub fn new(tag: &str) -> Self {
             let dir = std::env::temp_dir()
                 .join(format!("pam-palisade-unit-{tag}-{}", std::process::id()));
             let _ = std::fs::remove_dir_all(&dir);
@@ -417,11 +347,19 @@ mod tests {
             TempHome(dir)
         }
     }
+
     impl Drop for TempHome {
         fn drop(&mut self) {
             let _ = std::fs::remove_dir_all(&self.0);
         }
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::test_home::TempHome;
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
 
     const FILE: &str = "OTPW1\n2 3 12 8\n001QOOyuUOP8DKm\n000snDPEESgZChE\n";
 
@@ -513,35 +451,6 @@ mod tests {
             0o600,
         );
         assert!(!burn(&home.0, me(), &parsed, &[0]).unwrap());
-    }
-
-    #[test]
-    fn lock_is_exclusive_and_stale_after_a_day() {
-        let home = TempHome::new("lock");
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_secs();
-        let Locking::Acquired(lock) = Lock::acquire(&home.0, "017", now).unwrap() else {
-            panic!("first lock must succeed");
-        };
-        assert!(matches!(
-            Lock::acquire(&home.0, "003", now).unwrap(),
-            Locking::HeldElsewhere(Some(17))
-        ));
-        // A day and a bit later the same link counts as stale and is taken over.
-        let Locking::Acquired(later) =
-            Lock::acquire(&home.0, "003", now + STALE_LOCK_SECS + 2).unwrap()
-        else {
-            panic!("a stale lock must be replaced");
-        };
-        lock.release(); // no longer ours: must stay
-        assert_eq!(
-            std::fs::read_link(home.0.join(LOCK_FILE_NAME)).unwrap(),
-            Path::new("003")
-        );
-        later.release();
-        assert!(std::fs::symlink_metadata(home.0.join(LOCK_FILE_NAME)).is_err());
     }
 
     #[test]

@@ -11,8 +11,10 @@
 
 pub mod account;
 pub mod files;
+pub mod lock;
 mod log;
 mod login;
+mod process;
 
 use account::{as_user, Account};
 use log::Log;
@@ -33,7 +35,7 @@ const LOCK_DATA: &str = "palisade_otp_lock";
 /// Owns a lock until PAM lets go of it.
 struct HeldLock {
     account: Account,
-    lock: files::Lock,
+    lock: lock::Lock,
 }
 
 impl Drop for HeldLock {
@@ -77,6 +79,13 @@ fn authenticate(pamh: &mut PamHandle, log: Log) -> PamResultCode {
         }
     };
     let mut prepared = prepared;
+    if let Some(stale) = &prepared.took_over {
+        log.say(
+            libc::LOG_NOTICE,
+            &account.name,
+            &format!("removed a stale lock: {stale}"),
+        );
+    }
     if let Some(lock) = prepared.lock.take() {
         let held = Box::new(HeldLock {
             account: account.clone(),

@@ -1,8 +1,9 @@
 //! One login, from challenge to verdict, around the pure rules of `palisade-otp`.
 
 use crate::account::{as_user, Account};
-use crate::files::{self, Lock, Locking, Unusable};
-use palisade_otp::{Challenge, FailurePolicy, HashFile, Verdict};
+use crate::files::{self, Unusable};
+use crate::lock::{Lock, Locking};
+use palisade_otp::{Challenge, FailurePolicy, HashFile, Stale, Verdict};
 use std::time::Duration;
 
 /// Why no challenge is issued.
@@ -13,8 +14,6 @@ pub enum Refusal {
     Unusable(#[from] Unusable),
     #[error("another login holds the lock and too few passwords are left for a triple challenge")]
     NoTriple,
-    #[error("cannot create the lock: {0}")]
-    Lock(std::io::Error),
     /// PAM_AUTH_ERR: too many failures.
     #[error("{count} failed one-time passwords in a row: refused until {until} (Unix time)")]
     LockedOut { count: u32, until: u64 },
@@ -26,6 +25,8 @@ pub struct Prepared {
     pub challenge: Challenge,
     /// Held when this login got the single challenge.
     pub lock: Option<Lock>,
+    /// Why the lock that was there before was removed (for the log).
+    pub took_over: Option<Stale>,
 }
 
 /// Pick the challenge: the first unused password, locked; or, while another login holds the
@@ -42,11 +43,12 @@ pub fn prepare(account: &Account, policy: &FailurePolicy, now: u64) -> Result<Pr
         let file = files::open_hash_file(&account.home, account.uid, false)?.parsed;
         let single = Challenge::single(&file).ok_or(Unusable::Exhausted)?;
         let number = single.numbers(&file).remove(0);
-        match Lock::acquire(&account.home, &number, now).map_err(Refusal::Lock)? {
-            Locking::Acquired(lock) => Ok(Prepared {
+        match Lock::acquire(&account.home, account.uid, &number, now)? {
+            Locking::Acquired { lock, took_over } => Ok(Prepared {
                 file,
                 challenge: single,
                 lock: Some(lock),
+                took_over,
             }),
             Locking::HeldElsewhere(held) => {
                 let mut random = || getrandom::u64().unwrap_or_else(|_| std::process::abort());
@@ -56,6 +58,7 @@ pub fn prepare(account: &Account, policy: &FailurePolicy, now: u64) -> Result<Pr
                     file,
                     challenge,
                     lock: None,
+                    took_over: None,
                 })
             }
         }
