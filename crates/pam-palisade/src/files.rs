@@ -2,8 +2,9 @@
 //! count. All system calls of the module's file handling are here; call these inside
 //! [`crate::account::as_user`] so they run with the user's rights.
 
+pub use crate::failures::read_failures;
 pub use crate::lock::lock_state;
-use palisade_otp::{FailureRecord, FormatError, HashFile, FAILURE_FILE_NAME, HASH_FILE_NAME};
+use palisade_otp::{FormatError, HashFile, HASH_FILE_NAME};
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
 use std::os::fd::AsRawFd;
@@ -98,19 +99,22 @@ pub(crate) struct Access {
 /// Open a file in the user's home without trusting what is there. The open itself neither
 /// follows a symbolic link nor waits (O_NOFOLLOW, O_NONBLOCK: opening a FIFO would otherwise
 /// block until someone writes to it), and type, owner and mode are then checked on the open
-/// descriptor, so nothing can be swapped in between: it must be a regular file, owned by
-/// `owner` (when given), not writable by group or others.
+/// descriptor, so nothing can be swapped in between: it must be a regular file, owned by one
+/// of `owners` (when given), not writable by group or others.
 pub(crate) fn open_in_home(
     path: &Path,
-    owner: Option<u32>,
+    owners: Option<&[u32]>,
     access: Access,
 ) -> Result<(File, std::fs::Metadata), OpenError> {
+    let foreign = |uid: u32| owners.is_some_and(|owners| !owners.contains(&uid));
+    // O_CREAT directly: `OpenOptions::create` insists on write access, and a file an admin
+    // wrote as root may only be readable (enough to `flock` it).
+    let create = if access.create { libc::O_CREAT } else { 0 };
     let file = OpenOptions::new()
         .read(true)
         .write(access.write)
-        .create(access.create)
         .mode(0o600)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC | create)
         .open(path);
     let file = match file {
         Ok(f) => f,
@@ -120,8 +124,8 @@ pub(crate) fn open_in_home(
         }
         Err(e) => {
             // Unreadable as the user: say why when it is the owner (stat needs no read right).
-            if let (Some(uid), Ok(meta)) = (owner, std::fs::symlink_metadata(path)) {
-                if meta.uid() != uid {
+            if let Ok(meta) = std::fs::symlink_metadata(path) {
+                if foreign(meta.uid()) {
                     return Err(OpenError::Untrusted(Untrusted::Owner(meta.uid())));
                 }
             }
@@ -131,7 +135,7 @@ pub(crate) fn open_in_home(
     let meta = file.metadata().map_err(OpenError::Io)?;
     let why = if !meta.file_type().is_file() {
         Some(Untrusted::NotRegular(type_name(&meta)))
-    } else if owner.is_some_and(|uid| meta.uid() != uid) {
+    } else if foreign(meta.uid()) {
         Some(Untrusted::Owner(meta.uid()))
     } else if meta.mode() & 0o022 != 0 {
         Some(Untrusted::Writable(meta.mode() & 0o777))
@@ -211,7 +215,7 @@ pub fn open_hash_file(home: &Path, uid: u32, write: bool) -> Result<Opened, Unus
         write,
         create: false,
     };
-    let (mut file, meta) = open_in_home(&path, Some(uid), access).map_err(refuse)?;
+    let (mut file, meta) = open_in_home(&path, Some(&[uid]), access).map_err(refuse)?;
     if meta.len() > MAX_FILE_BYTES {
         return Err(refuse(OpenError::Untrusted(Untrusted::TooLarge(
             meta.len(),
@@ -276,31 +280,6 @@ pub fn burn(
     Ok(true)
 }
 
-fn failure_path(home: &Path) -> PathBuf {
-    home.join(FAILURE_FILE_NAME)
-}
-
-/// Consecutive failures so far; none when the file is missing or unreadable.
-pub fn read_failures(home: &Path) -> FailureRecord {
-    let access = Access {
-        write: false,
-        create: false,
-    };
-    let Ok((file, _)) = open_in_home(&failure_path(home), None, access) else {
-        return FailureRecord::default();
-    };
-    let mut bytes = Vec::new();
-    match file.take(64).read_to_end(&mut bytes) {
-        Ok(_) => FailureRecord::parse(&bytes),
-        Err(_) => FailureRecord::default(),
-    }
-}
-
-/// Record the failures (replacing the file atomically).
-pub fn write_failures(home: &Path, record: FailureRecord) -> std::io::Result<()> {
-    write_atomically(&failure_path(home), record.to_text().as_bytes())
-}
-
 /// Replace `path` with `bytes` so that a crash leaves either the old or the new file, never
 /// a mix: a temporary file in the same directory, mode 0600, synced, renamed over `path`,
 /// and the directory synced so the rename itself survives.
@@ -324,11 +303,6 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         let _ = std::fs::remove_file(&tmp);
     }
     result
-}
-
-/// Forget the failures after a correct answer.
-pub fn clear_failures(home: &Path) {
-    let _ = std::fs::remove_file(failure_path(home));
 }
 
 /// A throw-away home directory for the file layer's tests.
@@ -451,16 +425,5 @@ mod tests {
             0o600,
         );
         assert!(!burn(&home.0, me(), &parsed, &[0]).unwrap());
-    }
-
-    #[test]
-    fn failures_round_trip_and_clear() {
-        let home = TempHome::new("fail");
-        assert_eq!(read_failures(&home.0), FailureRecord::default());
-        let r = FailureRecord { count: 3, last: 99 };
-        write_failures(&home.0, r).unwrap();
-        assert_eq!(read_failures(&home.0), r);
-        clear_failures(&home.0);
-        assert_eq!(read_failures(&home.0), FailureRecord::default());
     }
 }

@@ -10,6 +10,7 @@
 //! the next method; PAM_AUTH_ERR for a wrong answer and during a lock-out.
 
 pub mod account;
+mod failures;
 pub mod files;
 pub mod lock;
 mod log;
@@ -111,20 +112,32 @@ fn authenticate(pamh: &mut PamHandle, log: Log) -> PamResultCode {
                 files::unix_now(),
             );
             match checked {
-                Checked::Accepted => {
+                Checked::Accepted { uncleared } => {
                     log.say(
                         libc::LOG_INFO,
                         &account.name,
                         &format!("accepted {}", prompt.trim()),
                     );
+                    if let Some(e) = uncleared {
+                        let why = format!("cannot reset the failure count: {e}");
+                        log.say(libc::LOG_WARNING, &account.name, &why);
+                    }
                     PamResultCode::PAM_SUCCESS
                 }
-                Checked::Rejected { delay, failures } => {
+                Checked::Rejected {
+                    delay,
+                    failures,
+                    unrecorded,
+                } => {
                     log.say(
                         libc::LOG_NOTICE,
                         &account.name,
                         &format!("wrong answer to {} ({failures} in a row)", prompt.trim()),
                     );
+                    if let Some(e) = unrecorded {
+                        let why = format!("cannot count the failure: {e}");
+                        log.say(libc::LOG_WARNING, &account.name, &why);
+                    }
                     std::thread::sleep(delay);
                     PamResultCode::PAM_AUTH_ERR
                 }

@@ -132,7 +132,7 @@ fn open_owner_file(path: &Path, uid: u32) -> Result<File, Unusable> {
         write: true,
         create: true,
     };
-    open_in_home(path, Some(uid), access)
+    open_in_home(path, Some(&[uid]), access)
         .map(|(file, _)| file)
         .map_err(|e: OpenError| {
             e.unusable(path, |p, _| {

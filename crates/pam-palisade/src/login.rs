@@ -1,6 +1,7 @@
 //! One login, from challenge to verdict, around the pure rules of `palisade-otp`.
 
 use crate::account::{as_user, Account};
+use crate::failures;
 use crate::files::{self, Unusable};
 use crate::lock::{Lock, Locking};
 use palisade_otp::{Challenge, FailurePolicy, HashFile, Stale, Verdict};
@@ -33,10 +34,10 @@ pub struct Prepared {
 /// lock, three random others.
 pub fn prepare(account: &Account, policy: &FailurePolicy, now: u64) -> Result<Prepared, Refusal> {
     as_user(account, || {
-        let failures = files::read_failures(&account.home);
-        if let Verdict::LockedOut { until } = policy.verdict(failures, now) {
+        let record = failures::load_failures(&account.home, account.uid)?;
+        if let Verdict::LockedOut { until } = policy.verdict(record, now) {
             return Err(Refusal::LockedOut {
-                count: failures.count,
+                count: record.count,
                 until,
             });
         }
@@ -74,10 +75,15 @@ pub fn prepare(account: &Account, policy: &FailurePolicy, now: u64) -> Result<Pr
 /// What an answer led to.
 #[derive(Debug)]
 pub enum Checked {
-    /// Right, and burnt on disk.
-    Accepted,
+    /// Right, and burnt on disk; `uncleared` says why the failure count could not be reset.
+    Accepted { uncleared: Option<Unusable> },
     /// Wrong (or burnt meanwhile by a concurrent login); hold the reply back this long.
-    Rejected { delay: Duration, failures: u32 },
+    /// `unrecorded` says why the failure could not be counted.
+    Rejected {
+        delay: Duration,
+        failures: u32,
+        unrecorded: Option<Unusable>,
+    },
     /// Right, but burning it failed: refused, since an unburnt password could be used again.
     NotBurnt(String),
 }
@@ -105,14 +111,18 @@ pub fn check(
             false
         };
         if burnt {
-            files::clear_failures(&account.home);
-            return Checked::Accepted;
+            let uncleared = failures::clear_failures(&account.home, account.uid).err();
+            return Checked::Accepted { uncleared };
         }
-        let record = files::read_failures(&account.home).failed(now);
-        let _ = files::write_failures(&account.home, record);
+        let (record, unrecorded) = match failures::record_failure(&account.home, account.uid, now) {
+            Ok(record) => (record, None),
+            // Not counted, but at least delayed as if it were.
+            Err(e) => (files::read_failures(&account.home).failed(now), Some(e)),
+        };
         Checked::Rejected {
             delay: Duration::from_secs(policy.delay_secs(record)),
             failures: record.count,
+            unrecorded,
         }
     });
     result.unwrap_or_else(|e| Checked::NotBurnt(e.to_string()))
