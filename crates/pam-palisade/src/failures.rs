@@ -129,12 +129,7 @@ fn refuse(e: OpenError, path: &Path) -> Unusable {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::files::test_home::TempHome;
-
-    fn me() -> u32 {
-        // SAFETY: no preconditions.
-        unsafe { libc::geteuid() }
-    }
+    use crate::files::test_home::{me, TempHome};
 
     #[test]
     fn failures_count_up_and_clear() {

@@ -327,20 +327,21 @@ pub(crate) mod test_home {
             let _ = std::fs::remove_dir_all(&self.0);
         }
     }
+
+    /// The user the tests run as, who owns what they create.
+    pub fn me() -> u32 {
+        // SAFETY: no preconditions.
+        unsafe { libc::geteuid() }
+    }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::test_home::TempHome;
+    use super::test_home::{me, TempHome};
     use super::*;
     use std::os::unix::fs::PermissionsExt;
 
     const FILE: &str = "OTPW1\n2 3 12 8\n001QOOyuUOP8DKm\n000snDPEESgZChE\n";
-
-    fn me() -> u32 {
-        // SAFETY: no preconditions.
-        unsafe { libc::geteuid() }
-    }
 
     fn write_file(home: &Path, text: &str, mode: u32) {
         let p = hash_path(home);

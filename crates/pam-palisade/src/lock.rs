@@ -186,13 +186,8 @@ pub fn lock_state(home: &Path, now: u64) -> Option<(String, u64)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::files::test_home::TempHome;
+    use crate::files::test_home::{me, TempHome};
     use palisade_otp::{Process, STALE_LOCK_SECS};
-
-    fn me() -> u32 {
-        // SAFETY: no preconditions.
-        unsafe { libc::geteuid() }
-    }
 
     fn acquired(locking: Locking) -> (Lock, Option<Stale>) {
         match locking {

@@ -34,6 +34,8 @@ pub struct Prepared {
 /// lock, three random others.
 pub fn prepare(account: &Account, policy: &FailurePolicy, now: u64) -> Result<Prepared, Refusal> {
     as_user(account, || {
+        // The hash file first: a user without one is not told about other files.
+        let file = files::open_hash_file(&account.home, account.uid, false)?.parsed;
         let record = failures::load_failures(&account.home, account.uid)?;
         if let Verdict::LockedOut { until } = policy.verdict(record, now) {
             return Err(Refusal::LockedOut {
@@ -41,7 +43,6 @@ pub fn prepare(account: &Account, policy: &FailurePolicy, now: u64) -> Result<Pr
                 until,
             });
         }
-        let file = files::open_hash_file(&account.home, account.uid, false)?.parsed;
         let single = Challenge::single(&file).ok_or(Unusable::Exhausted)?;
         let number = single.numbers(&file).remove(0);
         match Lock::acquire(&account.home, account.uid, &number, now)? {
