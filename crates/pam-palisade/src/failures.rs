@@ -3,24 +3,34 @@
 //!
 //! Counting is a read-modify-write, and parallel wrong answers used to overwrite each other's
 //! counts (12 at once were counted as 8), which let an attacker guess in parallel beyond the
-//! lock-out. Every change now happens under an exclusive `flock` on the file: read, count,
-//! write a new file and rename it over the old one (so a crash leaves the old count or the
-//! new, never a torn one). The lock is on the old file, so once it has it, a login checks
-//! that the name still leads to that file; if another login has replaced or removed it
-//! meanwhile, it starts again on the new one. Reading alone needs no lock: a rename is atomic.
+//! lock-out. Every change now happens under an exclusive `flock` on the file, and reading
+//! under a shared one. The count is rewritten in place, so the locked file stays the file:
+//! the new text is written over the old and the file cut to its length (counts only grow,
+//! and the record is read as its first two words, so even a write cut short by a crash reads
+//! sensibly). A correct answer removes the file under the lock; a login that waited on the
+//! removed file notices (the name no longer leads to it) and starts again on a new one.
 //!
 //! The file must be a regular file owned by the user or by root (an admin may write it), and
-//! not writable by group or others (who could otherwise reset the count).
+//! not writable by group or others (who could otherwise reset the count). One written by root
+//! that the user cannot write is replaced, once, by one of the user's own.
 
 use crate::files::{flock, open_in_home, write_atomically, Access, OpenError, Unusable};
 use palisade_otp::{FailureRecord, FAILURE_FILE_NAME};
 use std::fs::File;
 use std::io::Read;
-use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
-/// Attempts to lock a file that others keep replacing before giving up.
-const ATTEMPTS: usize = 50;
+/// Attempts to lock a file that was removed or replaced meanwhile (each time, by a correct
+/// answer or the one-time replacement of a root's file) before giving up.
+const ATTEMPTS: usize = 20;
+
+/// The failure file, locked.
+struct Locked {
+    file: File,
+    /// False for a root's file the user can only read.
+    writable: bool,
+}
 
 fn failure_path(home: &Path) -> PathBuf {
     home.join(FAILURE_FILE_NAME)
@@ -46,72 +56,93 @@ pub(crate) fn load_failures(home: &Path, uid: u32) -> Result<FailureRecord, Unus
         write: false,
         create: false,
     };
-    match open_in_home(&path, Some(&[uid, 0]), access) {
-        Ok((file, _)) => read_record(&file).map_err(|source| Unusable::Io {
-            path: path.display().to_string(),
-            source,
-        }),
-        Err(OpenError::Missing) => Ok(FailureRecord::default()),
-        Err(e) => Err(refuse(e, &path)),
-    }
+    let file = match open_in_home(&path, Some(&[uid, 0]), access) {
+        Ok((file, _)) => file,
+        Err(OpenError::Missing) => return Ok(FailureRecord::default()),
+        Err(e) => return Err(refuse(e, &path)),
+    };
+    flock(&file, libc::LOCK_SH)
+        .and_then(|()| read_record(&file))
+        .map_err(|source| io_error(&path, source))
 }
 
 /// Count one more failure at `now`, atomically with respect to every other login; the record
 /// after it.
 pub(crate) fn record_failure(home: &Path, uid: u32, now: u64) -> Result<FailureRecord, Unusable> {
     let path = failure_path(home);
-    let io = |source| Unusable::Io {
-        path: path.display().to_string(),
-        source,
+    let locked = lock_current(&path, uid)?;
+    let record = read_record(&locked.file)
+        .map_err(|e| io_error(&path, e))?
+        .failed(now);
+    let text = record.to_text();
+    let written = if locked.writable {
+        locked
+            .file
+            .write_all_at(text.as_bytes(), 0)
+            .and_then(|()| locked.file.set_len(text.len() as u64))
+            .and_then(|()| locked.file.sync_data())
+    } else {
+        write_atomically(&path, text.as_bytes())
     };
-    for _ in 0..ATTEMPTS {
-        let Some(file) = lock_current(&path, uid)? else {
-            continue;
-        };
-        let record = read_record(&file).map_err(io)?.failed(now);
-        write_atomically(&path, record.to_text().as_bytes()).map_err(io)?;
-        return Ok(record);
-    }
-    Err(io(std::io::Error::other(format!(
-        "replaced by others {ATTEMPTS} times while waiting for its lock"
-    ))))
+    written.map_err(|e| io_error(&path, e))?;
+    Ok(record)
 }
 
-/// Forget the failures after a correct answer (under the same lock, so a failure counted
-/// at the same moment is not written into a file already removed).
+/// Forget the failures after a correct answer (under the lock, so that a failure counted at
+/// the same moment goes into a new file rather than one already removed).
 pub(crate) fn clear_failures(home: &Path, uid: u32) -> Result<(), Unusable> {
     let path = failure_path(home);
-    for _ in 0..ATTEMPTS {
-        match lock_current(&path, uid) {
-            Ok(Some(_locked)) => {
-                return std::fs::remove_file(&path).map_err(|source| Unusable::Io {
-                    path: path.display().to_string(),
-                    source,
-                })
-            }
-            Ok(None) => continue,
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(())
+    let _locked = lock_current(&path, uid)?;
+    std::fs::remove_file(&path).map_err(|e| io_error(&path, e))
 }
 
-/// Open the failure file (creating an empty one, so there is something to lock) and lock it;
-/// `None` when the name no longer leads to the file locked (replaced or removed while this
-/// login waited): try again.
-fn lock_current(path: &Path, uid: u32) -> Result<Option<File>, Unusable> {
-    let access = Access {
-        write: false,
+/// Open the failure file (creating an empty one, so there is something to lock) and lock it,
+/// again if the file was removed or replaced while this login waited for the lock.
+fn lock_current(path: &Path, uid: u32) -> Result<Locked, Unusable> {
+    for _ in 0..ATTEMPTS {
+        let (file, meta, writable) = open_for_count(path, uid)?;
+        flock(&file, libc::LOCK_EX).map_err(|e| io_error(path, e))?;
+        let current = std::fs::symlink_metadata(path)
+            .is_ok_and(|now| now.ino() == meta.ino() && now.dev() == meta.dev());
+        if current {
+            return Ok(Locked { file, writable });
+        }
+    }
+    Err(io_error(
+        path,
+        std::io::Error::other(format!(
+            "removed or replaced {ATTEMPTS} times while waiting for its lock"
+        )),
+    ))
+}
+
+/// Open for writing, or, for a root's file the user may only read, for reading.
+fn open_for_count(path: &Path, uid: u32) -> Result<(File, std::fs::Metadata, bool), Unusable> {
+    let owners: &[u32] = &[uid, 0];
+    let read_write = Access {
+        write: true,
         create: true,
     };
-    let (file, meta) = open_in_home(path, Some(&[uid, 0]), access).map_err(|e| refuse(e, path))?;
-    flock(&file, libc::LOCK_EX).map_err(|source| Unusable::Io {
+    match open_in_home(path, Some(owners), read_write) {
+        Ok((file, meta)) => Ok((file, meta, true)),
+        Err(OpenError::Io(e)) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+            let read = Access {
+                write: false,
+                create: false,
+            };
+            let (file, meta) =
+                open_in_home(path, Some(owners), read).map_err(|e| refuse(e, path))?;
+            Ok((file, meta, false))
+        }
+        Err(e) => Err(refuse(e, path)),
+    }
+}
+
+fn io_error(path: &Path, source: std::io::Error) -> Unusable {
+    Unusable::Io {
         path: path.display().to_string(),
         source,
-    })?;
-    let current = std::fs::symlink_metadata(path)
-        .is_ok_and(|now| now.ino() == meta.ino() && now.dev() == meta.dev());
-    Ok(current.then_some(file))
+    }
 }
 
 fn read_record(file: &File) -> std::io::Result<FailureRecord> {

@@ -1,6 +1,7 @@
-//! Every file the module touches in the user's home: the hash file, the lock and the failure
-//! count. All system calls of the module's file handling are here; call these inside
-//! [`crate::account::as_user`] so they run with the user's rights.
+//! The hash file `~/.otpw`, and how the module opens any file in the user's home
+//! ([`open_in_home`]: no links followed, never waiting on a FIFO, type, owner and mode checked
+//! on the descriptor). The lock is in `lock.rs`, the failure count in `failures.rs`; call all
+//! of them inside [`crate::account::as_user`] so they run with the user's rights.
 
 pub use crate::failures::read_failures;
 pub use crate::lock::lock_state;

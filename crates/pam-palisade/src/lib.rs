@@ -6,8 +6,9 @@
 //! passwords are left. Module arguments: `debug` (log to standard error too).
 //!
 //! Return codes: PAM_AUTHINFO_UNAVAIL when the user has no usable hash file (none, unsafe
-//! ownership or permissions, malformed, exhausted), so a `sufficient` line falls through to
-//! the next method; PAM_AUTH_ERR for a wrong answer and during a lock-out.
+//! ownership or permissions, not a regular file, malformed, exhausted) or an unsafe lock
+//! owner or failure file, so a `sufficient` line falls through to the next method;
+//! PAM_AUTH_ERR for a wrong answer and during a lock-out.
 
 pub mod account;
 mod failures;

@@ -13,7 +13,7 @@
 
 use crate::files::{flock, open_in_home, Access, OpenError, Unusable};
 use crate::process;
-use palisade_otp::{judge, LinkId, OwnerRecord, Stale, LOCK_FILE_NAME, LOCK_OWNER_FILE_NAME};
+use palisade_otp::{judge, Host, LinkId, OwnerRecord, Stale, LOCK_FILE_NAME, LOCK_OWNER_FILE_NAME};
 use std::fs::File;
 use std::io::Read;
 use std::os::unix::fs::{FileExt, MetadataExt};
@@ -62,15 +62,7 @@ impl Lock {
             match std::os::unix::fs::symlink(number, &path) {
                 Ok(()) => {
                     let link = link_id(&std::fs::symlink_metadata(&path).map_err(io)?);
-                    // Without a record the lock is still a lock: it just ages as OTPW's do.
-                    if let (Some(process), Some(host)) = (process::this_process(), here) {
-                        let record = OwnerRecord {
-                            link: link.clone(),
-                            process,
-                            host,
-                        };
-                        let _ = replace_content(&owner_file, record.to_text().as_bytes());
-                    }
+                    record_owner(&owner_file, &link, here);
                     let lock = Lock {
                         path,
                         owner_path,
@@ -122,6 +114,19 @@ impl Lock {
                 let _ = f.set_len(0);
             }
         }
+    }
+}
+
+/// Write that this process holds `link`. Without a record the lock is still a lock: it just
+/// ages as OTPW's do, so a failure here is not a reason to refuse the login.
+fn record_owner(owner_file: &File, link: &LinkId, host: Option<Host>) {
+    if let (Some(process), Some(host)) = (process::this_process(), host) {
+        let record = OwnerRecord {
+            link: link.clone(),
+            process,
+            host,
+        };
+        let _ = replace_content(owner_file, record.to_text().as_bytes());
     }
 }
 
