@@ -1,7 +1,8 @@
 //! Property tests: the parsers never panic, and a malformed or tampered file never lets a
 //! login through.
 
-use palisade_otp::{split_response, Challenge, FailureRecord, HashFile};
+use palisade_otp::lock_owner::parse_proc_stat;
+use palisade_otp::{split_response, Challenge, FailureRecord, HashFile, OwnerRecord};
 use proptest::prelude::*;
 
 /// A valid file of three entries, the answer to its first entry's challenge, and the file.
@@ -35,6 +36,21 @@ proptest! {
         if let Some(r) = split_response(&input, count, chars) {
             prop_assert_eq!(r.passwords.len(), count);
             prop_assert!(r.prefix.len() <= input.len());
+        }
+    }
+
+    #[test]
+    fn lock_owner_parsers_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..200)) {
+        let _ = OwnerRecord::parse(&bytes);
+        let _ = parse_proc_stat(&bytes);
+    }
+
+    #[test]
+    fn mostly_valid_owner_records_never_panic(
+        text in "palisade-lock-owner-1 link=[0-9]{1,5}:-?[0-9]{1,3}\\.[0-9]{1,3} pid=[0-9]{1,12} start=[0-9a-z]{1,3} machine=[a-f0-9]{0,4} boot=[a-f0-9-]{0,4} pidns=[0-9]{1,25}\n?",
+    ) {
+        if let Some(r) = OwnerRecord::parse(text.as_bytes()) {
+            prop_assert_eq!(OwnerRecord::parse(r.to_text().as_bytes()), Some(r));
         }
     }
 

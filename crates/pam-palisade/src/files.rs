@@ -1,14 +1,15 @@
-//! Every file the module touches in the user's home: the hash file, the lock and the failure
-//! count. All system calls of the module's file handling are here; call these inside
-//! [`crate::account::as_user`] so they run with the user's rights.
+//! The hash file `~/.otpw`, and how the module opens any file in the user's home
+//! ([`open_in_home`]: no links followed, never waiting on a FIFO, type, owner and mode checked
+//! on the descriptor). The lock is in `lock.rs`, the failure count in `failures.rs`; call all
+//! of them inside [`crate::account::as_user`] so they run with the user's rights.
 
-use palisade_otp::{
-    FailureRecord, FormatError, HashFile, FAILURE_FILE_NAME, HASH_FILE_NAME, LOCK_FILE_NAME,
-    STALE_LOCK_SECS,
-};
+pub use crate::failures::read_failures;
+pub use crate::lock::lock_state;
+use palisade_otp::{FormatError, HashFile, HASH_FILE_NAME};
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
-use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::{FileExt, FileTypeExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use thiserror::Error;
 
@@ -21,8 +22,12 @@ const MAX_FILE_BYTES: u64 = 4 << 20;
 pub enum Unusable {
     #[error("no {HASH_FILE_NAME} file")]
     Missing,
-    #[error("{path}: refusing it: {why}; fix with `chown USER {path}; chmod 600 {path}` or run `palisade otp gen`")]
-    Unsafe { path: String, why: String },
+    #[error("{path}: refusing it: {why}; {fix}")]
+    Unsafe {
+        path: String,
+        why: Untrusted,
+        fix: String,
+    },
     #[error("{path}: {source}")]
     Format { path: String, source: FormatError },
     #[error("{path}: {source}")]
@@ -32,6 +37,148 @@ pub enum Unusable {
     },
     #[error("no one-time passwords left")]
     Exhausted,
+}
+
+/// Why a file in the user's home is not trusted: someone other than the user could have
+/// written it, or it is not a plain file (reading a FIFO would wait for a writer forever).
+#[derive(Debug, Error)]
+pub enum Untrusted {
+    #[error("it is a symbolic link")]
+    Symlink,
+    #[error("it is {0}, not a regular file")]
+    NotRegular(&'static str),
+    #[error("it is owned by uid {0}, not by the user")]
+    Owner(u32),
+    #[error("its mode {0:o} lets group or others write it")]
+    Writable(u32),
+    #[error("it is {0} bytes, too large")]
+    TooLarge(u64),
+}
+
+/// How opening a file in the home went wrong.
+#[derive(Debug)]
+pub(crate) enum OpenError {
+    Missing,
+    Untrusted(Untrusted),
+    Io(std::io::Error),
+}
+
+impl OpenError {
+    /// As a reason to refuse one-time passwords, with `fix` telling the admin what to do.
+    pub(crate) fn unusable(
+        self,
+        path: &Path,
+        fix: impl FnOnce(&str, &Untrusted) -> String,
+    ) -> Unusable {
+        let shown = path.display().to_string();
+        match self {
+            OpenError::Missing => Unusable::Io {
+                path: shown,
+                source: std::io::ErrorKind::NotFound.into(),
+            },
+            OpenError::Untrusted(why) => Unusable::Unsafe {
+                fix: fix(&shown, &why),
+                path: shown,
+                why,
+            },
+            OpenError::Io(source) => Unusable::Io {
+                path: shown,
+                source,
+            },
+        }
+    }
+}
+
+/// What to do with the file being opened.
+#[derive(Clone, Copy)]
+pub(crate) struct Access {
+    pub write: bool,
+    /// Create it (mode 0600) if it does not exist.
+    pub create: bool,
+}
+
+/// Open a file in the user's home without trusting what is there. The open itself neither
+/// follows a symbolic link nor waits (O_NOFOLLOW, O_NONBLOCK: opening a FIFO would otherwise
+/// block until someone writes to it), and type, owner and mode are then checked on the open
+/// descriptor, so nothing can be swapped in between: it must be a regular file, owned by one
+/// of `owners` (when given), not writable by group or others.
+pub(crate) fn open_in_home(
+    path: &Path,
+    owners: Option<&[u32]>,
+    access: Access,
+) -> Result<(File, std::fs::Metadata), OpenError> {
+    let foreign = |uid: u32| owners.is_some_and(|owners| !owners.contains(&uid));
+    // O_CREAT directly: `OpenOptions::create` insists on write access, and a file an admin
+    // wrote as root may only be readable (enough to `flock` it).
+    let create = if access.create { libc::O_CREAT } else { 0 };
+    let file = OpenOptions::new()
+        .read(true)
+        .write(access.write)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC | create)
+        .open(path);
+    let file = match file {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(OpenError::Missing),
+        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
+            return Err(OpenError::Untrusted(Untrusted::Symlink))
+        }
+        Err(e) => {
+            // Unreadable as the user: say why when it is the owner (stat needs no read right).
+            if let Ok(meta) = std::fs::symlink_metadata(path) {
+                if foreign(meta.uid()) {
+                    return Err(OpenError::Untrusted(Untrusted::Owner(meta.uid())));
+                }
+            }
+            return Err(OpenError::Io(e));
+        }
+    };
+    let meta = file.metadata().map_err(OpenError::Io)?;
+    let why = if !meta.file_type().is_file() {
+        Some(Untrusted::NotRegular(type_name(&meta)))
+    } else if foreign(meta.uid()) {
+        Some(Untrusted::Owner(meta.uid()))
+    } else if meta.mode() & 0o022 != 0 {
+        Some(Untrusted::Writable(meta.mode() & 0o777))
+    } else {
+        None
+    };
+    match why {
+        Some(why) => Err(OpenError::Untrusted(why)),
+        None => Ok((file, meta)),
+    }
+}
+
+/// What kind of file something that is not a regular file is, for the admin.
+fn type_name(meta: &std::fs::Metadata) -> &'static str {
+    let kind = meta.file_type();
+    if kind.is_fifo() {
+        "a FIFO"
+    } else if kind.is_socket() {
+        "a socket"
+    } else if kind.is_char_device() {
+        "a character device"
+    } else if kind.is_block_device() {
+        "a block device"
+    } else if kind.is_dir() {
+        "a directory"
+    } else {
+        "a special file"
+    }
+}
+
+/// Take (or, with LOCK_UN, give up) an advisory `flock` on an open file, waiting for it.
+pub(crate) fn flock(file: &File, operation: libc::c_int) -> std::io::Result<()> {
+    loop {
+        // SAFETY: flock on a descriptor `file` keeps open; it is released when closed.
+        if unsafe { libc::flock(file.as_raw_fd(), operation) } == 0 {
+            return Ok(());
+        }
+        let e = std::io::Error::last_os_error();
+        if e.kind() != std::io::ErrorKind::Interrupted {
+            return Err(e);
+        }
+    }
 }
 
 /// The open hash file and what it says.
@@ -52,67 +199,38 @@ pub fn unix_now() -> u64 {
         .unwrap_or(0)
 }
 
-/// Open the user's hash file, refusing one that others could have written: it must be a
-/// regular file (not a symbolic link), owned by `uid`, not writable by group or others.
+/// Open the user's hash file, refusing one that others could have written or that is not a
+/// regular file (see [`open_in_home`]), then read and parse it.
 pub fn open_hash_file(home: &Path, uid: u32, write: bool) -> Result<Opened, Unusable> {
     let path = hash_path(home);
-    let shown = path.display().to_string();
-    let io = |source| Unusable::Io {
-        path: shown.clone(),
-        source,
-    };
-    let mut file = match OpenOptions::new()
-        .read(true)
-        .write(write)
-        .custom_flags(libc::O_NOFOLLOW)
-        .open(&path)
-    {
-        Ok(f) => f,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(Unusable::Missing),
-        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
-            return Err(Unusable::Unsafe {
-                path: shown,
-                why: "it is a symbolic link".into(),
-            })
-        }
-        Err(e) => {
-            // Unreadable as the user: say why when it is the owner (stat needs no read right).
-            if let Ok(meta) = std::fs::symlink_metadata(&path) {
-                if meta.uid() != uid {
-                    return Err(Unusable::Unsafe {
-                        path: shown,
-                        why: format!("it is owned by uid {}, not by the user", meta.uid()),
-                    });
-                }
+    let refuse = |e: OpenError| match e {
+        OpenError::Missing => Unusable::Missing,
+        e => e.unusable(&path, |p, why| match why {
+            Untrusted::Owner(_) | Untrusted::Writable(_) => {
+                format!("fix with `chown USER {p}; chmod 600 {p}` or run `palisade otp gen`")
             }
-            return Err(io(e));
-        }
+            _ => format!("remove {p} and run `palisade otp gen` for a new sheet"),
+        }),
     };
-    let meta = file.metadata().map_err(io)?;
-    let why = if !meta.file_type().is_file() {
-        Some("it is not a regular file".to_string())
-    } else if meta.uid() != uid {
-        Some(format!(
-            "it is owned by uid {}, not by the user",
-            meta.uid()
-        ))
-    } else if meta.mode() & 0o022 != 0 {
-        Some(format!(
-            "its mode {:o} lets group or others write it",
-            meta.mode() & 0o777
-        ))
-    } else if meta.len() > MAX_FILE_BYTES {
-        Some(format!("it is {} bytes, too large", meta.len()))
-    } else {
-        None
+    let access = Access {
+        write,
+        create: false,
     };
-    if let Some(why) = why {
-        return Err(Unusable::Unsafe { path: shown, why });
+    let (mut file, meta) = open_in_home(&path, Some(&[uid]), access).map_err(refuse)?;
+    if meta.len() > MAX_FILE_BYTES {
+        return Err(refuse(OpenError::Untrusted(Untrusted::TooLarge(
+            meta.len(),
+        ))));
     }
+    let shown = path.display().to_string();
     let mut bytes = Vec::with_capacity(meta.len() as usize);
-    file.read_to_end(&mut bytes).map_err(io)?;
+    file.read_to_end(&mut bytes)
+        .map_err(|source| Unusable::Io {
+            path: shown.clone(),
+            source,
+        })?;
     let parsed = HashFile::parse(&bytes).map_err(|source| Unusable::Format {
-        path: shown.clone(),
+        path: shown,
         source,
     })?;
     Ok(Opened { file, parsed })
@@ -135,10 +253,7 @@ pub fn burn(
         path: hash_path(home).display().to_string(),
         source,
     };
-    // SAFETY: flock on an open descriptor; released when the file is closed.
-    if unsafe { libc::flock(std::os::fd::AsRawFd::as_raw_fd(&opened.file), libc::LOCK_EX) } != 0 {
-        return Err(io(std::io::Error::last_os_error()));
-    }
+    flock(&opened.file, libc::LOCK_EX).map_err(io)?;
     // Re-read under the lock: what open_hash_file read may predate another burn.
     let mut bytes = Vec::new();
     let len = opened.file.metadata().map_err(io)?.len();
@@ -166,98 +281,6 @@ pub fn burn(
     Ok(true)
 }
 
-/// The lock a login holds on its challenge: `~/.otpw.lock`, a symbolic link to the number.
-#[derive(Debug)]
-pub struct Lock {
-    path: PathBuf,
-    number: String,
-}
-
-/// What came of trying to lock a password.
-pub enum Locking {
-    Acquired(Lock),
-    /// Another login holds the lock, on this number if the link is readable.
-    HeldElsewhere(Option<u32>),
-}
-
-impl Lock {
-    /// Lock `number` by creating the link, atomically (`symlink` fails if the name exists).
-    /// A lock older than a day was left by a crash and is removed first.
-    pub fn acquire(home: &Path, number: &str, now: u64) -> std::io::Result<Locking> {
-        let path = home.join(LOCK_FILE_NAME);
-        for _ in 0..5 {
-            match std::os::unix::fs::symlink(number, &path) {
-                Ok(()) => {
-                    return Ok(Locking::Acquired(Lock {
-                        path,
-                        number: number.to_string(),
-                    }))
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-                Err(e) => return Err(e),
-            }
-            match std::fs::symlink_metadata(&path) {
-                Ok(meta) => {
-                    let age = now.saturating_sub(meta.mtime().max(0) as u64);
-                    if age <= STALE_LOCK_SECS {
-                        let held = std::fs::read_link(&path)
-                            .ok()
-                            .and_then(|t| t.to_str()?.parse::<u32>().ok());
-                        return Ok(Locking::HeldElsewhere(held));
-                    }
-                    let _ = std::fs::remove_file(&path);
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(Locking::HeldElsewhere(None))
-    }
-
-    /// Remove the lock if it still is ours (a stale-lock cleanup may have replaced it).
-    pub fn release(&self) {
-        let ours = std::fs::read_link(&self.path)
-            .map(|target| target.as_os_str() == self.number.as_str())
-            .unwrap_or(false);
-        if ours {
-            let _ = std::fs::remove_file(&self.path);
-        }
-    }
-}
-
-/// The lock's target and age in seconds, if there is one (for `palisade otp status`).
-pub fn lock_state(home: &Path, now: u64) -> Option<(String, u64)> {
-    let path = home.join(LOCK_FILE_NAME);
-    let meta = std::fs::symlink_metadata(&path).ok()?;
-    let target = std::fs::read_link(&path)
-        .map(|t| t.display().to_string())
-        .unwrap_or_default();
-    Some((target, now.saturating_sub(meta.mtime().max(0) as u64)))
-}
-
-fn failure_path(home: &Path) -> PathBuf {
-    home.join(FAILURE_FILE_NAME)
-}
-
-/// Consecutive failures so far; none when the file is missing or unreadable.
-pub fn read_failures(home: &Path) -> FailureRecord {
-    let mut bytes = Vec::new();
-    let read = OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NOFOLLOW)
-        .open(failure_path(home))
-        .and_then(|f| f.take(64).read_to_end(&mut bytes));
-    match read {
-        Ok(_) => FailureRecord::parse(&bytes),
-        Err(_) => FailureRecord::default(),
-    }
-}
-
-/// Record the failures (replacing the file atomically).
-pub fn write_failures(home: &Path, record: FailureRecord) -> std::io::Result<()> {
-    write_atomically(&failure_path(home), record.to_text().as_bytes())
-}
-
 /// Replace `path` with `bytes` so that a crash leaves either the old or the new file, never
 /// a mix: a temporary file in the same directory, mode 0600, synced, renamed over `path`,
 /// and the directory synced so the rename itself survives.
@@ -283,19 +306,15 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     result
 }
 
-/// Forget the failures after a correct answer.
-pub fn clear_failures(home: &Path) {
-    let _ = std::fs::remove_file(failure_path(home));
-}
-
+/// A throw-away home directory for the file layer's tests.
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use std::os::unix::fs::PermissionsExt;
+pub(crate) mod test_home {
+    use std::path::PathBuf;
 
-    struct TempHome(PathBuf);
+    pub struct TempHome(pub PathBuf);
+
     impl TempHome {
-        fn new(tag: &str) -> Self {
+        pub fn new(tag: &str) -> Self {
             let dir = std::env::temp_dir()
                 .join(format!("pam-palisade-unit-{tag}-{}", std::process::id()));
             let _ = std::fs::remove_dir_all(&dir);
@@ -303,18 +322,27 @@ mod tests {
             TempHome(dir)
         }
     }
+
     impl Drop for TempHome {
         fn drop(&mut self) {
             let _ = std::fs::remove_dir_all(&self.0);
         }
     }
 
-    const FILE: &str = "OTPW1\n2 3 12 8\n001QOOyuUOP8DKm\n000snDPEESgZChE\n";
-
-    fn me() -> u32 {
+    /// The user the tests run as, who owns what they create.
+    pub fn me() -> u32 {
         // SAFETY: no preconditions.
         unsafe { libc::geteuid() }
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::test_home::{me, TempHome};
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    const FILE: &str = "OTPW1\n2 3 12 8\n001QOOyuUOP8DKm\n000snDPEESgZChE\n";
 
     fn write_file(home: &Path, text: &str, mode: u32) {
         let p = hash_path(home);
@@ -355,6 +383,34 @@ mod tests {
     }
 
     #[test]
+    fn a_fifo_or_directory_is_refused_without_waiting() {
+        let home = TempHome::new("fifo");
+        let path = hash_path(&home.0);
+        let c_path = std::ffi::CString::new(path.as_os_str().as_encoded_bytes()).unwrap();
+        // SAFETY: a NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) }, 0);
+        // Opening a FIFO for reading blocks until a writer comes: run it aside, with a deadline.
+        let (tx, rx) = std::sync::mpsc::channel();
+        let dir = home.0.clone();
+        std::thread::spawn(move || {
+            let _ = tx.send(
+                open_hash_file(&dir, me(), false)
+                    .err()
+                    .map(|e| e.to_string()),
+            );
+        });
+        let refused = rx
+            .recv_timeout(std::time::Duration::from_secs(30))
+            .expect("opening a FIFO hash file must not wait for a writer");
+        let e = refused.expect("a FIFO is refused");
+        assert!(e.contains("it is a FIFO, not a regular file"), "{e}");
+        std::fs::remove_file(&path).unwrap();
+        std::fs::create_dir(&path).unwrap();
+        let e = open_hash_file(&home.0, me(), false).err().unwrap();
+        assert!(e.to_string().contains("it is a directory"), "{e}");
+    }
+
+    #[test]
     fn burns_in_place_once() {
         let home = TempHome::new("burn");
         write_file(&home.0, FILE, 0o600);
@@ -371,45 +427,5 @@ mod tests {
             0o600,
         );
         assert!(!burn(&home.0, me(), &parsed, &[0]).unwrap());
-    }
-
-    #[test]
-    fn lock_is_exclusive_and_stale_after_a_day() {
-        let home = TempHome::new("lock");
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_secs();
-        let Locking::Acquired(lock) = Lock::acquire(&home.0, "017", now).unwrap() else {
-            panic!("first lock must succeed");
-        };
-        assert!(matches!(
-            Lock::acquire(&home.0, "003", now).unwrap(),
-            Locking::HeldElsewhere(Some(17))
-        ));
-        // A day and a bit later the same link counts as stale and is taken over.
-        let Locking::Acquired(later) =
-            Lock::acquire(&home.0, "003", now + STALE_LOCK_SECS + 2).unwrap()
-        else {
-            panic!("a stale lock must be replaced");
-        };
-        lock.release(); // no longer ours: must stay
-        assert_eq!(
-            std::fs::read_link(home.0.join(LOCK_FILE_NAME)).unwrap(),
-            Path::new("003")
-        );
-        later.release();
-        assert!(std::fs::symlink_metadata(home.0.join(LOCK_FILE_NAME)).is_err());
-    }
-
-    #[test]
-    fn failures_round_trip_and_clear() {
-        let home = TempHome::new("fail");
-        assert_eq!(read_failures(&home.0), FailureRecord::default());
-        let r = FailureRecord { count: 3, last: 99 };
-        write_failures(&home.0, r).unwrap();
-        assert_eq!(read_failures(&home.0), r);
-        clear_failures(&home.0);
-        assert_eq!(read_failures(&home.0), FailureRecord::default());
     }
 }

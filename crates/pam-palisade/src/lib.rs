@@ -6,13 +6,17 @@
 //! passwords are left. Module arguments: `debug` (log to standard error too).
 //!
 //! Return codes: PAM_AUTHINFO_UNAVAIL when the user has no usable hash file (none, unsafe
-//! ownership or permissions, malformed, exhausted), so a `sufficient` line falls through to
-//! the next method; PAM_AUTH_ERR for a wrong answer and during a lock-out.
+//! ownership or permissions, not a regular file, malformed, exhausted) or an unsafe lock
+//! owner or failure file, so a `sufficient` line falls through to the next method;
+//! PAM_AUTH_ERR for a wrong answer and during a lock-out.
 
 pub mod account;
+mod failures;
 pub mod files;
+pub mod lock;
 mod log;
 mod login;
+mod process;
 
 use account::{as_user, Account};
 use log::Log;
@@ -33,7 +37,7 @@ const LOCK_DATA: &str = "palisade_otp_lock";
 /// Owns a lock until PAM lets go of it.
 struct HeldLock {
     account: Account,
-    lock: files::Lock,
+    lock: lock::Lock,
 }
 
 impl Drop for HeldLock {
@@ -77,6 +81,13 @@ fn authenticate(pamh: &mut PamHandle, log: Log) -> PamResultCode {
         }
     };
     let mut prepared = prepared;
+    if let Some(stale) = &prepared.took_over {
+        log.say(
+            libc::LOG_NOTICE,
+            &account.name,
+            &format!("removed a stale lock: {stale}"),
+        );
+    }
     if let Some(lock) = prepared.lock.take() {
         let held = Box::new(HeldLock {
             account: account.clone(),
@@ -102,20 +113,32 @@ fn authenticate(pamh: &mut PamHandle, log: Log) -> PamResultCode {
                 files::unix_now(),
             );
             match checked {
-                Checked::Accepted => {
+                Checked::Accepted { uncleared } => {
                     log.say(
                         libc::LOG_INFO,
                         &account.name,
                         &format!("accepted {}", prompt.trim()),
                     );
+                    if let Some(e) = uncleared {
+                        let why = format!("cannot reset the failure count: {e}");
+                        log.say(libc::LOG_WARNING, &account.name, &why);
+                    }
                     PamResultCode::PAM_SUCCESS
                 }
-                Checked::Rejected { delay, failures } => {
+                Checked::Rejected {
+                    delay,
+                    failures,
+                    unrecorded,
+                } => {
                     log.say(
                         libc::LOG_NOTICE,
                         &account.name,
                         &format!("wrong answer to {} ({failures} in a row)", prompt.trim()),
                     );
+                    if let Some(e) = unrecorded {
+                        let why = format!("cannot count the failure: {e}");
+                        log.say(libc::LOG_WARNING, &account.name, &why);
+                    }
                     std::thread::sleep(delay);
                     PamResultCode::PAM_AUTH_ERR
                 }
