@@ -45,11 +45,11 @@ pub mod sys;
 pub mod time;
 
 pub use error::{Result, XdpError};
-pub use layout::{Counter, Counters, SetId};
+pub use layout::{Counter, Counters, DropValue, SetId};
 pub use pins::DEFAULT_PIN_ROOT;
 pub use plan::{DropSet, Entry};
 pub use prefix::Prefix;
 pub use sys::{
-    kernel_now, ActiveMode, AttachInfo, Capacity, IfaceStatus, Mode, SyncReport, Xdp,
+    kernel_now, ActiveMode, AttachInfo, Capacity, DropEntries, IfaceStatus, Mode, SyncReport, Xdp,
 };
 pub use time::KernelTime;

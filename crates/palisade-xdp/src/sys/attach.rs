@@ -92,7 +92,22 @@ pub fn attach(pin_root: &Path, ifname: &str, mode: Mode, capacity: Capacity) -> 
         problem: format!("cannot create it: {e}"),
     })?;
     let _lock = host::lock_dir(&dir)?;
-    let link_path = pins::link_pin(&dir, ifindex);
+    let result = attach_locked(&dir, ifname, ifindex, mode, capacity);
+    if result.is_err() {
+        // Leave nothing half-made behind: maps created for this attach go if no link uses them.
+        let _ = remove_if_unused(&dir);
+    }
+    result
+}
+
+fn attach_locked(
+    dir: &Path,
+    ifname: &str,
+    ifindex: u32,
+    mode: Mode,
+    capacity: Capacity,
+) -> Result<AttachInfo> {
+    let link_path = pins::link_pin(dir, ifindex);
     let gone = || XdpError::NoSuchInterface {
         name: ifname.into(),
     };
@@ -100,30 +115,30 @@ pub fn attach(pin_root: &Path, ifname: &str, mode: Mode, capacity: Capacity) -> 
 
     if link_path.exists() {
         let ours = bpf_link::open_pinned(&link_path).and_then(|fd| bpf_link::xdp_link_info(&fd));
-        if let Ok(info) = ours.as_ref() {
-            if let Some(active) = mode_of(&programs, info.prog_id) {
-                if !fits(mode, active) {
-                    return Err(XdpError::ModeConflict {
-                        ifname: ifname.into(),
-                        current: active,
-                        wanted: if mode == Mode::Native {
-                            ActiveMode::Native
-                        } else {
-                            ActiveMode::Generic
-                        },
-                    });
-                }
-                let capacity = maps::Maps::open(&dir)?.capacity;
-                return Ok(AttachInfo {
+        if let Some(active) = ours.ok().and_then(|info| {
+            mode_of(&programs, info.prog_id).map(|active| (active, info.prog_id))
+        }) {
+            let (active, program_id) = active;
+            if !fits(mode, active) {
+                return Err(XdpError::ModeConflict {
                     ifname: ifname.into(),
-                    ifindex,
-                    mode: active,
-                    program_id: info.prog_id,
-                    native_refused: None,
-                    already_attached: true,
-                    capacity,
+                    current: active,
+                    wanted: if mode == Mode::Native {
+                        ActiveMode::Native
+                    } else {
+                        ActiveMode::Generic
+                    },
                 });
             }
+            return Ok(AttachInfo {
+                ifname: ifname.into(),
+                ifindex,
+                mode: active,
+                program_id,
+                native_refused: None,
+                already_attached: true,
+                capacity: maps::Maps::open(dir)?.capacity,
+            });
         }
         // A link for an interface that was removed and whose index was reused: stale.
         host::unpin(&link_path)?;
@@ -134,12 +149,7 @@ pub fn attach(pin_root: &Path, ifname: &str, mode: Mode, capacity: Capacity) -> 
             prog_id,
         });
     }
-    let result = load_and_attach(&dir, ifname, ifindex, mode, capacity);
-    if result.is_err() {
-        // Leave nothing half-made behind: maps created for this attach go if no link uses them.
-        let _ = remove_if_unused(&dir);
-    }
-    result
+    load_and_attach(dir, ifname, ifindex, mode, capacity)
 }
 
 fn load_and_attach(

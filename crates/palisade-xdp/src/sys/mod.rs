@@ -22,7 +22,8 @@ pub use maps::Capacity;
 pub use sync::SyncReport;
 
 use crate::error::{Result, XdpError};
-use crate::layout::{self, Counters};
+use crate::layout::{self, Counters, DropValue};
+use crate::prefix::Prefix;
 use crate::pins;
 
 /// How to attach: the mode requested.
@@ -81,6 +82,13 @@ pub struct IfaceStatus {
     pub mode: Option<ActiveMode>,
     /// The program id held by palisade's link.
     pub program_id: Option<u32>,
+}
+
+/// The drop tries' content.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DropEntries {
+    pub v4: Vec<(Prefix<u32>, DropValue)>,
+    pub v6: Vec<(Prefix<u128>, DropValue)>,
 }
 
 /// palisade's XDP state in one network namespace: its maps, found on the BPF filesystem.
@@ -147,6 +155,15 @@ impl Xdp {
     /// Per-set drop counters and the allowlist and expiry pass counts, summed over CPUs.
     pub fn counters(&self) -> Result<Counters> {
         self.maps.counters()
+    }
+
+    /// Every drop entry, per family, as the kernel holds it (for `status` listings and tests;
+    /// two system calls per entry).
+    pub fn drop_entries(&mut self) -> Result<DropEntries> {
+        Ok(DropEntries {
+            v4: self.maps.read_drops::<u32>()?,
+            v6: self.maps.read_drops::<u128>()?,
+        })
     }
 
     /// Number of drop entries per family `(IPv4, IPv6)`. Walks the tries, one system call per
