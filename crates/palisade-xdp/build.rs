@@ -18,7 +18,9 @@ fn main() {
     // -g: BTF, which describes the maps' key and value types to the loader and the kernel.
     // -mcpu=v3: 32-bit jumps and ALU ops, supported by every kernel since 5.1.
     let status = Command::new(&clang)
-        .args(["-O2", "-g", "-target", "bpf", "-mcpu=v3", "-Wall", "-Werror"])
+        .args([
+            "-O2", "-g", "-target", "bpf", "-mcpu=v3", "-Wall", "-Werror",
+        ])
         .args(["-c", source, "-o"])
         .arg(&out)
         .status();

@@ -3,8 +3,6 @@
 use std::io;
 use std::path::PathBuf;
 
-use palisade_core::Family;
-
 use crate::sys::ActiveMode;
 
 pub type Result<T, E = XdpError> = std::result::Result<T, E>;
@@ -71,15 +69,10 @@ pub enum XdpError {
     )]
     IncompatibleState { path: PathBuf, problem: String },
 
-    #[error("the kernel's verifier rejected palisade's XDP program: {source}\nverifier log:\n{log}")]
+    #[error(
+        "the kernel's verifier rejected palisade's XDP program: {source}\nverifier log:\n{log}"
+    )]
     Rejected { source: io::Error, log: String },
-
-    #[error("{family} address of set `{set}`: {problem}")]
-    BadEntry {
-        family: Family,
-        set: String,
-        problem: String,
-    },
 
     #[error("{what}: {source}")]
     Kernel { what: String, source: io::Error },

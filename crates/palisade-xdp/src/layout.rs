@@ -175,7 +175,13 @@ mod tests {
     #[test]
     fn counters_sum_over_cpus() {
         let c = Counter::sum_per_cpu([[1, 60], [2, 120], [0, 0]]);
-        assert_eq!(c, Counter { packets: 3, bytes: 180 });
+        assert_eq!(
+            c,
+            Counter {
+                packets: 3,
+                bytes: 180
+            }
+        );
     }
 
     proptest! {

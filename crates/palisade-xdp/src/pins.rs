@@ -93,7 +93,14 @@ mod tests {
         let pin = link_pin(dir, 12);
         assert_eq!(pin, dir.join("link-if12"));
         assert_eq!(ifindex_of_link_pin("link-if12"), Some(12));
-        for other in ["drop_v4", "link-if", "link-if0", "link-if012", "link-if+1", "link-ifx"] {
+        for other in [
+            "drop_v4",
+            "link-if",
+            "link-if0",
+            "link-if012",
+            "link-if+1",
+            "link-ifx",
+        ] {
             assert_eq!(ifindex_of_link_pin(other), None, "{other}");
         }
         assert_eq!(netns_dir_name(4096, None), "netns-4096");
@@ -107,7 +114,10 @@ mod tests {
         // No mount point (kernel without bpffs): nothing to mount on.
         assert!(!may_mount_standard_bpffs(std_root, Path::new("/sys/fs")));
         // Elsewhere: the admin's filesystem.
-        assert!(!may_mount_standard_bpffs(Path::new("/tmp/x"), Path::new("/tmp")));
+        assert!(!may_mount_standard_bpffs(
+            Path::new("/tmp/x"),
+            Path::new("/tmp")
+        ));
         assert!(!may_mount_standard_bpffs(
             Path::new("/sys/fs/bpf/../../../tmp"),
             Path::new("/sys/fs/bpf")

@@ -38,7 +38,10 @@ pub struct DropSet {
 
 /// How long an owner keeps dropping, with the tie-break: larger is the better owner.
 fn rank(v: &DropValue) -> (u64, Reverse<u8>) {
-    (v.expires.map_or(u64::MAX, KernelTime::as_nanos), Reverse(v.set.0))
+    (
+        v.expires.map_or(u64::MAX, KernelTime::as_nanos),
+        Reverse(v.set.0),
+    )
 }
 
 /// True when `a` should own a prefix that `b` also holds (see the module header).
@@ -90,7 +93,10 @@ impl<T: TrieAddr> Desired<T> {
 /// first, since an allowlist has no per-entry data to keep apart.
 pub fn allow_prefixes<T: TrieAddr>(allow: &[AddrRange]) -> Vec<Prefix<T>> {
     let merged: IntervalSet<T> = allow.iter().filter_map(T::interval_of).collect();
-    merged.iter().flat_map(|iv| interval_prefixes(*iv)).collect()
+    merged
+        .iter()
+        .flat_map(|iv| interval_prefixes(*iv))
+        .collect()
 }
 
 /// The writes that turn one family's tries into the desired content, in the order they must
@@ -124,7 +130,7 @@ pub fn plan<T: TrieAddr>(
     desired: &Desired<T>,
     now: KernelTime,
 ) -> MapPlan<T> {
-    current_drops.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+    current_drops.sort_unstable_by_key(|d| d.0);
     current_drops.dedup_by(|a, b| a.0 == b.0);
     current_allow.sort_unstable();
     current_allow.dedup();

@@ -47,7 +47,10 @@ pub struct XdpPrograms {
 /// What the kernel answered about one interface.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum LinkReply {
-    Link { name: String, xdp: XdpPrograms },
+    Link {
+        name: String,
+        xdp: XdpPrograms,
+    },
     /// The kernel refused the request with this errno (ENODEV: no such interface).
     Error(i32),
 }
@@ -66,9 +69,7 @@ pub fn parse_reply(buf: &[u8], seq: u32) -> Result<LinkReply, String> {
         let body = &rest[NLMSG_HDR..len];
         if msg_seq == seq {
             return match kind {
-                NLMSG_ERROR if body.len() >= 4 => {
-                    Ok(LinkReply::Error(-(u32_at(body, 0) as i32)))
-                }
+                NLMSG_ERROR if body.len() >= 4 => Ok(LinkReply::Error(-(u32_at(body, 0) as i32))),
                 RTM_NEWLINK if body.len() >= IFINFOMSG => parse_link(&body[IFINFOMSG..]),
                 _ => Err(format!("unexpected netlink message type {kind}")),
             };
@@ -84,7 +85,10 @@ fn parse_link(attrs: &[u8]) -> Result<LinkReply, String> {
     for (kind, payload) in attributes(attrs)? {
         match kind {
             IFLA_IFNAME => {
-                let end = payload.iter().position(|&b| b == 0).unwrap_or(payload.len());
+                let end = payload
+                    .iter()
+                    .position(|&b| b == 0)
+                    .unwrap_or(payload.len());
                 name = String::from_utf8_lossy(&payload[..end]).into_owned();
             }
             IFLA_XDP => {

@@ -109,7 +109,10 @@ mod tests {
     #[test]
     fn unshifting_undoes_the_namespace_offset() {
         assert_eq!(unshift(10_000, 3_000), Some(KernelTime::from_nanos(7_000)));
-        assert_eq!(unshift(10_000, -3_000), Some(KernelTime::from_nanos(13_000)));
+        assert_eq!(
+            unshift(10_000, -3_000),
+            Some(KernelTime::from_nanos(13_000))
+        );
         assert_eq!(unshift(1_000, 3_000), None);
     }
 }

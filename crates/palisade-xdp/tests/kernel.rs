@@ -9,9 +9,7 @@ use std::time::{Duration, Instant};
 
 use lab::*;
 use palisade_core::{AddrRange, Interval};
-use palisade_xdp::{
-    kernel_now, ActiveMode, Capacity, DropSet, Entry, Mode, SetId, Xdp, XdpError,
-};
+use palisade_xdp::{kernel_now, ActiveMode, Capacity, DropSet, Entry, Mode, SetId, Xdp, XdpError};
 
 const BLOCKLIST: SetId = SetId(0);
 const BANS: SetId = SetId(1);
@@ -43,6 +41,11 @@ fn blocklist() -> (Vec<DropSet>, Vec<AddrRange>) {
     (vec![set], vec![addr(ALLOWED_IN_NET)])
 }
 
+/// Attach palisade's program to the lab host's end of the veth pair, default capacity.
+fn attach(lab: &Lab, mode: Mode) -> palisade_xdp::Result<palisade_xdp::AttachInfo> {
+    lab.in_host(|root, ifname| Xdp::attach(root, ifname, mode, Capacity::default()))
+}
+
 fn open(lab: &Lab) -> Xdp {
     lab.in_host(|root, _| Xdp::open(root))
         .unwrap()
@@ -58,9 +61,7 @@ fn dropped(x: &Xdp, set: SetId) -> u64 {
 fn listed_dropped_before_netfilter(mode: Mode, expect: ActiveMode) {
     let Some(lab) = Lab::start() else { return };
     let _listeners = lab.listen();
-    let info = lab
-        .in_host(|root, ifname| Xdp::attach(root, ifname, mode, Capacity::default()))
-        .unwrap();
+    let info = attach(&lab, mode).unwrap();
     assert_eq!(info.mode, expect, "{info:?}");
     assert!(!info.already_attached);
     // `attach` kept no handle: what follows finds the pinned state, as another process would.
@@ -69,24 +70,21 @@ fn listed_dropped_before_netfilter(mode: Mode, expect: ActiveMode) {
     let report = x.sync(&sets, &allow).unwrap();
     assert_eq!(report.entries, (2, 1), "{report:?}"); // 192.0.2.16-31 is one prefix, a /28
 
-    // A listed address: every datagram is counted at XDP, none reaches netfilter, and a TCP
-    // connection fails.
-    lab.send_udp(LISTED, 20);
-    assert!(wait_until(Duration::from_secs(5), || dropped(&x, BLOCKLIST) >= 20));
+    // A listed address, an address inside a listed network, an IPv6 address: every datagram
+    // is counted at XDP and none reaches netfilter; a TCP connection fails.
+    for (source, n) in [(LISTED, 20), (NET_MEMBER, 5), (LISTED6, 5)] {
+        let before = dropped(&x, BLOCKLIST);
+        lab.send_udp(source, n);
+        assert!(
+            wait_until(Duration::from_secs(5), || dropped(&x, BLOCKLIST)
+                >= before + n as u64),
+            "{source}: {} of {n} dropped",
+            dropped(&x, BLOCKLIST) - before
+        );
+        assert_eq!(lab.nft_packets(source), 0, "{source} reached netfilter");
+    }
     assert!(!lab.connects(LISTED, Duration::from_millis(600)));
     assert_eq!(lab.nft_packets(LISTED), 0);
-
-    // An address inside a listed network: dropped too.
-    let before = dropped(&x, BLOCKLIST);
-    lab.send_udp(NET_MEMBER, 5);
-    assert!(wait_until(Duration::from_secs(5), || dropped(&x, BLOCKLIST) >= before + 5));
-    assert_eq!(lab.nft_packets(NET_MEMBER), 0);
-
-    // IPv6.
-    let before = dropped(&x, BLOCKLIST);
-    lab.send_udp(LISTED6, 5);
-    assert!(wait_until(Duration::from_secs(5), || dropped(&x, BLOCKLIST) >= before + 5));
-    assert_eq!(lab.nft_packets(LISTED6), 0);
 
     // An unlisted source connects, and netfilter sees it (the baseline counter works).
     assert!(lab.connects(UNLISTED, Duration::from_secs(3)));
@@ -121,13 +119,15 @@ fn generic_xdp_drops_listed_sources_before_netfilter_and_passes_the_rest() {
 #[test]
 fn timed_ban_drops_until_its_deadline_then_never_again() {
     let Some(lab) = Lab::start() else { return };
-    lab.in_host(|root, ifname| Xdp::attach(root, ifname, Mode::Auto, Capacity::default()))
-        .unwrap();
+    attach(&lab, Mode::Auto).unwrap();
     let mut x = open(&lab);
     let ban_for = Duration::from_secs(2);
     let deadline = kernel_now().unwrap().after(ban_for);
     let banned_at = Instant::now();
-    assert_eq!(x.add(BANS, "bans", &[addr(TIMED)], Some(deadline)).unwrap(), 1);
+    assert_eq!(
+        x.add(BANS, "bans", &[addr(TIMED)], Some(deadline)).unwrap(),
+        1
+    );
 
     // In the map, with its deadline and owner.
     let entries = x.drop_entries().unwrap();
@@ -140,7 +140,10 @@ fn timed_ban_drops_until_its_deadline_then_never_again() {
     lab.send_udp(TIMED, 3);
     assert!(wait_until(Duration::from_secs(2), || dropped(&x, BANS) >= 3));
     assert_eq!(lab.nft_packets(TIMED), 0);
-    assert!(banned_at.elapsed() < ban_for, "the machine was too slow to test the ban window");
+    assert!(
+        banned_at.elapsed() < ban_for,
+        "the machine was too slow to test the ban window"
+    );
 
     // Once the deadline passes, packets reach netfilter, with no sync in between.
     assert!(wait_until(ban_for + Duration::from_secs(5), || {
@@ -150,8 +153,14 @@ fn timed_ban_drops_until_its_deadline_then_never_again() {
     let dropped_at_end = dropped(&x, BANS);
     let seen = lab.nft_packets(TIMED);
     lab.send_udp(TIMED, 10);
-    assert!(wait_until(Duration::from_secs(5), || lab.nft_packets(TIMED) >= seen + 10));
-    assert_eq!(dropped(&x, BANS), dropped_at_end, "dropped after the ban ended");
+    assert!(wait_until(Duration::from_secs(5), || lab
+        .nft_packets(TIMED)
+        >= seen + 10));
+    assert_eq!(
+        dropped(&x, BANS),
+        dropped_at_end,
+        "dropped after the ban ended"
+    );
     assert!(x.counters().unwrap().expired.packets >= 10);
 
     // The next sync deletes the expired entry.
@@ -163,22 +172,29 @@ fn timed_ban_drops_until_its_deadline_then_never_again() {
 #[test]
 fn incremental_changes_keep_the_better_owner() {
     let Some(lab) = Lab::start() else { return };
-    lab.in_host(|root, ifname| Xdp::attach(root, ifname, Mode::Generic, Capacity::default()))
-        .unwrap();
+    attach(&lab, Mode::Generic).unwrap();
     let mut x = open(&lab);
     let soon = kernel_now().unwrap().after(Duration::from_secs(600));
-    assert_eq!(x.add(BLOCKLIST, "blocklist", &[addr(LISTED)], None).unwrap(), 1);
+    assert_eq!(
+        x.add(BLOCKLIST, "blocklist", &[addr(LISTED)], None)
+            .unwrap(),
+        1
+    );
     // A timed ban on an address the blocklist holds for good changes nothing...
     assert_eq!(x.add(BANS, "bans", &[addr(LISTED)], Some(soon)).unwrap(), 0);
     // ...and removing it from the bans leaves the blocklist's entry dropping.
     assert_eq!(x.remove(BANS, &[addr(LISTED)]).unwrap(), 0);
     lab.send_udp(LISTED, 3);
-    assert!(wait_until(Duration::from_secs(5), || dropped(&x, BLOCKLIST) >= 3));
+    assert!(wait_until(Duration::from_secs(5), || dropped(
+        &x, BLOCKLIST
+    ) >= 3));
     assert_eq!(lab.nft_packets(LISTED), 0);
     // The owner's removal stops the drop at once.
     assert_eq!(x.remove(BLOCKLIST, &[addr(LISTED)]).unwrap(), 1);
     lab.send_udp(LISTED, 3);
-    assert!(wait_until(Duration::from_secs(5), || lab.nft_packets(LISTED) >= 3));
+    assert!(wait_until(Duration::from_secs(5), || lab
+        .nft_packets(LISTED)
+        >= 3));
     // A range becomes its prefixes: .16-.31 is one /28, .10-.12 is a /31 and a /32.
     let range = AddrRange::V4(Interval::new(v4(LISTED), v4(TIMED)).unwrap());
     assert_eq!(x.add(BANS, "bans", &[range], Some(soon)).unwrap(), 2);
@@ -188,12 +204,15 @@ fn incremental_changes_keep_the_better_owner() {
 #[test]
 fn a_million_addresses_load_into_the_trie() {
     let Some(lab) = Lab::start() else { return };
-    lab.in_host(|root, ifname| Xdp::attach(root, ifname, Mode::Generic, Capacity::default()))
-        .unwrap();
+    attach(&lab, Mode::Generic).unwrap();
     let mut x = open(&lab);
     // Distinct pseudo-random addresses: multiplying by an odd constant is a bijection mod 2^32.
     let entries: Vec<Entry> = (0u32..1_000_000)
-        .map(|i| entry(AddrRange::V4(Interval::single(i.wrapping_mul(2_654_435_761)))))
+        .map(|i| {
+            entry(AddrRange::V4(Interval::single(
+                i.wrapping_mul(2_654_435_761),
+            )))
+        })
         .collect();
     let sets = [DropSet {
         id: BLOCKLIST,
@@ -218,15 +237,18 @@ fn a_million_addresses_load_into_the_trie() {
 fn detach_removes_the_program_and_the_pinned_state() {
     let Some(lab) = Lab::start() else { return };
     let _listeners = lab.listen();
-    lab.in_host(|root, ifname| Xdp::attach(root, ifname, Mode::Native, Capacity::default()))
-        .unwrap();
+    attach(&lab, Mode::Native).unwrap();
     let mut x = open(&lab);
     let (sets, allow) = blocklist();
     x.sync(&sets, &allow).unwrap();
     assert!(!lab.connects(LISTED, Duration::from_millis(600)));
     let dir = x.dir().to_path_buf();
     assert!(dir.exists());
-    let ip_link = |lab: &Lab| lab.host.output("ip", &["link", "show", &lab.host_if]).unwrap();
+    let ip_link = |lab: &Lab| {
+        lab.host
+            .output("ip", &["link", "show", &lab.host_if])
+            .unwrap()
+    };
     assert!(ip_link(&lab).contains("prog/xdp"), "{}", ip_link(&lab));
 
     assert!(lab.in_host(|_, ifname| x.detach(ifname)).unwrap());
@@ -245,7 +267,10 @@ fn missing_interface_and_bad_names_are_typed_errors() {
     let err = lab
         .in_host(|root, _| Xdp::attach(root, "nosuch0", Mode::Auto, Capacity::default()))
         .unwrap_err();
-    assert!(matches!(err, XdpError::NoSuchInterface { ref name } if name == "nosuch0"), "{err}");
+    assert!(
+        matches!(err, XdpError::NoSuchInterface { ref name } if name == "nosuch0"),
+        "{err}"
+    );
     let err = lab
         .in_host(|root, _| Xdp::attach(root, "a/b", Mode::Auto, Capacity::default()))
         .unwrap_err();
@@ -267,7 +292,12 @@ fn a_pin_dir_off_bpffs_is_refused() {
     assert!(err.to_string().contains("not on a BPF filesystem"), "{err}");
     let err = lab
         .in_host(|_, ifname| {
-            Xdp::attach("relative/dir".as_ref(), ifname, Mode::Auto, Capacity::default())
+            Xdp::attach(
+                "relative/dir".as_ref(),
+                ifname,
+                Mode::Auto,
+                Capacity::default(),
+            )
         })
         .unwrap_err();
     assert!(matches!(err, XdpError::PinDir { .. }), "{err}");
@@ -318,25 +348,17 @@ fn a_full_map_names_the_set() {
 #[test]
 fn another_program_and_a_mode_change_are_refused() {
     let Some(lab) = Lab::start() else { return };
-    let first = lab
-        .in_host(|root, ifname| Xdp::attach(root, ifname, Mode::Generic, Capacity::default()))
-        .unwrap();
+    let first = attach(&lab, Mode::Generic).unwrap();
     // Attaching again in a fitting mode changes nothing.
-    let again = lab
-        .in_host(|root, ifname| Xdp::attach(root, ifname, Mode::Auto, Capacity::default()))
-        .unwrap();
+    let again = attach(&lab, Mode::Auto).unwrap();
     assert!(again.already_attached);
     assert_eq!(again.program_id, first.program_id);
-    let err = lab
-        .in_host(|root, ifname| Xdp::attach(root, ifname, Mode::Native, Capacity::default()))
-        .unwrap_err();
+    let err = attach(&lab, Mode::Native).unwrap_err();
     assert!(matches!(err, XdpError::ModeConflict { .. }), "{err}");
     // Under another pin root the program on the interface is not ours: refused, not replaced.
     let other = BpfMount::new();
     let err = lab
-        .in_host(|_, ifname| {
-            Xdp::attach(&other.root(), ifname, Mode::Generic, Capacity::default())
-        })
+        .in_host(|_, ifname| Xdp::attach(&other.root(), ifname, Mode::Generic, Capacity::default()))
         .unwrap_err();
     assert!(
         matches!(err, XdpError::ForeignProgram { prog_id, .. } if prog_id == first.program_id),

@@ -40,6 +40,9 @@ fn reference_drops(sets: &[DropSet], allow: &[AddrRange], addr: u32, now: Kernel
     }) && !allow.iter().any(covered)
 }
 
+/// One write to the model of the tries.
+type ModelOp = dyn Fn(&mut BTreeMap<Prefix<u32>, DropValue>, &mut Vec<Prefix<u32>>);
+
 /// Apply a plan to a model of the tries, in the plan's order.
 fn apply(
     drops: &mut BTreeMap<Prefix<u32>, DropValue>,
@@ -48,7 +51,10 @@ fn apply(
 ) {
     allow.extend(&p.allow_add);
     for k in &p.drop_delete {
-        assert!(drops.remove(k).is_some(), "plan deletes {k}, which is absent");
+        assert!(
+            drops.remove(k).is_some(),
+            "plan deletes {k}, which is absent"
+        );
     }
     for (k, v) in &p.drop_write {
         drops.insert(*k, *v);
@@ -127,7 +133,10 @@ fn expired_entries_are_left_out_and_deleted() {
     };
     let current = vec![(Prefix::new(v4("10.0.0.1"), 32).unwrap(), stale)];
     let p = plan(current, vec![], &d, now);
-    assert_eq!(p.drop_delete, vec![Prefix::new(v4("10.0.0.1"), 32).unwrap()]);
+    assert_eq!(
+        p.drop_delete,
+        vec![Prefix::new(v4("10.0.0.1"), 32).unwrap()]
+    );
     assert_eq!(p.expired, 1);
     assert_eq!(p.drop_write.len(), 1);
 }
@@ -170,7 +179,11 @@ fn incremental_adds_respect_the_owner_and_never_write_expired_entries() {
         prefix_len: 32,
     };
     assert_eq!(merge_add(None, v(1, Some(200)), now), Some(v(1, Some(200))));
-    assert_eq!(merge_add(None, v(1, Some(100)), now), None, "already expired");
+    assert_eq!(
+        merge_add(None, v(1, Some(100)), now),
+        None,
+        "already expired"
+    );
     assert_eq!(merge_add(Some(v(2, None)), v(1, Some(900)), now), None);
     assert_eq!(
         merge_add(Some(v(2, Some(300))), v(1, Some(900)), now),
@@ -264,8 +277,7 @@ proptest! {
         let p = plan(old.drops.clone(), old.allow.clone(), &want, now);
         let mut drops: BTreeMap<_, _> = old.drops.iter().copied().collect();
         let mut allowed = old.allow.clone();
-        let mut ops: Vec<Box<dyn Fn(&mut BTreeMap<Prefix<u32>, DropValue>, &mut Vec<Prefix<u32>>)>> =
-            Vec::new();
+        let mut ops: Vec<Box<ModelOp>> = Vec::new();
         for &a in &p.allow_add {
             ops.push(Box::new(move |_, al| al.push(a)));
         }

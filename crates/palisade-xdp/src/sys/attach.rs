@@ -92,7 +92,14 @@ pub fn attach(pin_root: &Path, ifname: &str, mode: Mode, capacity: Capacity) -> 
         problem: format!("cannot create it: {e}"),
     })?;
     let _lock = host::lock_dir(&dir)?;
-    let result = attach_locked(&dir, ifname, ifindex, mode, capacity);
+    let request = Request {
+        dir: &dir,
+        ifname,
+        ifindex,
+        mode,
+        capacity,
+    };
+    let result = attach_locked(&request);
     if result.is_err() {
         // Leave nothing half-made behind: maps created for this attach go if no link uses them.
         let _ = remove_if_unused(&dir);
@@ -100,13 +107,23 @@ pub fn attach(pin_root: &Path, ifname: &str, mode: Mode, capacity: Capacity) -> 
     result
 }
 
-fn attach_locked(
-    dir: &Path,
-    ifname: &str,
+/// One attach, as asked for: where the state lives, which interface, how.
+struct Request<'a> {
+    dir: &'a Path,
+    ifname: &'a str,
     ifindex: u32,
     mode: Mode,
     capacity: Capacity,
-) -> Result<AttachInfo> {
+}
+
+fn attach_locked(req: &Request) -> Result<AttachInfo> {
+    let Request {
+        dir,
+        ifname,
+        ifindex,
+        mode,
+        ..
+    } = *req;
     let link_path = pins::link_pin(dir, ifindex);
     let gone = || XdpError::NoSuchInterface {
         name: ifname.into(),
@@ -115,9 +132,10 @@ fn attach_locked(
 
     if link_path.exists() {
         let ours = bpf_link::open_pinned(&link_path).and_then(|fd| bpf_link::xdp_link_info(&fd));
-        if let Some(active) = ours.ok().and_then(|info| {
-            mode_of(&programs, info.prog_id).map(|active| (active, info.prog_id))
-        }) {
+        if let Some(active) = ours
+            .ok()
+            .and_then(|info| mode_of(&programs, info.prog_id).map(|active| (active, info.prog_id)))
+        {
             let (active, program_id) = active;
             if !fits(mode, active) {
                 return Err(XdpError::ModeConflict {
@@ -149,16 +167,17 @@ fn attach_locked(
             prog_id,
         });
     }
-    load_and_attach(dir, ifname, ifindex, mode, capacity)
+    load_and_attach(req)
 }
 
-fn load_and_attach(
-    dir: &Path,
-    ifname: &str,
-    ifindex: u32,
-    mode: Mode,
-    capacity: Capacity,
-) -> Result<AttachInfo> {
+fn load_and_attach(req: &Request) -> Result<AttachInfo> {
+    let Request {
+        dir,
+        ifname,
+        ifindex,
+        mode,
+        capacity,
+    } = *req;
     let mut loader = EbpfLoader::new();
     loader
         .default_map_pin_directory(dir)
@@ -200,12 +219,16 @@ fn load_and_attach(
         Mode::Auto => match program.attach_to_if_index(ifindex, XdpMode::Driver) {
             Err(e) if native_refused(&e) => (
                 program.attach_to_if_index(ifindex, XdpMode::Skb),
-                Some(format!("the driver of `{ifname}` does not support native XDP")),
+                Some(format!(
+                    "the driver of `{ifname}` does not support native XDP"
+                )),
             ),
             other => (other, None),
         },
     };
-    let link = program.take_link(link_id.map_err(attach_err)?).map_err(attach_err)?;
+    let link = program
+        .take_link(link_id.map_err(attach_err)?)
+        .map_err(attach_err)?;
     let fd_link = FdLink::try_from(link).map_err(|_| XdpError::Kernel {
         what: format!("attaching XDP to `{ifname}`"),
         source: io::Error::other(

@@ -118,7 +118,10 @@ pub fn prepare_root(root: &Path) -> Result<()> {
     if !root.is_absolute() {
         return Err(pin_err("the pin directory must be an absolute path".into()));
     }
-    let existing = root.ancestors().find(|p| p.exists()).unwrap_or(Path::new("/"));
+    let existing = root
+        .ancestors()
+        .find(|p| p.exists())
+        .unwrap_or(Path::new("/"));
     let on_bpffs = is_bpffs(existing).map_err(|e| pin_err(e.to_string()))?;
     if !on_bpffs {
         let standard = Path::new(pins::BPFFS_MOUNT);
@@ -172,7 +175,12 @@ pub fn lock_dir(dir: &Path) -> Result<DirLock> {
     };
     let c = CString::new(dir.as_os_str().as_bytes()).map_err(|e| err(io::Error::other(e)))?;
     // SAFETY: open(2) of a NUL-terminated path; the fd is owned right below.
-    let fd = unsafe { libc::open(c.as_ptr(), libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC) };
+    let fd = unsafe {
+        libc::open(
+            c.as_ptr(),
+            libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
+        )
+    };
     if fd < 0 {
         return Err(err(io::Error::last_os_error()));
     }

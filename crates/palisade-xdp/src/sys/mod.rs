@@ -23,8 +23,8 @@ pub use sync::SyncReport;
 
 use crate::error::{Result, XdpError};
 use crate::layout::{self, Counters, DropValue};
-use crate::prefix::Prefix;
 use crate::pins;
+use crate::prefix::Prefix;
 
 /// How to attach: the mode requested.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

@@ -50,8 +50,10 @@ impl Xdp {
     ) -> Result<usize> {
         let _lock = self.lock()?;
         let now = host::kernel_now()?;
-        Ok(add_family::<u32>(&mut self.maps, set, set_name, ranges, expires, now)?
-            + add_family::<u128>(&mut self.maps, set, set_name, ranges, expires, now)?)
+        Ok(
+            add_family::<u32>(&mut self.maps, set, set_name, ranges, expires, now)?
+                + add_family::<u128>(&mut self.maps, set, set_name, ranges, expires, now)?,
+        )
     }
 
     /// Remove `ranges` from set `set`: entries that set owns are deleted, so the removed
@@ -126,7 +128,11 @@ fn add_family<T: FamilyMaps>(
     Ok(written)
 }
 
-fn remove_family<T: FamilyMaps>(maps: &mut Maps, set: SetId, ranges: &[AddrRange]) -> Result<usize> {
+fn remove_family<T: FamilyMaps>(
+    maps: &mut Maps,
+    set: SetId,
+    ranges: &[AddrRange],
+) -> Result<usize> {
     let mut deleted = 0;
     for p in prefixes_of_family::<T>(ranges) {
         if let Some(v) = maps.drop_entry(&p)? {

@@ -94,15 +94,27 @@ pub struct Lab {
     pub client: Netns,
     /// The host's end of the veth pair, where XDP runs.
     pub host_if: String,
+    pub host_mac: String,
+    pub client_if: String,
+    pub client_mac: String,
     pub bpf: BpfMount,
 }
 
 impl Lab {
     /// `None` (skip) only outside CI without root; under CI a missing capability panics.
+    /// The host namespace gets the nftables baseline counters.
     pub fn start() -> Option<Lab> {
         if !palisade_lab::require() {
             return None;
         }
+        let lab = Lab::bare();
+        lab.nft_baseline();
+        Some(lab)
+    }
+
+    /// The namespaces, link and bpffs without any nftables rule (for benchmarks, where a
+    /// counting rule would add to the cost being measured).
+    pub fn bare() -> Lab {
         let host = Netns::create("host").unwrap();
         let client = Netns::create("cli").unwrap();
         let client_addrs: Vec<String> = CLIENT_ADDRS
@@ -129,17 +141,29 @@ impl Lab {
         let mac = mac_of(&host, &host_if);
         for server in [SERVER_V4, SERVER_V6] {
             client
-                .ip(&["neigh", "replace", server, "lladdr", &mac, "dev", &client_if, "nud", "permanent"])
+                .ip(&[
+                    "neigh",
+                    "replace",
+                    server,
+                    "lladdr",
+                    &mac,
+                    "dev",
+                    &client_if,
+                    "nud",
+                    "permanent",
+                ])
                 .unwrap();
         }
-        let lab = Lab {
+        let client_mac = mac_of(&client, &client_if);
+        Lab {
             host,
             client,
             host_if,
+            host_mac: mac,
+            client_if,
+            client_mac,
             bpf: BpfMount::new(),
-        };
-        lab.nft_baseline();
-        Some(lab)
+        }
     }
 
     /// One counting rule per client source at prerouting, raw priority: the earliest point
@@ -231,7 +255,9 @@ impl Lab {
 
 /// The MAC address of interface `ifname` in namespace `ns`.
 fn mac_of(ns: &Netns, ifname: &str) -> String {
-    let text = ns.output("ip", &["-o", "link", "show", "dev", ifname]).unwrap();
+    let text = ns
+        .output("ip", &["-o", "link", "show", "dev", ifname])
+        .unwrap();
     let at = text.find("link/ether ").expect("an Ethernet interface") + "link/ether ".len();
     text[at..].split_whitespace().next().unwrap().to_string()
 }
