@@ -121,7 +121,7 @@ fn timed_ban_drops_until_its_deadline_then_never_again() {
     let Some(lab) = Lab::start() else { return };
     attach(&lab, Mode::Auto).unwrap();
     let mut x = open(&lab);
-    let ban_for = Duration::from_secs(2);
+    let ban_for = Duration::from_secs(3);
     let deadline = kernel_now().unwrap().after(ban_for);
     let banned_at = Instant::now();
     assert_eq!(

@@ -8,6 +8,11 @@
 //! drop counter of each mechanism gives the rate: palisade's per-set XDP counter, or the
 //! nftables rule's counter.
 //!
+//! What this can and cannot show: a veth transmit builds an skb before the receiving end sees
+//! the frame, so even native XDP on veth drops a packet that already cost an skb, and
+//! trafgen's own per-packet work shares the core. The rates therefore mostly measure the
+//! sender; `inject` measures the receive path alone.
+//!
 //! trafgen runs with `--no-sock-mem --notouch-irq` so it leaves the host's socket-memory sysctls and IRQ affinities
 //! alone.
 

@@ -50,16 +50,15 @@ fn program_errno(e: &ProgramError) -> Option<i32> {
 }
 
 fn program_error(what: &str, e: ProgramError) -> XdpError {
+    // EACCES and EINVAL from BPF_PROG_LOAD are the verifier's refusals; its log says why.
     if let ProgramError::LoadError {
         io_error,
         verifier_log,
     } = &e
     {
-        if io_error.raw_os_error() == Some(libc::EACCES)
-            || io_error.raw_os_error() == Some(libc::EINVAL)
-        {
+        if let Some(errno @ (libc::EACCES | libc::EINVAL)) = io_error.raw_os_error() {
             return XdpError::Rejected {
-                source: io::Error::from_raw_os_error(io_error.raw_os_error().unwrap_or(0)),
+                source: io::Error::from_raw_os_error(errno),
                 log: verifier_log.to_string(),
             };
         }
