@@ -91,3 +91,20 @@ impl XdpError {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn missing_or_forbidden_bpf_is_told_apart_from_other_failures() {
+        for errno in [libc::ENOSYS, libc::EPERM] {
+            let e = XdpError::kernel("x", "BPF_MAP_CREATE", io::Error::from_raw_os_error(errno));
+            assert!(matches!(e, XdpError::BpfUnavailable { .. }), "{e}");
+            assert!(e.to_string().contains("CAP_BPF"), "{e}");
+        }
+        let e = XdpError::kernel("writing", "op", io::Error::from_raw_os_error(libc::EBADF));
+        assert!(matches!(e, XdpError::Kernel { .. }), "{e}");
+        assert!(e.to_string().starts_with("writing: "), "{e}");
+    }
+}
