@@ -64,7 +64,8 @@ pub enum XdpError {
 
     #[error(
         "the pinned XDP state in {} was made by another palisade version ({problem}); detach \
-         every interface (`palisade xdp detach`) to remove it, then attach again",
+         from every interface (`palisade xdp detach --all`, `Xdp::detach_all`) to remove it, \
+         then attach again",
         path.display()
     )]
     IncompatibleState { path: PathBuf, problem: String },

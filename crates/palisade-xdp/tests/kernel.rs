@@ -365,3 +365,21 @@ fn another_program_and_a_mode_change_are_refused() {
         "{err}"
     );
 }
+
+#[test]
+fn a_removed_interface_shows_in_status_and_detach_all_clears_it() {
+    let Some(lab) = Lab::start() else { return };
+    attach(&lab, Mode::Native).unwrap();
+    let x = open(&lab);
+    lab.host.ip(&["link", "del", &lab.host_if]).unwrap();
+    let status = lab.in_host(|_, _| x.status()).unwrap();
+    assert_eq!(status.len(), 1);
+    assert_eq!((status[0].name.as_deref(), status[0].mode), (None, None));
+    // Detaching by name cannot find it any more...
+    let err = lab.in_host(|_, ifname| x.detach(ifname)).unwrap_err();
+    assert!(matches!(err, XdpError::NoSuchInterface { .. }), "{err}");
+    // ...detaching everything can.
+    assert_eq!(lab.in_host(|root, _| Xdp::detach_all(root)).unwrap(), 1);
+    assert!(!x.dir().exists());
+    assert_eq!(lab.in_host(|root, _| Xdp::detach_all(root)).unwrap(), 0);
+}

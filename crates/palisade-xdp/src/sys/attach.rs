@@ -325,6 +325,25 @@ pub fn detach(dir: &Path, ifname: &str) -> Result<bool> {
     remove_if_unused(dir)
 }
 
+/// Detach every link in `dir` (those whose interface is gone too) and remove the state.
+/// Opens no map, so it also clears state another palisade version left. Returns how many
+/// links there were.
+pub fn detach_all(dir: &Path) -> Result<usize> {
+    if !dir.exists() {
+        return Ok(0);
+    }
+    let _lock = host::lock_dir(dir)?;
+    let links: Vec<u32> = host::list_dir(dir)?
+        .iter()
+        .filter_map(|f| pins::ifindex_of_link_pin(f))
+        .collect();
+    for &ifindex in &links {
+        detach_link(&pins::link_pin(dir, ifindex))?;
+    }
+    remove_if_unused(dir)?;
+    Ok(links.len())
+}
+
 pub fn status(dir: &Path) -> Result<Vec<IfaceStatus>> {
     let _lock = host::lock_dir(dir)?;
     status_locked(dir)

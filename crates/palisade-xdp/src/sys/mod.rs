@@ -146,6 +146,14 @@ impl Xdp {
         attach::detach(&self.dir, ifname)
     }
 
+    /// Take palisade's program off every interface of this network namespace (including links
+    /// whose interface was removed) and remove the pinned state. Needs no working maps, so it
+    /// also clears state left by another palisade version. Returns the number of links removed
+    /// (0 when there was no state).
+    pub fn detach_all(pin_root: &Path) -> Result<usize> {
+        attach::detach_all(&Self::state_dir(pin_root)?)
+    }
+
     /// Every interface palisade attached to in this namespace, with what the kernel says runs
     /// there now.
     pub fn status(&self) -> Result<Vec<IfaceStatus>> {
