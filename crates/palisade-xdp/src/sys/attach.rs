@@ -202,27 +202,38 @@ fn load_and_attach(req: &Request) -> Result<AttachInfo> {
         .load()
         .map_err(|e| program_error("loading palisade's XDP program", e))?;
 
-    let native_refused = |e: &ProgramError| program_errno(e) == Some(libc::EOPNOTSUPP);
+    // A driver without native XDP answers EOPNOTSUPP; one that cannot run this program
+    // natively (multi-buffer frames on a large MTU, say) answers EINVAL.
+    let refusal = |e: &ProgramError| {
+        let errno = program_errno(e)?;
+        (errno == libc::EOPNOTSUPP || errno == libc::EINVAL)
+            .then(|| io::Error::from_raw_os_error(errno))
+    };
     let attach_err = |e: ProgramError| program_error(&format!("attaching XDP to `{ifname}`"), e);
     let (link_id, native_refused) = match mode {
         Mode::Generic => (program.attach_to_if_index(ifindex, XdpMode::Skb), None),
         Mode::Native => match program.attach_to_if_index(ifindex, XdpMode::Driver) {
-            Err(e) if native_refused(&e) => {
-                return Err(XdpError::NativeUnsupported {
-                    ifname: ifname.into(),
-                    source: io::Error::from_raw_os_error(libc::EOPNOTSUPP),
-                })
-            }
-            other => (other, None),
+            Err(e) => match refusal(&e) {
+                Some(source) => {
+                    return Err(XdpError::NativeUnsupported {
+                        ifname: ifname.into(),
+                        source,
+                    })
+                }
+                None => (Err(e), None),
+            },
+            ok => (ok, None),
         },
+        // Generic mode works on every device; whatever made native fail is reported.
         Mode::Auto => match program.attach_to_if_index(ifindex, XdpMode::Driver) {
-            Err(e) if native_refused(&e) => (
+            Err(e) => (
                 program.attach_to_if_index(ifindex, XdpMode::Skb),
                 Some(format!(
-                    "the driver of `{ifname}` does not support native XDP"
+                    "native mode failed on `{ifname}`: {}",
+                    attach_err(e)
                 )),
             ),
-            other => (other, None),
+            ok => (ok, None),
         },
     };
     let link = program
