@@ -315,7 +315,9 @@ fn a_driver_without_native_xdp_is_refused_or_falls_back_to_generic() {
         .in_host(|root, _| Xdp::attach(root, "lo", Mode::Auto, Capacity::default()))
         .unwrap();
     assert_eq!(info.mode, ActiveMode::Generic);
-    let why = info.native_refused.expect("auto mode says why it fell back");
+    let why = info
+        .native_refused
+        .expect("auto mode says why it fell back");
     assert!(why.contains("native mode failed on `lo`"), "{why}");
     eprintln!("auto mode on lo: {why}");
 }

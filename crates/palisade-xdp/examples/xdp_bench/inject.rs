@@ -40,7 +40,8 @@ pub fn run(quick: bool) -> Result<(), String> {
     Ok(())
 }
 
-fn thread_cpu_time() -> Duration {
+/// CPU time this thread has used, system calls included.
+pub fn thread_cpu_time() -> Duration {
     let mut ts = libc::timespec {
         tv_sec: 0,
         tv_nsec: 0,

@@ -17,9 +17,9 @@ use crate::lab::Lab;
 
 pub fn run(quick: bool) -> Result<(), String> {
     let n = if quick { 100_000 } else { 1_000_000 };
-    println!("sync: {n} entries per data set (IPv4)");
+    println!("sync: {n} entries per data set (IPv4); times are wall/CPU");
     println!(
-        "{:<22} {:>10} {:>12} {:>12} {:>12} {:>12} {:>11} {:>11}",
+        "{:<23} {:>10} {:>12} {:>12} {:>12} {:>12} {:>11} {:>11}",
         "data set",
         "entries",
         "first sync",
@@ -72,10 +72,35 @@ fn set_of(prefixes: &[(u32, u8)]) -> Vec<DropSet> {
     }]
 }
 
-fn timed<T>(f: impl FnOnce() -> Result<T, String>) -> Result<(T, Duration), String> {
-    let t = Instant::now();
+/// Wall and CPU time of this thread (system calls included) for one step. On a shared
+/// machine the CPU time is the steadier figure.
+#[derive(Clone, Copy)]
+struct Took {
+    wall: Duration,
+    cpu: Duration,
+}
+
+impl std::fmt::Display for Took {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let s = format!(
+            "{:.2}s/{:.2}s",
+            self.wall.as_secs_f64(),
+            self.cpu.as_secs_f64()
+        );
+        f.pad(&s)
+    }
+}
+
+fn timed<T>(f: impl FnOnce() -> Result<T, String>) -> Result<(T, Took), String> {
+    let (t, c) = (Instant::now(), crate::inject::thread_cpu_time());
     let v = f()?;
-    Ok((v, t.elapsed()))
+    Ok((
+        v,
+        Took {
+            wall: t.elapsed(),
+            cpu: crate::inject::thread_cpu_time() - c,
+        },
+    ))
 }
 
 fn run_one(name: &str, prefixes: &[(u32, u8)]) -> Result<(), String> {
@@ -117,7 +142,7 @@ fn run_one(name: &str, prefixes: &[(u32, u8)]) -> Result<(), String> {
     let (diff, resync_1) = timed(|| x.sync(&changed_sets, &[]).map_err(|e| e.to_string()))?;
     let (_, clear) = timed(|| x.sync(&[], &[]).map_err(|e| e.to_string()))?;
     println!(
-        "{:<22} {:>10} {:>12.2?} {:>12.2?} {:>12.2?} {:>12.2?} {:>8} MiB {:>7} MiB",
+        "{:<23} {:>10} {:>12} {:>12} {:>12} {:>12} {:>8} MiB {:>7} MiB",
         name,
         prefixes.len(),
         first,
