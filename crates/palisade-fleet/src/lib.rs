@@ -1,0 +1,10 @@
+pub mod accept;
+pub mod coalesce;
+pub mod config;
+pub mod gate;
+pub mod keys;
+pub mod ledger;
+pub mod list;
+pub mod sink;
+pub mod status;
+pub mod wire;
