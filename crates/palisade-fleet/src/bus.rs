@@ -33,6 +33,7 @@ use crate::wire::MAX_ENVELOPE_BYTES;
 
 pub const BAN_STREAM: &str = "PALISADE_BANS";
 pub const LIST_BUCKET: &str = "palisade-lists";
+pub const PING_INTERVAL: Duration = Duration::from_secs(3);
 /// How long a request to JetStream (and a publish acknowledgement) may take.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -49,7 +50,9 @@ pub(crate) async fn connect(
         .retry_on_initial_connect()
         .max_reconnects(None)
         .connection_timeout(Duration::from_secs(3))
-        .ping_interval(Duration::from_secs(10))
+        // A dead link (no RST, just silence) is noticed after about three missed pings:
+        // ~10 s, after which bans queue instead of waiting on acknowledgements.
+        .ping_interval(PING_INTERVAL)
         .request_timeout(Some(REQUEST_TIMEOUT))
         .event_callback(move |event| {
             let shared = events_shared.clone();
@@ -95,11 +98,8 @@ pub(crate) async fn connect(
     if let Some(ca) = &cfg.tls_ca {
         opts = opts.add_root_certificates(ca.clone()).require_tls(true);
     }
-    let servers: Vec<async_nats::ServerAddr> = cfg
-        .servers
-        .iter()
-        .filter_map(|s| s.parse().ok())
-        .collect();
+    let servers: Vec<async_nats::ServerAddr> =
+        cfg.servers.iter().filter_map(|s| s.parse().ok()).collect();
     opts.connect(servers)
         .await
         .map_err(|e| FleetError::Connect(e.to_string()))

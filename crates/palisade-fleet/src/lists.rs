@@ -168,11 +168,7 @@ impl Lists {
         let key = if origin == self.config.host {
             self.key.verifying_key()
         } else {
-            *self
-                .config
-                .peers
-                .get(origin)
-                .ok_or(DropReason::Untrusted)?
+            *self.config.peers.get(origin).ok_or(DropReason::Untrusted)?
         };
         if !verify_list(&decoded, &key) {
             return Err(DropReason::BadSignature);

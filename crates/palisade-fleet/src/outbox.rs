@@ -262,7 +262,9 @@ mod tests {
         assert!(!p.ban(t, BanSource::Manual, Expiry::Never, "x"));
         assert!(!p.lift(t, BanSource::Flood));
         assert_eq!(p.outbox.counts().0, 1);
-        assert!(p.publish_list("drop", IntervalSet::new(), IntervalSet::new()).is_ok());
+        assert!(p
+            .publish_list("drop", IntervalSet::new(), IntervalSet::new())
+            .is_ok());
         assert!(matches!(
             p.publish_list("other", IntervalSet::new(), IntervalSet::new()),
             Err(PublishError::ListNotShared(_))
