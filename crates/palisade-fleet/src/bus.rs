@@ -33,6 +33,8 @@ use crate::wire::MAX_ENVELOPE_BYTES;
 
 pub const BAN_STREAM: &str = "PALISADE_BANS";
 pub const LIST_BUCKET: &str = "palisade-lists";
+/// Bytes allowed for message headers on top of the envelope limit.
+pub const HEADER_ROOM: usize = 1024;
 pub const PING_INTERVAL: Duration = Duration::from_secs(3);
 /// How long a request to JetStream (and a publish acknowledgement) may take.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
@@ -121,7 +123,8 @@ pub fn ban_stream_config(retention: u64, replicas: usize) -> stream::Config {
         description: Some("palisade fleet: signed ban envelopes".to_string()),
         subjects: vec![format!("{BAN_SUBJECT_PREFIX}>")],
         max_age: Duration::from_secs(retention),
-        max_message_size: MAX_ENVELOPE_BYTES as i32,
+        // The server counts headers too (the message id): room for them above the payload.
+        max_message_size: (MAX_ENVELOPE_BYTES + HEADER_ROOM) as i32,
         storage: stream::StorageType::File,
         num_replicas: replicas,
         duplicate_window: Duration::from_secs(120),

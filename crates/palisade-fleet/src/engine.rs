@@ -205,6 +205,12 @@ async fn run_network(
     );
     let config = Arc::new(config);
     tokio::join!(
+        note_server(
+            client.clone(),
+            shared.clone(),
+            reconnects.clone(),
+            stop.clone()
+        ),
         publish::run(
             js.clone(),
             client.clone(),
@@ -236,6 +242,26 @@ async fn run_network(
         }),
     );
     let _ = client.flush().await;
+}
+
+/// Keep the status's server name current: it changes when the client fails over.
+async fn note_server(
+    client: async_nats::Client,
+    shared: Arc<Shared>,
+    mut reconnects: watch::Receiver<u64>,
+    mut stop: watch::Receiver<bool>,
+) {
+    loop {
+        tokio::select! {
+            r = reconnects.changed() => if r.is_err() { return },
+            _ = stop.changed() => return,
+        }
+        let info = client.server_info();
+        shared.status().server = Some(format!(
+            "{} ({}:{})",
+            info.server_name, info.host, info.port
+        ));
+    }
 }
 
 fn run_sink(mut sink: impl FleetSink, mut calls: mpsc::Receiver<SinkCall>, shared: &Shared) {

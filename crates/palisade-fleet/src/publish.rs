@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_nats::connection::State;
-use async_nats::jetstream::context::PublishAckFuture;
+use async_nats::jetstream::context::{PublishAckFuture, PublishErrorKind};
 use async_nats::jetstream::message::PublishMessage;
 use async_nats::jetstream::Context;
 use async_nats::Client;
@@ -30,11 +30,16 @@ use crate::wire::{seal, Envelope};
 /// Envelopes sent before waiting for their acknowledgements.
 pub const IN_FLIGHT: usize = 32;
 
+/// Times the server may refuse an envelope outright (not a timeout or a lost connection)
+/// before it is given up, so one envelope it will never take cannot hold up the rest.
+pub const MAX_REFUSALS: u32 = 3;
+
 /// An envelope ready to send (or to send again).
 struct Sealed {
     bytes: Bytes,
     id: String,
     records: u64,
+    refusals: u32,
 }
 
 pub(crate) async fn run(
@@ -80,6 +85,7 @@ pub(crate) async fn run(
                 bytes: Bytes::from(seal(&envelope, &key)),
                 id: format!("{}-{}", envelope.origin, envelope.seq),
                 records: envelope.records.len() as u64,
+                refusals: 0,
             });
         }
         let mut acks: Vec<Option<PublishAckFuture>> = Vec::with_capacity(batch.len());
@@ -95,9 +101,14 @@ pub(crate) async fn run(
                 }
             }
         }
-        for (sealed, ack) in batch.into_iter().zip(acks) {
+        for (mut sealed, ack) in batch.into_iter().zip(acks) {
             let result = match ack {
-                Some(ack) => ack.await.map_err(|e| e.to_string()),
+                Some(ack) => ack.await.map_err(|e| {
+                    if e.kind() == PublishErrorKind::Other {
+                        sealed.refusals += 1;
+                    }
+                    e.to_string()
+                }),
                 None => Err("not sent".to_string()),
             };
             match result {
@@ -106,6 +117,15 @@ pub(crate) async fn run(
                     let mut st = shared.status();
                     st.records_out += sealed.records;
                     st.envelopes_out += 1;
+                }
+                Err(e) if sealed.refusals >= MAX_REFUSALS => {
+                    shared.outbox.mark_sent(sealed.records);
+                    let mut st = shared.status();
+                    st.queue_refused += sealed.records;
+                    st.last_error = Some(format!(
+                        "the bus refused {} bans {MAX_REFUSALS} times, giving them up: {e}",
+                        sealed.records
+                    ));
                 }
                 Err(e) => {
                     shared.note_error(format!("publishing bans (will retry): {e}"));

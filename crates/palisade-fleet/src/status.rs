@@ -124,6 +124,8 @@ pub struct Status {
     pub queued: usize,
     /// Records thrown away because the queue was full while the bus was down.
     pub queue_dropped: u64,
+    /// Records the bus refused to store, again and again, and that were given up.
+    pub queue_refused: u64,
     /// Records received from peers (before filtering).
     pub records_in: u64,
     pub bans_delivered: u64,
@@ -150,6 +152,7 @@ impl Status {
             envelopes_out: 0,
             queued: 0,
             queue_dropped: 0,
+            queue_refused: 0,
             records_in: 0,
             bans_delivered: 0,
             lifts_delivered: 0,
@@ -189,8 +192,8 @@ impl fmt::Display for Status {
         )?;
         writeln!(
             f,
-            "out: {} records in {} envelopes, {} queued, {} dropped (queue full)",
-            self.records_out, self.envelopes_out, self.queued, self.queue_dropped
+            "out: {} records in {} envelopes, {} queued, {} dropped (queue full), {} refused by the bus",
+            self.records_out, self.envelopes_out, self.queued, self.queue_dropped, self.queue_refused
         )?;
         writeln!(
             f,
