@@ -7,6 +7,7 @@
 # -client: the OTP test that logs in through a real sshd (its own, on a loopback port).
 # nginx, wrk: the web server and the load generator of `palisade-bench blocking` (it runs its
 # own nginx in a namespace, never the package's service); fonts-dejavu-core: its plot's font.
+# nats-server: the fleet tests and benchmark run their own JetStream servers in namespaces.
 set -euo pipefail
 need=()
 command -v ip >/dev/null || need+=(iproute2)
@@ -22,6 +23,7 @@ command -v ssh-keygen >/dev/null || need+=(openssh-client)
 command -v nginx >/dev/null || need+=(nginx)
 command -v wrk >/dev/null || need+=(wrk)
 [[ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ]] || need+=(fonts-dejavu-core)
+command -v nats-server >/dev/null || need+=(nats-server)
 if ((${#need[@]})); then
   export DEBIAN_FRONTEND=noninteractive
   # Packages must not start their services on this host (openssh-server would start the

@@ -148,3 +148,9 @@ fn bad_values_are_refused() {
         assert!(e.contains(key), "{key}: {e}");
     }
 }
+
+#[test]
+fn the_policy_parser_lets_the_fleet_table_through() {
+    use palisade_core::policy::{parse_config, Services};
+    parse_config("palisade.toml", &minimal(), &Services::new("")).unwrap();
+}
