@@ -116,17 +116,7 @@ struct Reader<'a> {
 
 impl Reader<'_> {
     fn error(&self, span: Span, key: &str, message: impl Into<String>) -> ConfigError {
-        let end = span.start.min(self.text.len());
-        ConfigError {
-            file: self.file.to_string(),
-            line: self.text.as_bytes()[..end]
-                .iter()
-                .filter(|b| **b == b'\n')
-                .count()
-                + 1,
-            key: key.to_string(),
-            message: message.into(),
-        }
+        ConfigError::at(self.file, self.text, span.start, key, message)
     }
 
     fn path(&self, v: &Spanned<String>, key: &str) -> Result<PathBuf, ConfigError> {
@@ -141,13 +131,7 @@ impl Reader<'_> {
 /// not in a fleet).
 pub fn parse_fleet_config(file: &str, text: &str) -> Result<Option<FleetConfig>, ConfigError> {
     let r = Reader { file, text };
-    let raw: RawFile = toml::from_str(text).map_err(|e| {
-        r.error(
-            e.span().unwrap_or(0..0),
-            "",
-            e.message().trim_end().to_string(),
-        )
-    })?;
+    let raw: RawFile = toml::from_str(text).map_err(|e| ConfigError::from_toml(file, text, &e))?;
     let Some(fleet) = raw.fleet else {
         return Ok(None);
     };

@@ -39,6 +39,36 @@ impl fmt::Display for ConfigError {
 
 impl std::error::Error for ConfigError {}
 
+impl ConfigError {
+    /// The error for `key` at byte `offset` of the config `text` (the line is counted from
+    /// it). Shared by every crate that reads its own tables from palisade.toml.
+    pub fn at(
+        file: &str,
+        text: &str,
+        offset: usize,
+        key: &str,
+        message: impl Into<String>,
+    ) -> Self {
+        let end = offset.min(text.len());
+        ConfigError {
+            file: file.to_string(),
+            line: text.as_bytes()[..end]
+                .iter()
+                .filter(|b| **b == b'\n')
+                .count()
+                + 1,
+            key: key.to_string(),
+            message: message.into(),
+        }
+    }
+
+    /// A TOML syntax or shape error, at the line where the parser stopped.
+    pub fn from_toml(file: &str, text: &str, e: &toml::de::Error) -> Self {
+        let offset = e.span().map_or(0, |s| s.start);
+        Self::at(file, text, offset, "", e.message().trim_end())
+    }
+}
+
 /// What an allow entry opens.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Opens {
@@ -199,21 +229,11 @@ struct Reader<'a> {
 
 impl Reader<'_> {
     fn line(&self, offset: usize) -> usize {
-        let end = offset.min(self.text.len());
-        self.text.as_bytes()[..end]
-            .iter()
-            .filter(|b| **b == b'\n')
-            .count()
-            + 1
+        ConfigError::at(self.file, self.text, offset, "", "").line
     }
 
     fn error(&self, span: std::ops::Range<usize>, key: &str, message: String) -> ConfigError {
-        ConfigError {
-            file: self.file.to_string(),
-            line: self.line(span.start),
-            key: key.to_string(),
-            message,
-        }
+        ConfigError::at(self.file, self.text, span.start, key, message)
     }
 }
 
@@ -238,13 +258,8 @@ pub fn parse_config(file: &str, text: &str, services: &Services) -> Result<Polic
         text,
         services,
     };
-    let raw: RawConfig = toml::from_str(text).map_err(|e| {
-        r.error(
-            e.span().unwrap_or(0..0),
-            "",
-            e.message().trim_end().to_string(),
-        )
-    })?;
+    let raw: RawConfig =
+        toml::from_str(text).map_err(|e| ConfigError::from_toml(file, text, &e))?;
 
     let sets = raw
         .sets
