@@ -28,43 +28,6 @@ fn addr(i: u32) -> AddrRange {
 
 const REASON: &str = "sshd: 5 failures in 10m";
 
-fn start_members(lab: &Lab, names: &[&str], start: &[bool]) -> Vec<Option<Member>> {
-    let keys = lab.keys(names);
-    let peers: Vec<(&str, &str)> = names
-        .iter()
-        .copied()
-        .zip(keys.iter().map(String::as_str))
-        .collect();
-    names
-        .iter()
-        .enumerate()
-        .map(|(i, n)| {
-            start[i].then(|| {
-                let text = config_text(n, &lab.server_urls(), &lab.key_path(n), &peers, "");
-                Member::start(&lab.hosts[i].ns, n, parse(&text))
-            })
-        })
-        .collect()
-}
-
-fn restart(lab: &Lab, i: usize, name: &str, names: &[&str]) -> Member {
-    let peers: Vec<(String, String)> = names
-        .iter()
-        .map(|n| {
-            (
-                n.to_string(),
-                palisade_fleet::public_key_of(&lab.key_path(n)).unwrap(),
-            )
-        })
-        .collect();
-    let peers: Vec<(&str, &str)> = peers
-        .iter()
-        .map(|(a, b)| (a.as_str(), b.as_str()))
-        .collect();
-    let text = config_text(name, &lab.server_urls(), &lab.key_path(name), &peers, "");
-    Member::start(&lab.hosts[i].ns, name, parse(&text))
-}
-
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
 }
@@ -85,8 +48,8 @@ fn main() {
 
     // 1 and 2: latency and burst, A -> B and C.
     let lab = Lab::new(1, 3);
-    let members = start_members(&lab, &names, &[true, true, true]);
-    let [a, b, c] = [0, 1, 2].map(|i| members[i].as_ref().unwrap());
+    let members = lab.members(&names, |_| String::new());
+    let [a, b, c] = [0, 1, 2].map(|i| &members[i]);
     for m in [a, b, c] {
         assert!(m.wait_caught_up(WAIT));
     }
@@ -151,8 +114,9 @@ fn main() {
 
     // 3: a host started with no state catches up on N bans.
     let lab = Lab::new(1, 3);
-    let members = start_members(&lab, &names, &[true, true, false]);
-    let (a, b) = (members[0].as_ref().unwrap(), members[1].as_ref().unwrap());
+    lab.keys(&names);
+    let a = lab.member(0, "a", &names, "");
+    let b = lab.member(1, "b", &names, "");
     assert!(a.wait_caught_up(WAIT) && b.wait_caught_up(WAIT));
     let p = a.fleet().publisher();
     for i in 0..n {
@@ -160,7 +124,7 @@ fn main() {
     }
     assert!(b.sink.wait(WAIT, |r| r.ban_count == n as usize));
     let t0 = Instant::now();
-    let c = restart(&lab, 2, "c", &names);
+    let c = lab.member(2, "c", &names, "");
     assert!(c.wait_caught_up(WAIT));
     let (at, count) = c.sink.with(|r| (r.batches[0].0, r.batches[0].1.bans.len()));
     println!(
@@ -170,7 +134,7 @@ fn main() {
     drop(c);
 
     // 4: a host whose link was down catches up on what it missed.
-    let mut c = restart(&lab, 2, "c", &names);
+    let mut c = lab.member(2, "c", &names, "");
     assert!(c.wait_caught_up(WAIT));
     let had = c.sink.with(|r| (r.ban_count, r.batches.len()));
     lab.hosts[2].link_down();

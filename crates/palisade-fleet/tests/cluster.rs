@@ -24,26 +24,8 @@ fn when_a_cluster_server_dies_no_ban_is_lost_and_clients_reconnect() {
     }
     let mut lab = Lab::new(3, 3);
     let names = ["a", "b", "c"];
-    let keys = lab.keys(&names);
-    let peers: Vec<(&str, &str)> = names
-        .iter()
-        .copied()
-        .zip(keys.iter().map(String::as_str))
-        .collect();
-    let urls = lab.server_urls();
-    let key_paths: Vec<_> = names.iter().map(|n| lab.key_path(n)).collect();
-    let text = |n: &str| {
-        let i = names.iter().position(|x| *x == n).unwrap();
-        parse(&config_text(
-            n,
-            &urls,
-            &key_paths[i],
-            &peers,
-            "replicas = 3\n",
-        ))
-    };
-    let a = Member::start(&lab.hosts[0].ns, "a", text("a"));
-    let mut b = Member::start(&lab.hosts[1].ns, "b", text("b"));
+    let a = lab.member(0, "a", &names, "replicas = 3\n");
+    let mut b = lab.member(1, "b", &names, "replicas = 3\n");
     // The cluster elects its JetStream leader first; the engine retries until it has.
     assert!(a.wait_caught_up(WAIT) && b.wait_caught_up(WAIT));
     let later = Expiry::At(unix_now() + 3600);
@@ -81,7 +63,7 @@ fn when_a_cluster_server_dies_no_ban_is_lost_and_clients_reconnect() {
 
     // And the two surviving servers still hold everything: a host starting now gets it all.
     b.stop();
-    let c = Member::start(&lab.hosts[2].ns, "c", text("c"));
+    let c = lab.member(2, "c", &names, "replicas = 3\n");
     assert!(c.wait_caught_up(WAIT));
     let batch = c.sink.with(|r| r.batches[0].1.clone());
     assert!(batch.catch_up);

@@ -21,21 +21,7 @@ fn addr(i: u32) -> AddrRange {
 /// One server, hosts a, b, c, all trusting each other.
 fn three_hosts(extra: &str) -> (Lab, Vec<Member>) {
     let lab = Lab::new(1, 3);
-    let names = ["a", "b", "c"];
-    let keys = lab.keys(&names);
-    let peers: Vec<(&str, &str)> = names
-        .iter()
-        .copied()
-        .zip(keys.iter().map(String::as_str))
-        .collect();
-    let members = names
-        .iter()
-        .enumerate()
-        .map(|(i, n)| {
-            let text = config_text(n, &lab.server_urls(), &lab.key_path(n), &peers, extra);
-            Member::start(&lab.hosts[i].ns, n, parse(&text))
-        })
-        .collect();
+    let members = lab.members(&["a", "b", "c"], |_| extra.to_string());
     (lab, members)
 }
 
@@ -160,23 +146,7 @@ fn a_host_restarted_with_no_state_gets_every_active_ban_in_one_batch_and_no_expi
     assert!(wait_until(WAIT, || unix_now() >= now + 2));
 
     m[1].stop();
-    let text = config_text(
-        "b",
-        &lab.server_urls(),
-        &lab.key_path("b"),
-        &[
-            (
-                "a",
-                &palisade_fleet::public_key_of(&lab.key_path("a")).unwrap(),
-            ),
-            (
-                "c",
-                &palisade_fleet::public_key_of(&lab.key_path("c")).unwrap(),
-            ),
-        ],
-        "",
-    );
-    let restarted = Member::start(&lab.hosts[1].ns, "b", parse(&text));
+    let restarted = lab.member(1, "b", &["a", "b", "c"], "");
     assert!(restarted.wait_caught_up(WAIT));
     let batches = restarted.sink.with(|r| r.batches.clone());
     assert_eq!(batches.len(), 1, "one catch-up batch");
@@ -208,31 +178,9 @@ fn an_allowlisted_address_and_a_kind_not_accepted_are_never_delivered() {
         return;
     }
     let lab = Lab::new(1, 2);
-    let keys = lab.keys(&["a", "b"]);
-    let peers = [("a", keys[0].as_str()), ("b", keys[1].as_str())];
-    let a = Member::start(
-        &lab.hosts[0].ns,
-        "a",
-        parse(&config_text(
-            "a",
-            &lab.server_urls(),
-            &lab.key_path("a"),
-            &peers,
-            "",
-        )),
-    );
+    let a = lab.member(0, "a", &["a", "b"], "");
     let b_extra = "allow = [\"100.64.0.0/24\"]\n[fleet.accept]\nbans = [\"watch\"]\n";
-    let b = Member::start(
-        &lab.hosts[1].ns,
-        "b",
-        parse(&config_text(
-            "b",
-            &lab.server_urls(),
-            &lab.key_path("b"),
-            &peers,
-            b_extra,
-        )),
-    );
+    let b = lab.member(1, "b", &["a", "b"], b_extra);
     assert!(a.wait_caught_up(WAIT) && b.wait_caught_up(WAIT));
     let p = a.fleet().publisher();
     let later = Expiry::At(unix_now() + 600);

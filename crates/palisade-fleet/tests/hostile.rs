@@ -40,7 +40,7 @@ fn forged_damaged_oversized_replayed_and_expired_messages_are_refused_and_counte
         return;
     }
     let lab = Lab::new(1, 3);
-    let keys = lab.keys(&["a", "b", "x"]);
+    lab.keys(&["x"]);
     let url = lab.server_urls()[0].clone();
     let attacker = &lab.hosts[2].ns;
     // The stream exists already, made by someone without palisade's size limit: the
@@ -54,29 +54,8 @@ fn forged_damaged_oversized_replayed_and_expired_messages_are_refused_and_counte
             js.create_stream(config).await.unwrap();
         }
     });
-    let peers = [("a", keys[0].as_str()), ("b", keys[1].as_str())];
-    let a = Member::start(
-        &lab.hosts[0].ns,
-        "a",
-        parse(&config_text(
-            "a",
-            &lab.server_urls(),
-            &lab.key_path("a"),
-            &peers,
-            "",
-        )),
-    );
-    let b = Member::start(
-        &lab.hosts[1].ns,
-        "b",
-        parse(&config_text(
-            "b",
-            &lab.server_urls(),
-            &lab.key_path("b"),
-            &peers,
-            "",
-        )),
-    );
+    let a = lab.member(0, "a", &["a", "b"], "");
+    let b = lab.member(1, "b", &["a", "b"], "");
     assert!(a.wait_caught_up(WAIT) && b.wait_caught_up(WAIT));
     let later = Expiry::At(unix_now() + 600);
     a.fleet()

@@ -28,27 +28,12 @@ fn a_shared_list_reaches_every_host_and_a_one_percent_change_is_a_new_version() 
         return;
     }
     let lab = Lab::new(1, 3);
-    let names = ["a", "b", "c"];
-    let keys = lab.keys(&names);
-    let peers: Vec<(&str, &str)> = names
-        .iter()
-        .copied()
-        .zip(keys.iter().map(String::as_str))
-        .collect();
-    let extra = |n: &str| match n {
+    let m = lab.members(&["a", "b", "c"], |n| match n {
         "a" => "[fleet.share]\nlists = [\"drop\"]\n".to_string(),
         // b never takes 100.64.0.1, which is in the list's first network.
         "b" => "allow = [\"100.64.0.1\"]\n[fleet.accept]\nlists = [\"drop\"]\n".to_string(),
         _ => "[fleet.accept]\nlists = [\"drop\"]\n".to_string(),
-    };
-    let m: Vec<Member> = names
-        .iter()
-        .enumerate()
-        .map(|(i, n)| {
-            let text = config_text(n, &lab.server_urls(), &lab.key_path(n), &peers, &extra(n));
-            Member::start(&lab.hosts[i].ns, n, parse(&text))
-        })
-        .collect();
+    });
     let p = m[0].fleet().publisher();
     p.publish_list("drop", list(0), IntervalSet::new()).unwrap();
     for peer in &m[1..] {

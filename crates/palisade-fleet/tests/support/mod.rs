@@ -320,11 +320,46 @@ impl Lab {
         self.servers.iter().map(NatsServer::url).collect()
     }
 
-    /// Create a key file for each host name, returning their public keys.
+    /// The public keys of `names`, making a key file for each one that has none yet.
     pub fn keys(&self, names: &[&str]) -> Vec<String> {
         names
             .iter()
-            .map(|n| generate_key_file(&self.key_path(n), n).unwrap())
+            .map(|n| {
+                let path = self.key_path(n);
+                if path.exists() {
+                    palisade_fleet::public_key_of(&path).unwrap()
+                } else {
+                    generate_key_file(&path, n).unwrap()
+                }
+            })
+            .collect()
+    }
+
+    /// Start (or restart, with no state) host namespace `i` as `name`, trusting every one
+    /// of `names`, with `extra` lines in its `[fleet]` table.
+    pub fn member(&self, i: usize, name: &str, names: &[&str], extra: &str) -> Member {
+        let keys = self.keys(names);
+        let peers: Vec<(&str, &str)> = names
+            .iter()
+            .copied()
+            .zip(keys.iter().map(String::as_str))
+            .collect();
+        let text = config_text(
+            name,
+            &self.server_urls(),
+            &self.key_path(name),
+            &peers,
+            extra,
+        );
+        Member::start(&self.hosts[i].ns, name, parse(&text))
+    }
+
+    /// One member per name, on host namespaces 0, 1, ..., all trusting each other.
+    pub fn members(&self, names: &[&str], extra: impl Fn(&str) -> String) -> Vec<Member> {
+        names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| self.member(i, n, names, &extra(n)))
             .collect()
     }
 
