@@ -9,6 +9,7 @@
 # own nginx in a namespace, never the package's service); fonts-dejavu-core: its plot's font.
 # clang: compiles palisade-xdp's XDP program (-target bpf) at build time; netsniff-ng: trafgen,
 # the flood generator of palisade-xdp's benchmark.
+# nats-server: the fleet tests and benchmark run their own JetStream servers in namespaces.
 set -euo pipefail
 need=()
 command -v ip >/dev/null || need+=(iproute2)
@@ -26,6 +27,7 @@ command -v wrk >/dev/null || need+=(wrk)
 [[ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ]] || need+=(fonts-dejavu-core)
 command -v clang >/dev/null || need+=(clang)
 command -v trafgen >/dev/null || need+=(netsniff-ng)
+command -v nats-server >/dev/null || need+=(nats-server)
 if ((${#need[@]})); then
   export DEBIAN_FRONTEND=noninteractive
   # Packages must not start their services on this host (openssh-server would start the

@@ -28,6 +28,26 @@ impl fmt::Display for ConfigError {
 
 impl std::error::Error for ConfigError {}
 
+impl ConfigError {
+    /// The error for `key` at byte `offset` of the config `text` (the line is counted from
+    /// it). For readers that keep the text apart from a [`ConfigText`].
+    pub fn at(
+        file: &str,
+        text: &str,
+        offset: usize,
+        key: &str,
+        message: impl Into<String>,
+    ) -> Self {
+        ConfigText::new(file, text).error(offset..offset, key, message)
+    }
+
+    /// A TOML syntax or shape error, at the line where the parser stopped.
+    pub fn from_toml(file: &str, text: &str, e: &toml::de::Error) -> Self {
+        let offset = e.span().map_or(0, |s| s.start);
+        Self::at(file, text, offset, "", e.message().trim_end())
+    }
+}
+
 /// One config text and its file name, for errors pointing into it.
 #[derive(Clone, Copy)]
 pub struct ConfigText<'a> {

@@ -122,6 +122,9 @@ struct RawConfig {
     _jails: toml::Table,
     #[serde(default, rename = "watch")]
     _watch: toml::Table,
+    /// Fleet settings: read by `palisade-fleet` from the same text.
+    #[serde(default, rename = "fleet")]
+    _fleet: toml::Table,
 }
 
 #[derive(Deserialize)]
