@@ -14,7 +14,7 @@ use crate::watch::{self, WatchPaths};
 /// The set commands' store: the kernel of the namespace, and its set caches.
 fn store(ns: &Namespace) -> Result<Store> {
     let cache = StateDir::for_namespace(ns).ok().map(|s| s.sets());
-    Ok(Store::new(ns.netlink()?, cache))
+    Ok(Store::new(ns.netlink()?, cache).with_session(policy::facts::session()))
 }
 
 /// The namespace's change lock, for `what`.

@@ -101,6 +101,9 @@ fn with_ban_sets(policy: &Policy) -> Vec<SetDecl> {
                 timeout_secs: Some(timeout),
                 files: Vec::new(),
                 elements: Vec::new(),
+                direction: Default::default(),
+                feed: None,
+                geo: None,
             }),
         }
     }
@@ -513,5 +516,8 @@ pub fn safe_policy(ssh_ports: &[u16]) -> Policy {
         keep_containers: true,
         log: None,
         sets: Vec::new(),
+        metrics_listen: None,
+        geo: Default::default(),
+        xdp: Default::default(),
     }
 }

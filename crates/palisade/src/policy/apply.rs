@@ -19,9 +19,7 @@ use serde::Serialize;
 
 use super::lower::{comment, index_of, lower};
 use super::saved::{SavedPolicy, Timed};
-use crate::store::{
-    self, kernel_name, Part, SetDef, Store, StoreError, BLOCK_CHAIN, FAMILY, TABLE,
-};
+use crate::store::{self, kernel_name, Part, SetDef, Store, StoreError, FAMILY, TABLE};
 use palisade_core::Contents;
 
 /// Policy chains run at the filter priority, after the block chain (filter - 10).
@@ -199,8 +197,11 @@ fn try_apply(
     for c in &old_policy_chains {
         b.flush_chain(FAMILY, TABLE, c);
     }
-    if chains.iter().any(|c| c.name == BLOCK_CHAIN) {
-        b.flush_chain(FAMILY, TABLE, BLOCK_CHAIN);
+    for c in chains
+        .iter()
+        .filter(|c| store::chains::is_block_chain(&c.name))
+    {
+        b.flush_chain(FAMILY, TABLE, &c.name);
     }
     for name in &removed {
         store::stage_delete(&mut b, name);
@@ -241,6 +242,9 @@ fn try_apply(
         .collect();
     final_defs.sort_by(|a, b| a.name.cmp(&b.name));
     store::stage_block_chain(&mut b, &final_defs);
+    if let Some(s) = store.session() {
+        store::chains::stage_pins(&mut b, &s);
+    }
 
     let ruleset = &desired.policy.ruleset;
     let wanted: Vec<String> = ruleset.chains.iter().map(|c| c.kernel_name()).collect();

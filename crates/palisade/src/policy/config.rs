@@ -5,12 +5,13 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use palisade_core::policy::{
-    compile, lint, parse_config, HostFacts, Membership, Policy, Ruleset, Services, Severity,
+    compile, lint, parse_config, HostFacts, Policy, Ruleset, Services, Severity,
 };
 use palisade_core::{Contents, Format, ParseOptions};
 
 use super::apply::DesiredSet;
 use super::facts;
+use super::membership::KernelSets;
 use crate::store::{BlockAction, SetDef};
 
 /// A config read, validated and compiled.
@@ -48,10 +49,12 @@ pub fn set_def(decl: &palisade_core::policy::SetDecl) -> SetDef {
         block: match decl.action {
             SetAction::Drop => Some(BlockAction::Drop),
             SetAction::Reject => Some(BlockAction::Reject),
+            SetAction::Allow => Some(BlockAction::Allow),
             SetAction::Accept | SetAction::None => None,
         },
         default_timeout: decl.timeout_secs.map(Duration::from_secs),
         dynamic: decl.dynamic,
+        direction: decl.direction,
     }
 }
 
@@ -80,8 +83,8 @@ pub fn desired_sets(c: &Compiled, base: &Path) -> Result<Vec<DesiredSet>> {
 }
 
 /// Print the config's lints; returns how many are warnings.
-pub fn print_lints(c: &Compiled, facts: &HostFacts, sets: &dyn Membership) -> usize {
-    let lints = lint(&c.policy, &c.ruleset, facts, sets);
+pub fn print_lints(c: &Compiled, facts: &HostFacts, sets: &KernelSets<'_>) -> usize {
+    let lints = lint(&c.policy, &c.ruleset, facts, &sets.block_sets(), sets);
     for l in &lints {
         let label = match l.severity {
             Severity::Warning => "warning",

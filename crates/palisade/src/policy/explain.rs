@@ -3,14 +3,13 @@
 use std::io::Write as _;
 
 use anyhow::{bail, Context, Result};
-use palisade_core::policy::{explain, BlockSet, CtStates, Decision, Direction, Packet, L4};
+use palisade_core::policy::{explain, CtStates, Decision, Direction, Packet, L4};
 
 use super::config::read_config;
 use super::drift::rule_drift;
 use super::env::Env;
 use super::membership::KernelSets;
 use crate::cli::{DirectionArg, ExplainArgs, ProtoArg, StateArg};
-use crate::store::BlockAction;
 
 pub fn explain_cmd(env: &mut Env, a: &ExplainArgs) -> Result<i32> {
     let ruleset = match &a.config {
@@ -62,17 +61,6 @@ pub fn explain_cmd(env: &mut Env, a: &ExplainArgs) -> Result<i32> {
             .clone()
             .or_else(|| (direction != Direction::Input).then(|| "eth0".into())),
     };
-    let defs = env.store.sets()?;
-    let blocks: Vec<BlockSet> = defs
-        .iter()
-        .filter_map(|d| {
-            d.block.map(|b| BlockSet {
-                name: d.name.clone(),
-                reject: b == BlockAction::Reject,
-                with_ports: d.with_ports,
-            })
-        })
-        .collect();
     // With `-c` the question is about a config, not the kernel: no drift to warn about.
     let drift = match &a.config {
         Some(_) => Vec::new(),
@@ -82,7 +70,7 @@ pub fn explain_cmd(env: &mut Env, a: &ExplainArgs) -> Result<i32> {
         eprintln!("warning: the kernel may decide otherwise: {d}");
     }
     let sets = KernelSets::new(&mut env.store)?;
-    let d = explain(&ruleset, &blocks, &packet, &sets);
+    let d = explain(&ruleset, &sets.block_sets(), &packet, &sets);
     if a.json {
         println!("{}", serde_json::to_string_pretty(&d)?);
     } else {
@@ -99,7 +87,8 @@ fn print_decision(d: &Decision) {
     let verdict = format!("{:?}", d.verdict).to_uppercase();
     match &d.by {
         DecidedBy::BlockSet { set } => println!(
-            "{verdict}: the source is in set `{set}`, matched in chain block_input before any policy rule"
+            "{verdict}: set `{set}` holds the packet's {}, matched in palisade's block chains before any policy rule (allowlist and loopback checked first)",
+            if d.chain == Direction::Output { "destination" } else { "source or destination" }
         ),
         DecidedBy::Rule { index, text, origin } => println!(
             "{verdict}: chain filter_{} rule {index}: `{text}`\n  from: {origin}",

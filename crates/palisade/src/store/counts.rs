@@ -2,8 +2,9 @@
 
 use std::collections::BTreeMap;
 
+use super::chains::{is_block_chain, BLOCK_RULE_PREFIX};
 use super::error::Result;
-use super::layout::{kernel_name, BLOCK_CHAIN, BLOCK_RULE_PREFIX, PARTS};
+use super::layout::{kernel_name, PARTS};
 use super::Store;
 use palisade_nft::{RuleInfo, SetInfo};
 
@@ -24,7 +25,7 @@ pub fn kernel_counts(infos: &[SetInfo], name: &str) -> (Option<u32>, Option<u32>
 /// Packet and byte counters of each set's block rules, by set name.
 pub fn block_counters(rules: &[RuleInfo]) -> BTreeMap<String, (u64, u64)> {
     let mut out: BTreeMap<String, (u64, u64)> = BTreeMap::new();
-    for r in rules.iter().filter(|r| r.chain == BLOCK_CHAIN) {
+    for r in rules.iter().filter(|r| is_block_chain(&r.chain)) {
         let Some(set) = r
             .comment
             .as_deref()

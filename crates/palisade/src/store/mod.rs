@@ -16,6 +16,7 @@
 //! - [`held`]: what the kernel holds, as read back; [`counts`]: counters and element counts.
 
 pub mod cache;
+pub mod chains;
 pub mod counts;
 mod def;
 mod edit;
@@ -30,15 +31,18 @@ pub mod snapshot;
 mod timed_merge;
 mod trust;
 
+pub use chains::BLOCK_CHAIN;
 pub use def::{validate_name, BlockAction, SetDef, Timed};
 pub use error::{Result, StoreError};
 pub use held::Held;
-pub use layout::{kernel_name, Part, BLOCK_CHAIN, FAMILY, TABLE};
+pub use layout::{kernel_name, Part, FAMILY, TABLE};
 pub use load::{LoadPlan, LoadReport};
 pub use snapshot::Snapshot;
 
+use chains::{is_block_chain, rebuild_block_chain, stage_pins};
 use journal::{Journal, Origin};
-use layout::{invalidate, rebuild_block_chain, stamp_name, stamp_spec, PARTS};
+use layout::{invalidate, stamp_name, stamp_spec, PARTS};
+use palisade_core::policy::Session;
 use palisade_nft::{Batch, ChainInfo, CommitStats, Netlink, RuleInfo, SetInfo, TableInfo};
 use snapshot::or_empty;
 use std::path::PathBuf;
@@ -51,6 +55,9 @@ pub struct Store {
     /// The generations palisade committed here; `None` (no cache directory, or a kernel that
     /// cannot name the namespace): caches are never trusted.
     journal: Option<Journal>,
+    /// The admin's SSH session this command runs in: pinned ahead of the block chains
+    /// whenever they are rebuilt.
+    session: Option<Session>,
 }
 
 impl Store {
@@ -64,7 +71,18 @@ impl Store {
             nl,
             cache_dir,
             journal,
+            session: None,
         }
+    }
+
+    /// Pin `session` (the admin's SSH connection) ahead of the block chains.
+    pub fn with_session(mut self, session: Option<Session>) -> Self {
+        self.session = session;
+        self
+    }
+
+    pub fn session(&self) -> Option<Session> {
+        self.session
     }
 
     fn cache_path(&self, set: &str) -> Option<PathBuf> {
@@ -199,10 +217,13 @@ impl Store {
             return Err(StoreError::Exists(def.name.clone()));
         }
         all.push(def.clone());
-        self.transaction(|_, b| {
+        self.transaction(|store, b| {
             b.add_table(FAMILY, TABLE);
             stage_create(b, def, true);
             rebuild_block_chain(b, &all);
+            if let Some(s) = &store.session {
+                stage_pins(b, s);
+            }
             Ok(())
         })
     }
@@ -225,9 +246,12 @@ impl Store {
             return Err(StoreError::NoSuchSet(name.to_string()));
         }
         let rest: Vec<SetDef> = all.into_iter().filter(|d| d.name != name).collect();
-        let done = self.transaction(|_, b| {
+        let done = self.transaction(|store, b| {
             // Rules referring to the set go first, in the same transaction.
             rebuild_block_chain(b, &rest);
+            if let Some(s) = &store.session {
+                stage_pins(b, s);
+            }
             stage_delete(b, name);
             Ok(())
         });
@@ -247,7 +271,7 @@ impl Store {
             .rules()
             .unwrap_or_default()
             .into_iter()
-            .filter(|r| r.chain != BLOCK_CHAIN)
+            .filter(|r| !is_block_chain(&r.chain))
             .filter(|r| {
                 r.lookups.iter().any(|l| {
                     PARTS.iter().any(|p| {
