@@ -21,6 +21,8 @@ use crate::layout::{DropValue, SetId};
 use crate::prefix::{interval_prefixes, Prefix, TrieAddr};
 use crate::time::KernelTime;
 
+pub mod per_set;
+
 /// One element of a drop set: a range and, for a timed ban, when it ends.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Entry {
@@ -174,7 +176,7 @@ pub fn plan<T: TrieAddr>(
 }
 
 /// `(in desired but not current, in current but not desired)` for two sorted, unique lists.
-fn sorted_difference<P: Ord + Copy>(current: &[P], desired: &[P]) -> (Vec<P>, Vec<P>) {
+pub(crate) fn sorted_difference<P: Ord + Copy>(current: &[P], desired: &[P]) -> (Vec<P>, Vec<P>) {
     let (mut add, mut del) = (Vec::new(), Vec::new());
     let (mut i, mut j) = (0, 0);
     while i < current.len() || j < desired.len() {
@@ -226,5 +228,9 @@ pub fn owned_by(existing: &DropValue, set: SetId) -> bool {
     existing.set == set
 }
 
+#[cfg(test)]
+mod model;
+#[cfg(test)]
+mod per_set_tests;
 #[cfg(test)]
 mod tests;
