@@ -221,6 +221,24 @@ pub fn merge_add(
     }
 }
 
+/// An incremental add as palisade's sets make it: where the trie holds the prefix already, the
+/// entry that drops longer stays, whichever set owns it (a set's recent part keeps an element
+/// that outlives a new one, as `palisade set add` does). An expired entry counts as absent, and
+/// an already expired `new` is never written.
+pub fn merge_longer(
+    existing: Option<DropValue>,
+    new: DropValue,
+    now: KernelTime,
+) -> Option<DropValue> {
+    if new.expired_at(now) {
+        return None;
+    }
+    match existing {
+        Some(old) if !old.expired_at(now) && !beats(&new, &old) => None,
+        _ => Some(new),
+    }
+}
+
 /// An incremental remove of `set`'s element on a prefix whose exact entry is `existing`: true
 /// when the entry should be deleted. Only the owner's removal deletes it; a prefix owned by
 /// another set keeps dropping, because that set still lists it.

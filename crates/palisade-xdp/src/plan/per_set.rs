@@ -85,7 +85,7 @@ pub fn plan_replace<T: TrieAddr>(
 /// entry's own deadline; where two such pieces land on one prefix, the better owner wins.
 ///
 /// The writes are candidates: the caller writes each only where the trie holds nothing
-/// better at that exact prefix ([`keeps_better`]).
+/// better at that exact prefix ([`super::merge_longer`]).
 pub fn plan_withdraw<T: TrieAddr>(
     owned: &[(Prefix<T>, DropValue)],
     set: SetId,
@@ -129,12 +129,6 @@ fn rank_order(a: &DropValue, b: &DropValue) -> std::cmp::Ordering {
     } else {
         std::cmp::Ordering::Equal
     }
-}
-
-/// For a piece [`plan_withdraw`] writes back: true when the trie's exact entry at that prefix
-/// (after the plan's deletions) should stay instead, because it drops at least as long.
-pub fn keeps_better(existing: Option<DropValue>, piece: &DropValue, now: KernelTime) -> bool {
-    existing.is_some_and(|old| !old.expired_at(now) && !beats(piece, &old))
 }
 
 /// Does any range of `set` share an address with `iv`?

@@ -26,7 +26,7 @@ fn apply_set_plan(trie: &mut Trie, p: &SetPlan<u32>, careful: bool, now: KernelT
         trie.remove(k);
     }
     for (k, v) in &p.write {
-        if careful && keeps_better(trie.get(k).copied(), v, now) {
+        if careful && merge_longer(trie.get(k).copied(), *v, now).is_none() {
             continue;
         }
         trie.insert(*k, *v);

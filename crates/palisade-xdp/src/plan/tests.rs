@@ -117,6 +117,25 @@ fn incremental_adds_respect_the_owner_and_never_write_expired_entries() {
         Some(v(1, Some(200)))
     );
     assert_eq!(merge_add(Some(v(1, None)), v(1, None), now), None);
+    // Additions as palisade's sets make them: the longer-lived entry stays, whatever the set.
+    assert_eq!(
+        merge_longer(Some(v(1, Some(900))), v(1, Some(200)), now),
+        None
+    );
+    assert_eq!(
+        merge_longer(Some(v(1, Some(200))), v(1, Some(900)), now),
+        Some(v(1, Some(900)))
+    );
+    assert_eq!(merge_longer(Some(v(2, None)), v(1, Some(900)), now), None);
+    assert_eq!(
+        merge_longer(Some(v(2, Some(50))), v(1, Some(60)), now),
+        None,
+        "both expired"
+    );
+    assert_eq!(
+        merge_longer(Some(v(2, Some(50))), v(1, Some(200)), now),
+        Some(v(1, Some(200)))
+    );
     assert!(owned_by(&v(1, None), SetId(1)));
     assert!(!owned_by(&v(1, None), SetId(2)));
 }

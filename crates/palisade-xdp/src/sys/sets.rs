@@ -9,10 +9,8 @@ use super::maps::{FamilyMaps, Maps};
 use super::{host, Xdp};
 use crate::error::Result;
 use crate::layout::{DropValue, SetId};
-use crate::plan::per_set::{
-    keeps_better, only_single_addresses, overlaps, plan_replace, plan_withdraw, SetPlan,
-};
-use crate::plan::{allow_prefixes, sorted_difference, Desired, DropSet, Entry};
+use crate::plan::per_set::{only_single_addresses, overlaps, plan_replace, plan_withdraw, SetPlan};
+use crate::plan::{allow_prefixes, merge_longer, sorted_difference, Desired, DropSet, Entry};
 use crate::prefix::{prefixes_of_family, Prefix};
 use crate::time::KernelTime;
 
@@ -127,7 +125,7 @@ fn apply<T: FamilyMaps>(
         maps.delete_drop(p)?;
     }
     for (p, v) in &plan.write {
-        if careful && keeps_better(maps.drop_entry(p)?, v, now) {
+        if careful && merge_longer(maps.drop_entry(p)?, *v, now).is_none() {
             continue;
         }
         maps.write_drop(p, v, name)?;
