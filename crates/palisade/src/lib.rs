@@ -12,7 +12,8 @@
 //! - [`store`]: palisade's sets in the kernel; [`lists`]: reading list files into them;
 //! - [`commands`]: the set, block and OTP commands;
 //! - [`policy`]: the default-deny policy in the kernel and its commands;
-//! - [`watch`]: the log-watching daemon and its commands.
+//! - [`watch`]: the log-watching daemon and its commands;
+//! - [`xdp`]: the XDP early drop: its commands, and its maps kept in step with the sets.
 
 pub mod cli;
 pub mod commands;
@@ -26,3 +27,4 @@ pub mod run;
 pub mod state;
 pub mod store;
 pub mod watch;
+pub mod xdp;

@@ -14,7 +14,9 @@ use crate::watch::{self, WatchPaths};
 /// The set commands' store: the kernel of the namespace, and its set caches.
 fn store(ns: &Namespace) -> Result<Store> {
     let cache = StateDir::for_namespace(ns).ok().map(|s| s.sets());
-    Ok(Store::new(ns.netlink()?, cache).with_session(policy::facts::session()))
+    Ok(Store::new(ns.netlink()?, cache)
+        .with_session(policy::facts::session())
+        .with_observer(crate::xdp::observer(ns)))
 }
 
 /// The namespace's change lock, for `what`.
@@ -51,6 +53,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Block(a) => commands::block::block(&mut store(&ns)?, a, out),
         Command::Unblock(a) => commands::block::unblock(&mut store(&ns)?, a, out),
         Command::Otp(cmd) => commands::otp::run(cmd, out),
+        Command::Xdp(cmd) => crate::xdp::cmd::run(&ns, &mut store(&ns)?, cmd, out),
         Command::Generate(a) => {
             crate::generate::generate(a.what, &mut std::io::stdout().lock())?;
             Ok(0)
@@ -125,6 +128,7 @@ fn policy_command(env: &mut Env, command: Command, out: Out) -> Result<i32> {
         | Command::Block(_)
         | Command::Unblock(_)
         | Command::Otp(_)
+        | Command::Xdp(_)
         | Command::Generate(_) => unreachable!("run() handles these without a policy env"),
     }
 }

@@ -8,11 +8,13 @@ mod otp;
 mod policy;
 mod sets;
 mod watch;
+mod xdp;
 
 pub use otp::*;
 pub use policy::*;
 pub use sets::*;
 pub use watch::*;
+pub use xdp::*;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
@@ -77,6 +79,9 @@ pub enum Command {
     Bans(BansArgs),
     /// Lift log-watcher bans now (from the kernel and the watcher's state).
     Unban(UnbanArgs),
+    /// XDP early drop: listed sources dropped in the network driver, kept in step with the sets.
+    #[command(subcommand)]
+    Xdp(XdpCommand),
     /// Print the man page or shell completions, generated from these definitions.
     Generate(GenerateArgs),
     /// (internal) the timer behind `apply --confirm`.

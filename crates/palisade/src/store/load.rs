@@ -12,7 +12,7 @@ use super::held::{exact_of, Exact, Held};
 use super::kernel_addr::{self, KernelAddr};
 use super::layout::{invalidate, stamp_key, stamp_name, Part};
 use super::plan::{diff_family, stage_diff, FamilyDiff};
-use super::{cache, stage_flush_recent, SetDef, Store, FAMILY, TABLE};
+use super::{cache, stage_flush_recent, SetChange, SetDef, Store, FAMILY, TABLE};
 use palisade_core::Contents;
 use palisade_nft::{Batch, Element};
 
@@ -59,6 +59,9 @@ impl Loaded {
 /// A load worked out against what the kernel holds, waiting to be staged into a batch.
 pub struct LoadPlan {
     name: String,
+    /// The set's definition and whether the recent part is folded in: for the observer.
+    def: SetDef,
+    fold_recent: bool,
     want: Contents,
     bulk: (FamilyDiff<u32>, FamilyDiff<u128>),
     singles: (FamilyDiff<u32>, FamilyDiff<u128>),
@@ -169,6 +172,8 @@ impl Store {
         report.diff_ms = ms(t);
         Ok(LoadPlan {
             name: def.name.clone(),
+            def: def.clone(),
+            fold_recent,
             want: want.clone(),
             bulk,
             singles,
@@ -182,7 +187,12 @@ impl Store {
     /// After the batch of a [`LoadPlan`] committed: the loaded parts now hold exactly what it
     /// wanted; remember it. A cache that cannot be written only costs the next load a read of
     /// the kernel; the stamp keeps a stale one unused.
-    pub fn finish_load(&self, plan: LoadPlan) -> LoadReport {
+    pub fn finish_load(&mut self, plan: LoadPlan) -> LoadReport {
+        self.notify(SetChange::Loaded {
+            def: &plan.def,
+            loaded: &plan.want,
+            recent_emptied: plan.fold_recent,
+        });
         let mut report = plan.report;
         let Some(path) = self.cache_path(&plan.name) else {
             return report;
@@ -242,6 +252,11 @@ impl Store {
         } else {
             kernel_addr::decode_singles(elems)
         })
+    }
+
+    /// What the set's recent part holds (small: additions since the last load).
+    pub fn recent_part(&mut self, name: &str) -> Result<Held> {
+        self.dump_part(name, Part::Recent)
     }
 
     /// Everything the set holds, all parts, with each range's timeout and comment.

@@ -26,6 +26,7 @@ mod journal;
 pub mod kernel_addr;
 pub mod layout;
 pub mod load;
+mod observe;
 mod plan;
 pub mod snapshot;
 mod timed_merge;
@@ -37,6 +38,7 @@ pub use error::{Result, StoreError};
 pub use held::Held;
 pub use layout::{kernel_name, Part, FAMILY, TABLE};
 pub use load::{LoadPlan, LoadReport};
+pub use observe::{SetChange, SetObserver};
 pub use snapshot::Snapshot;
 
 use chains::{is_block_chain, rebuild_block_chain, stage_pins};
@@ -58,6 +60,8 @@ pub struct Store {
     /// The admin's SSH session this command runs in: pinned ahead of the block chains
     /// whenever they are rebuilt.
     session: Option<Session>,
+    /// Told about every committed change to a set (see [`observe`]).
+    observer: Option<Box<dyn SetObserver>>,
 }
 
 impl Store {
@@ -72,6 +76,7 @@ impl Store {
             cache_dir,
             journal,
             session: None,
+            observer: None,
         }
     }
 
@@ -292,7 +297,7 @@ impl Store {
     }
 
     pub fn flush(&mut self, name: &str) -> Result<()> {
-        self.get(name)?;
+        let def = self.get(name)?;
         self.transaction(|_, b| {
             for part in PARTS {
                 b.flush_set(FAMILY, TABLE, &kernel_name::<u32>(name, part));
@@ -300,14 +305,17 @@ impl Store {
             }
             invalidate(b, name);
             Ok(())
-        })
+        })?;
+        self.notify(SetChange::Flushed { def: &def });
+        Ok(())
     }
 
-    /// Drop the cache of a deleted set.
-    pub fn forget(&self, name: &str) {
+    /// After a set was deleted: drop its cache, and tell the observer.
+    pub fn forget(&mut self, name: &str) {
         if let Some(p) = self.cache_path(name) {
             cache::remove(&p);
         }
+        self.notify(SetChange::Destroyed { name });
     }
 }
 
