@@ -230,7 +230,9 @@ impl Store {
                 stage_pins(b, s);
             }
             Ok(())
-        })
+        })?;
+        self.notify(SetChange::Created { def });
+        Ok(())
     }
 
     /// Create the set if it does not exist yet (used by `block` for the built-in blocklist).

@@ -33,9 +33,14 @@ pub enum SetChange<'a> {
         since: Instant,
     },
     /// Deletions: the set holds none of `items` any more.
-    Deleted { def: &'a SetDef, items: &'a Contents },
+    Deleted {
+        def: &'a SetDef,
+        items: &'a Contents,
+    },
     /// The set was emptied.
     Flushed { def: &'a SetDef },
+    /// The set was created, empty (with the block chains rebuilt for it).
+    Created { def: &'a SetDef },
     /// The set is gone.
     Destroyed { name: &'a str },
 }

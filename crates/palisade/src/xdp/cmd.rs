@@ -236,6 +236,9 @@ fn apply_xdp(ns: &Namespace, store: &mut Store, settings: &XdpSettings, out: Out
         if let Some(s) = sync_here(ns, store)? {
             report_sync(&s, out);
         }
+    } else if let Some(mut x) = Xdp::open_at(&super::state_dir(ns)?)? {
+        // The sets followed the apply as it committed; its pins may have changed without any.
+        super::sync::sync_allowlist(&mut x, store)?;
     }
     Ok(())
 }

@@ -72,8 +72,11 @@ pub fn held_entries(items: &[Timed], base: KernelTime) -> Vec<Entry> {
 pub fn added_entries(def: &SetDef, items: &[Timed], base: KernelTime) -> Vec<Entry> {
     entries(items, base, |t| {
         let to_singles = def.dynamic && t.addr.size() == 1;
-        t.remaining
-            .or(if to_singles { None } else { def.default_timeout })
+        t.remaining.or(if to_singles {
+            None
+        } else {
+            def.default_timeout
+        })
     })
 }
 
@@ -186,7 +189,10 @@ mod tests {
         assert_eq!(added_entries(&def, &items, base)[1].expires, None);
         let groups = by_deadline(&e);
         assert_eq!(groups.len(), 2);
-        assert_eq!(before(base, Duration::from_millis(500)).as_nanos(), 500_000_000);
+        assert_eq!(
+            before(base, Duration::from_millis(500)).as_nanos(),
+            500_000_000
+        );
         assert_eq!(before(base, Duration::from_secs(5)).as_nanos(), 0);
     }
 
@@ -223,7 +229,9 @@ mod tests {
         ];
         assert_eq!(
             pinned_clients(&rules),
-            vec![AddrRange::from("192.0.2.7".parse::<std::net::IpAddr>().unwrap())]
+            vec![AddrRange::from(
+                "192.0.2.7".parse::<std::net::IpAddr>().unwrap()
+            )]
         );
     }
 }

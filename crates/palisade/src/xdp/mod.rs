@@ -85,8 +85,11 @@ pub fn observer(ns: &Namespace) -> Option<Box<dyn crate::store::SetObserver>> {
 
 /// Print a warning about XDP that did not follow a change nftables made.
 pub fn warn(e: &anyhow::Error) {
-    eprintln!(
-        "palisade: warning: XDP early drop not updated: {e:#}; nftables still blocks \
-         (`palisade xdp sync` tries again)"
-    );
+    let text = format!("{e:#}");
+    let still = if text.contains("nftables") {
+        ""
+    } else {
+        "; nftables still blocks (`palisade xdp sync` tries again)"
+    };
+    eprintln!("palisade: warning: XDP early drop not updated: {text}{still}");
 }

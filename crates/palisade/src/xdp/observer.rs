@@ -11,8 +11,8 @@ use std::path::PathBuf;
 use anyhow::Result;
 use palisade_xdp::{kernel_now, Xdp};
 
-use super::mirror::{added_entries, before, by_deadline, held_entries, permanent, ranges, role};
 use super::mirror::Role;
+use super::mirror::{added_entries, before, by_deadline, held_entries, permanent, ranges, role};
 use super::sync::sync_allowlist;
 use crate::netns::Namespace;
 use crate::store::{SetChange, SetObserver, Store};
@@ -56,6 +56,12 @@ impl SetObserver for XdpMirror {
 
 /// Make the maps follow one committed change.
 fn follow(x: &mut Xdp, store: &mut Store, change: SetChange<'_>) -> Result<()> {
+    // A command run over SSH pins its session ahead of the blocks when it rebuilds them (a set
+    // created on the way, say): the allowlist passes the session's client first, before any
+    // drop entry of this change is written.
+    if store.session().is_some() {
+        sync_allowlist(x, store)?;
+    }
     match change {
         SetChange::Loaded {
             def,
@@ -110,6 +116,8 @@ fn follow(x: &mut Xdp, store: &mut Store, change: SetChange<'_>) -> Result<()> {
             Some(Role::Allow) => sync_allowlist(x, store)?,
             None => {}
         },
+        // Empty: nothing to hold yet (its pins, if any, are followed above).
+        SetChange::Created { .. } => {}
         SetChange::Destroyed { name } => {
             forget(x, name)?;
             sync_allowlist(x, store)?;

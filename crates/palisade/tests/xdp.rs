@@ -1,0 +1,404 @@
+//! The XDP early drop through the `palisade` binary, against the real kernel: a server
+//! namespace with palisade's program on its end of a veth pair, a private bpffs for the pins
+//! (`PALISADE_BPF_DIR`), and traffic from the client namespace. What XDP drops never reaches
+//! nftables, so palisade's own block counter (`set list --json`) tells the two apart.
+
+mod common;
+
+use std::net::{IpAddr, SocketAddr, UdpSocket};
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use common::*;
+use palisade_lab::{eventually, BpfMount, Netns};
+use serde_json::Value;
+
+/// The lab of `common`, a bpffs of its own, and the server's end of the link.
+struct XdpLab {
+    lab: Lab,
+    bpf: BpfMount,
+    server_if: String,
+}
+
+/// The veth end in `ns` and its MAC address.
+fn veth_of(ns: &Netns) -> (String, String) {
+    let text = ns
+        .output("ip", &["-o", "link", "show", "type", "veth"])
+        .unwrap();
+    let line = text.lines().next().expect("a veth in the namespace");
+    let name = line.split(": ").nth(1).unwrap().split('@').next().unwrap();
+    let mac = line.split("link/ether ").nth(1).unwrap();
+    (name.into(), mac.split_whitespace().next().unwrap().into())
+}
+
+impl XdpLab {
+    fn new() -> Option<Self> {
+        let lab = Lab::new()?;
+        let (server_if, server_mac) = veth_of(&lab.server);
+        let (client_if, _) = veth_of(&lab.client);
+        // The client knows the server's MAC without asking: XDP drops a listed source's
+        // neighbour solicitations like anything else from it.
+        for server in [SERVER4, SERVER6] {
+            let args = ["neigh", "replace", server, "lladdr", &server_mac];
+            let dev = ["dev", &client_if, "nud", "permanent"];
+            lab.client.ip(&[&args[..], &dev[..]].concat()).unwrap();
+        }
+        Some(XdpLab {
+            lab,
+            bpf: BpfMount::new().unwrap(),
+            server_if,
+        })
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_palisade"));
+        c.env("PALISADE_STATE_DIR", &self.lab.state)
+            .env("PALISADE_BPF_DIR", self.bpf.root())
+            .env_remove("SSH_CONNECTION")
+            .arg("--netns")
+            .arg(self.lab.server.name())
+            .args(args);
+        c
+    }
+
+    fn run(&self, args: &[&str]) -> Output {
+        self.command(args).output().unwrap()
+    }
+
+    /// The command must succeed; its stderr (where palisade reports and warns).
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(out.status.success(), "palisade {args:?} failed: {stderr}");
+        stderr
+    }
+
+    /// The command must fail; its stderr.
+    fn fails(&self, args: &[&str]) -> String {
+        let out = self.run(args);
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(
+            !out.status.success(),
+            "palisade {args:?} succeeded: {stderr}"
+        );
+        stderr
+    }
+
+    fn json(&self, args: &[&str]) -> Value {
+        let out = self.run(args);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+
+    fn attach(&self, mode: &str) -> String {
+        self.ok(&["xdp", "attach", &self.server_if, "--mode", mode])
+    }
+
+    fn status(&self) -> Value {
+        self.json(&["xdp", "status", "--json"])
+    }
+
+    /// XDP's counters and entries for set `name`: (dropped packets, IPv4 entries, IPv6 entries).
+    fn xdp_set(&self, name: &str) -> (u64, u64, u64) {
+        let s = self.status();
+        let Some(set) = s["sets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["name"] == name)
+        else {
+            return (0, 0, 0);
+        };
+        let n = |k: &str| set[k].as_u64().unwrap();
+        (n("dropped_packets"), n("entries_v4"), n("entries_v6"))
+    }
+
+    fn xdp_dropped(&self, name: &str) -> u64 {
+        self.xdp_set(name).0
+    }
+
+    /// Packets nftables' block rules of set `name` counted.
+    fn nft_blocked(&self, name: &str) -> u64 {
+        let sets = self.json(&["set", "list", "--json"]);
+        sets.as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["name"] == name)
+            .unwrap_or_else(|| panic!("no set {name} in {sets}"))["blocked_packets"]
+            .as_u64()
+            .unwrap()
+    }
+
+    /// Send `n` UDP datagrams from `source` to the server.
+    fn send_udp(&self, source: &str, n: usize) {
+        let src: IpAddr = source.parse().unwrap();
+        let dst: IpAddr = if src.is_ipv4() { SERVER4 } else { SERVER6 }
+            .parse()
+            .unwrap();
+        self.lab
+            .client
+            .run(move || {
+                let s = UdpSocket::bind(SocketAddr::new(src, 0)).unwrap();
+                for _ in 0..n {
+                    s.send_to(b"flood", SocketAddr::new(dst, 9)).unwrap();
+                }
+            })
+            .unwrap();
+    }
+
+    fn connects(&self, source: &str) -> bool {
+        self.lab.connect(source, PORT).is_ok()
+    }
+}
+
+const WAIT: Duration = Duration::from_secs(10);
+
+#[test]
+fn a_flood_from_a_listed_source_is_dropped_in_xdp_before_nftables_sees_it() {
+    let Some(x) = XdpLab::new() else { return };
+    x.ok(&["block", BLOCKED4, BLOCKED6]);
+    // Attached after the set exists: the attach fills the maps from the kernel sets.
+    let said = x.attach("native");
+    assert!(said.contains("native mode"), "{said}");
+    assert_eq!(x.xdp_set("blocklist"), (0, 1, 1));
+    let s = x.status();
+    assert_eq!(s["interfaces"][0]["name"], x.server_if.as_str());
+    assert_eq!(s["interfaces"][0]["mode"], "native");
+
+    x.send_udp(BLOCKED4, 2000);
+    x.send_udp(BLOCKED6, 500);
+    assert!(
+        eventually(WAIT, || x.xdp_dropped("blocklist") >= 2500),
+        "XDP dropped {} of 2500",
+        x.xdp_dropped("blocklist")
+    );
+    assert!(!x.connects(BLOCKED4));
+    assert_eq!(x.nft_blocked("blocklist"), 0, "nftables saw the flood");
+    // Unlisted sources pass, and are not counted.
+    let dropped = x.xdp_dropped("blocklist");
+    assert!(x.connects(ALLOWED4));
+    assert!(x.connects(ALLOWED6));
+    assert_eq!(x.xdp_dropped("blocklist"), dropped);
+}
+
+#[test]
+fn an_allowlisted_address_inside_a_listed_network_passes() {
+    let Some(x) = XdpLab::new() else { return };
+    x.attach("native");
+    x.ok(&["set", "create", "trusted", "--allowlist"]);
+    x.ok(&["set", "add", "trusted", ALLOWED4]);
+    x.ok(&["block", "198.18.0.0/24"]);
+    assert_eq!(x.xdp_set("blocklist").1, 1);
+    assert!(x.connects(ALLOWED4));
+    assert_eq!(x.status()["allowed_packets"].as_u64().unwrap() > 0, true);
+    x.send_udp(BLOCKED4, 20);
+    assert!(eventually(WAIT, || x.xdp_dropped("blocklist") >= 20));
+    // Out of the allowlist: now dropped in XDP too.
+    x.ok(&["set", "del", "trusted", ALLOWED4]);
+    let before = x.xdp_dropped("blocklist");
+    x.send_udp(ALLOWED4, 20);
+    assert!(eventually(WAIT, || x.xdp_dropped("blocklist") >= before + 20));
+    assert_eq!(x.nft_blocked("blocklist"), 0);
+}
+
+#[test]
+fn a_timed_block_drops_in_xdp_until_it_ends() {
+    let Some(x) = XdpLab::new() else { return };
+    x.attach("auto");
+    x.ok(&["block", BLOCKED4, "--timeout", "3s"]);
+    assert_eq!(x.xdp_set("blocklist").1, 1, "{}", x.status());
+    x.send_udp(BLOCKED4, 5);
+    assert!(eventually(WAIT, || x.xdp_dropped("blocklist") >= 5));
+    // Once the block ends, in nftables and in XDP alike, the source connects.
+    assert!(eventually(Duration::from_secs(15), || x.connects(BLOCKED4)));
+    let dropped = x.xdp_dropped("blocklist");
+    x.send_udp(BLOCKED4, 10);
+    assert!(eventually(WAIT, || x.status()["expired_packets"]
+        .as_u64()
+        .unwrap()
+        >= 10));
+    assert_eq!(x.xdp_dropped("blocklist"), dropped);
+    // The next sync deletes the expired entry.
+    x.ok(&["xdp", "sync"]);
+    assert_eq!(x.xdp_set("blocklist").1, 0);
+}
+
+#[test]
+fn an_unblocked_address_passes_while_the_rest_of_its_network_is_dropped() {
+    let Some(x) = XdpLab::new() else { return };
+    x.attach("native");
+    x.ok(&["block", "198.18.0.0/28"]);
+    x.ok(&["unblock", BLOCKED4]);
+    // The /28 is cut around .3 in XDP as in nftables.
+    assert!(x.connects(BLOCKED4));
+    x.send_udp(ALLOWED4, 10);
+    assert!(eventually(WAIT, || x.xdp_dropped("blocklist") >= 10));
+    assert_eq!(x.nft_blocked("blocklist"), 0);
+    x.ok(&["set", "flush", "blocklist"]);
+    assert_eq!(x.xdp_set("blocklist").1, 0);
+    assert!(x.connects(ALLOWED4));
+}
+
+#[test]
+fn a_million_entry_set_loads_into_the_maps() {
+    let Some(x) = XdpLab::new() else { return };
+    x.attach("generic");
+    // A million addresses, none adjacent to another, so each is one entry.
+    let base = u32::from(std::net::Ipv4Addr::new(10, 0, 0, 0));
+    let list: String = (0..1_000_000u32)
+        .map(|i| format!("{}\n", std::net::Ipv4Addr::from(base + 4 * i)))
+        .collect();
+    let file = x.lab.write_config("million.txt", &list);
+    x.ok(&["set", "create", "big", "--block", "drop"]);
+    x.ok(&["set", "load", "big", &file]);
+    assert_eq!(x.xdp_set("big"), (0, 1_000_000, 0));
+    // Loading the same list again changes nothing in the maps.
+    x.ok(&["set", "load", "big", &file]);
+    assert_eq!(x.xdp_set("big").1, 1_000_000);
+}
+
+#[test]
+fn detach_leaves_nftables_blocking() {
+    let Some(x) = XdpLab::new() else { return };
+    x.ok(&["block", BLOCKED4]);
+    x.attach("native");
+    x.send_udp(BLOCKED4, 10);
+    assert!(eventually(WAIT, || x.xdp_dropped("blocklist") >= 10));
+    let said = x.ok(&["xdp", "detach", &x.server_if]);
+    assert!(said.contains("nftables keeps blocking"), "{said}");
+    assert_eq!(x.status()["attached"], false);
+    assert!(!x.connects(BLOCKED4));
+    assert!(x.nft_blocked("blocklist") > 0);
+    // Changes to the sets go on without XDP.
+    x.ok(&["block", ALLOWED4]);
+    assert!(!x.connects(ALLOWED4));
+}
+
+#[test]
+fn apply_attaches_per_the_config_and_warns_about_what_it_cannot() {
+    let Some(x) = XdpLab::new() else { return };
+    let config = |xdp: &str| {
+        format!(
+            "[input]\npolicy = \"accept\"\n\n[sets.bad]\naction = \"drop\"\nelements = \
+             [\"{BLOCKED4}\"]\n{xdp}"
+        )
+    };
+    let with = config(&format!(
+        "\n[xdp]\ninterfaces = [\"{}\", \"nosuch9\"]\n",
+        x.server_if
+    ));
+    let said = x.ok(&["apply", "-c", &x.lab.write_config("xdp.toml", &with)]);
+    assert!(
+        said.contains("nosuch9") && said.contains("warning"),
+        "{said}"
+    );
+    assert_eq!(x.status()["interfaces"][0]["name"], x.server_if.as_str());
+    x.send_udp(BLOCKED4, 10);
+    assert!(eventually(WAIT, || x.xdp_dropped("bad") >= 10));
+    assert!(x.connects(ALLOWED4));
+    // Without [xdp], the next apply detaches what the last one attached; nftables blocks on.
+    let said = x.ok(&[
+        "apply",
+        "-c",
+        &x.lab.write_config("plain.toml", &config("")),
+    ]);
+    assert!(said.contains("XDP detached"), "{said}");
+    assert_eq!(x.status()["attached"], false);
+    assert!(!x.connects(BLOCKED4));
+    assert!(x.nft_blocked("bad") > 0);
+}
+
+#[test]
+fn the_admins_ssh_session_is_never_dropped_in_xdp() {
+    let Some(x) = XdpLab::new() else { return };
+    x.attach("native");
+    // `palisade block` run over SSH from the address it blocks: nftables pins the session,
+    // and XDP passes the address, so nftables decides (and drops all but the session).
+    let out = x
+        .command(&["block", BLOCKED4])
+        .env("SSH_CONNECTION", format!("{BLOCKED4} 50000 {SERVER4} 22"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(x.xdp_set("blocklist").1, 1);
+    x.send_udp(BLOCKED4, 10);
+    assert!(eventually(WAIT, || x.nft_blocked("blocklist") >= 10));
+    assert_eq!(x.xdp_dropped("blocklist"), 0);
+    assert!(x.status()["allowed_packets"].as_u64().unwrap() >= 10);
+}
+
+#[test]
+fn a_full_map_names_the_set_and_nftables_still_blocks() {
+    let Some(x) = XdpLab::new() else { return };
+    x.ok(&["xdp", "attach", &x.server_if, "--max-entries", "4"]);
+    let list = format!("10.0.0.1\n10.0.0.3\n10.0.0.5\n10.0.0.7\n10.0.0.9\n{BLOCKED4}\n");
+    let file = x.lab.write_config("six.txt", &list);
+    x.ok(&["set", "create", "many", "--block", "drop"]);
+    let said = x.ok(&["set", "load", "many", &file]);
+    assert!(
+        said.contains("drop_v4 map is full") && said.contains("`many`"),
+        "{said}"
+    );
+    assert!(said.contains("nftables still"), "{said}");
+    assert!(!x.connects(BLOCKED4));
+    assert!(x.nft_blocked("many") > 0);
+}
+
+#[test]
+fn bad_interfaces_drivers_and_places_get_clear_errors() {
+    let Some(x) = XdpLab::new() else { return };
+    let e = x.fails(&["xdp", "attach", "nosuch0"]);
+    assert!(e.contains("`nosuch0` does not exist"), "{e}");
+    let e = x.fails(&["xdp", "attach", "lo"]);
+    assert!(e.contains("loopback"), "{e}");
+    // A bridge has no native XDP: refused in native mode, generic in auto mode.
+    x.lab
+        .server
+        .ip(&["link", "add", "brx", "type", "bridge"])
+        .unwrap();
+    let e = x.fails(&["xdp", "attach", "brx", "--mode", "native"]);
+    assert!(e.contains("refuses native XDP"), "{e}");
+    let said = x.ok(&["xdp", "attach", "brx"]);
+    assert!(said.contains("generic mode"), "{said}");
+    assert!(said.contains("native mode failed on `brx`"), "{said}");
+    let e = x.fails(&["xdp", "detach", "nosuch0"]);
+    assert!(e.contains("nosuch0"), "{e}");
+    x.ok(&["xdp", "detach", "--all"]);
+
+    // A pin directory that is not on bpffs.
+    let plain = x.lab.state.join("not-bpffs");
+    let out = x
+        .command(&["xdp", "attach", &x.server_if])
+        .env("PALISADE_BPF_DIR", &plain)
+        .output()
+        .unwrap();
+    let e = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && e.contains("not on a BPF filesystem"),
+        "{e}"
+    );
+
+    // No BPF for this process (as in a container without CAP_BPF).
+    let out = Command::new("ip")
+        .args(["netns", "exec", x.lab.server.name()])
+        .args(["setpriv", "--bounding-set=-bpf,-sys_admin,-perfmon"])
+        .arg(env!("CARGO_BIN_EXE_palisade"))
+        .args(["xdp", "attach", &x.server_if])
+        .env("PALISADE_STATE_DIR", &x.lab.state)
+        .env("PALISADE_BPF_DIR", x.bpf.root())
+        .output()
+        .unwrap();
+    let e = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && e.contains("BPF is not available"),
+        "{e}"
+    );
+}
