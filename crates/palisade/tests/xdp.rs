@@ -402,3 +402,55 @@ fn bad_interfaces_drivers_and_places_get_clear_errors() {
         "{e}"
     );
 }
+
+#[test]
+fn a_log_watcher_ban_reaches_xdp_at_once() {
+    let Some(x) = XdpLab::new() else { return };
+    x.attach("native");
+    let failure = format!("Failed password for root from {BLOCKED4} port 4242 ssh2\n");
+    let log = x.lab.write_config("auth.log", &failure.repeat(2));
+    let config = x.lab.write_config(
+        "watch.toml",
+        &format!("[jails.sshd]\nfile = \"{log}\"\nmaxretry = 2\nbantime = \"1h\"\n"),
+    );
+    let mut watcher = x
+        .command(&["watch", "--from-start", "-c", &config])
+        .stdin(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let banned = eventually(WAIT, || x.xdp_set("bans").1 == 1);
+    x.send_udp(BLOCKED4, 10);
+    let dropped = eventually(WAIT, || x.xdp_dropped("bans") >= 10);
+    // SAFETY: signalling our own child (SIGTERM: it saves and exits).
+    unsafe { libc::kill(watcher.id() as i32, libc::SIGTERM) };
+    watcher.wait().unwrap();
+    assert!(banned, "the ban never reached XDP: {}", x.status());
+    assert!(dropped);
+    assert_eq!(x.nft_blocked("bans"), 0);
+}
+
+#[test]
+fn a_ban_the_kernel_made_by_itself_reaches_xdp_with_the_next_sync() {
+    let Some(x) = XdpLab::new() else { return };
+    let config = format!(
+        "[input]\npolicy = \"accept\"\nallow = [{{ port = {PORT}, limit = \"1/second burst 2\", \
+         per_source = true, over = \"ban\", ban_for = \"10m\" }}]\n"
+    );
+    x.ok(&["apply", "-c", &x.lab.write_config("flood.toml", &config)]);
+    x.attach("native");
+    // Over the limit: the kernel puts the source into the `flood` set from the packet path.
+    let is_banned = || x.run(&["set", "test", "flood", BLOCKED4]).status.success();
+    assert!(eventually(WAIT, || {
+        x.connects(BLOCKED4);
+        is_banned()
+    }));
+    // No palisade command saw it: XDP does not hold it until a sync.
+    assert_eq!(x.xdp_set("flood").1, 0);
+    let said = x.ok(&["xdp", "sync"]);
+    assert!(said.contains("in step"), "{said}");
+    assert_eq!(x.xdp_set("flood").1, 1);
+    let blocked = x.nft_blocked("flood");
+    x.send_udp(BLOCKED4, 10);
+    assert!(eventually(WAIT, || x.xdp_dropped("flood") >= 10));
+    assert_eq!(x.nft_blocked("flood"), blocked);
+}
