@@ -10,6 +10,7 @@
 # clang: compiles palisade-xdp's XDP program (-target bpf) at build time; netsniff-ng: trafgen,
 # the flood generator of palisade-xdp's benchmark.
 # nats-server: the fleet tests and benchmark run their own JetStream servers in namespaces.
+# util-linux: setpriv, with which a test runs palisade without BPF capabilities.
 set -euo pipefail
 need=()
 command -v ip >/dev/null || need+=(iproute2)
@@ -28,6 +29,7 @@ command -v wrk >/dev/null || need+=(wrk)
 command -v clang >/dev/null || need+=(clang)
 command -v trafgen >/dev/null || need+=(netsniff-ng)
 command -v nats-server >/dev/null || need+=(nats-server)
+command -v setpriv >/dev/null || need+=(util-linux)
 if ((${#need[@]})); then
   export DEBIAN_FRONTEND=noninteractive
   # Packages must not start their services on this host (openssh-server would start the

@@ -8,6 +8,7 @@
 //! Links and addresses are set up with iproute2's `ip`, the standard tool for the job.
 
 mod bpf;
+pub mod inject;
 
 pub use bpf::BpfMount;
 
