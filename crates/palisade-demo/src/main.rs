@@ -9,6 +9,7 @@
 mod otp;
 mod policy;
 mod watch;
+mod xdp;
 
 use anyhow::{Context, Result};
 use clap::Parser;
@@ -28,7 +29,7 @@ const SERVER: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 1);
 const HTTP_PORT: u16 = 80;
 const WAIT: Duration = Duration::from_millis(1500);
 
-fn ms(d: Duration) -> String {
+pub fn ms(d: Duration) -> String {
     match d.as_secs_f64() * 1000.0 {
         m if m < 1.0 => format!("{:.0} µs", m * 1000.0),
         m => format!("{m:.1} ms"),
@@ -196,6 +197,9 @@ fn run(a: DemoArgs) -> Result<()> {
         .context("no unlisted address for the guesser")?;
     client.ip(&["addr", "add", &format!("{guesser}/32"), "dev", &cli_if])?;
     watch::scene(&server, &client, &mut store, guesser, SERVER)?;
+
+    scene("9. XDP early drop: a listed source's flood dropped in the network driver");
+    xdp::scene(&server, &client, &srv_if, &mut store, blocked_src, SERVER)?;
 
     otp::run()?;
     scene("Done");

@@ -39,6 +39,18 @@ pub fn pin_to_cpu(cpu: usize) -> io::Result<()> {
     Ok(())
 }
 
+/// Run the calling thread at the lowest real-time priority (SCHED_FIFO 1): ahead of every
+/// ordinary task, as a receive path in softirq context is. The kernel's real-time throttling
+/// (`kernel.sched_rt_runtime_us`) still leaves other tasks a share of the core.
+pub fn realtime() -> io::Result<()> {
+    let param = libc::sched_param { sched_priority: 1 };
+    // SAFETY: sets this thread's scheduling policy from a live sched_param.
+    if unsafe { libc::sched_setscheduler(0, libc::SCHED_FIFO, &param) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 /// A file descriptor for the loaded BPF program with id `id` (as `bpftool prog` lists them).
 pub fn prog_fd_by_id(id: u32) -> io::Result<OwnedFd> {
     let mut attr = [0u8; 16];

@@ -128,8 +128,8 @@ impl Lab {
             }
             Mechanism::NftInput => {
                 let script = format!(
-                    "table inet bench {{ set s {{ type ipv4_addr; elements = {{ {flooder} }}; }}\n \
-                     chain c {{ type filter hook input priority 0; ip saddr @s counter drop; }} }}\n"
+                    "table inet bench {{\n set s {{ type ipv4_addr; elements = {{ {flooder} }}; }}\n \
+                     chain c {{ type filter hook input priority 0; ip saddr @s counter drop; }}\n}}\n"
                 );
                 let path = self.bpf.path.with_extension("nft");
                 std::fs::write(&path, script).map_err(|e| e.to_string())?;

@@ -25,6 +25,10 @@ pub fn bench(args: &Args) -> Result<bool, String> {
     } else {
         (5_000_000, 3, 10.0, 1_000_000)
     };
+    let quiet = || {
+        let most = std::time::Duration::from_secs(if args.quick { 3 } else { 60 });
+        crate::settle(std::time::Duration::from_millis(300), most)
+    };
     let tmp = TempDir::new().map_err(|e| format!("temp dir: {e}"))?;
     let (pal, shown) = Palisade::snapshot(args, &tmp.0);
     let env = crate::machine::Environment::collect(&shown);
@@ -43,10 +47,7 @@ pub fn bench(args: &Args) -> Result<bool, String> {
         Mechanism::NftPrerouting,
         Mechanism::NftInput,
     ] {
-        crate::settle(
-            std::time::Duration::from_millis(300),
-            std::time::Duration::from_secs(30),
-        );
+        quiet();
         let r = rates::measure(&pal, m, repeat, rounds)?;
         eprintln!("  {}: {:.0} frames/CPU s", m.name(), r.per_cpu_second);
         rates.push(r);
@@ -96,10 +97,7 @@ pub fn bench(args: &Args) -> Result<bool, String> {
         (Mechanism::NftInput, offered),
     ];
     for (m, pps) in cases {
-        crate::settle(
-            std::time::Duration::from_millis(300),
-            std::time::Duration::from_secs(30),
-        );
+        quiet();
         let l = latency::measure(&pal, m, pps, seconds)?;
         let name = if pps == 0.0 {
             "no flood".to_string()
@@ -122,7 +120,7 @@ pub fn bench(args: &Args) -> Result<bool, String> {
         "\n### {entries} entries\n\nWall time of each palisade command, one after the other.\n\n\
          | step | wall time |\n|---|---:|\n"
     ));
-    for s in sync::measure(&pal, &tmp.0, entries)? {
+    for s in sync::measure(&pal, &tmp.0, entries, args.quick)? {
         md.push_str(&format!("| {} | {:.2} s |\n", s.what, s.took.as_secs_f64()));
     }
     std::fs::create_dir_all(&args.out).map_err(|e| e.to_string())?;

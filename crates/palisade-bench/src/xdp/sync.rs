@@ -24,7 +24,7 @@ fn write_list(path: &Path, entries: &[u32]) -> Result<(), String> {
     w.flush().map_err(|e| e.to_string())
 }
 
-pub fn measure(pal: &Palisade, scratch: &Path, n: usize) -> Result<Vec<Step>, String> {
+pub fn measure(pal: &Palisade, scratch: &Path, n: usize, quick: bool) -> Result<Vec<Step>, String> {
     let mut rng = SplitMix64::new(SEED);
     // n entries, then 1% more to swap in: distinct, none adjacent (see `data`).
     let all = generate(&mut rng, Kind::Addr, n + n / 100);
@@ -41,7 +41,10 @@ pub fn measure(pal: &Palisade, scratch: &Path, n: usize) -> Result<Vec<Step>, St
     let lab = Lab::new(pal)?;
     let mut steps = Vec::new();
     let mut timed = |what: String, args: &[&str]| -> Result<(), String> {
-        crate::settle(Duration::from_millis(200), Duration::from_secs(10));
+        crate::settle(
+            Duration::from_millis(200),
+            Duration::from_secs(if quick { 2 } else { 20 }),
+        );
         let t = Instant::now();
         lab.palisade(args)?;
         steps.push(Step {
