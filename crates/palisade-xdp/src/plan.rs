@@ -199,25 +199,21 @@ pub(crate) fn sorted_difference<P: Ord + Copy>(current: &[P], desired: &[P]) -> 
     (add, del)
 }
 
-/// An incremental add of `new` on a prefix whose exact entry is `existing`: the value to
-/// write, or `None` to leave the entry as it is.
+/// A set's own value `new` on a prefix whose exact entry is `existing`, when the set's contents
+/// are replaced (see `per_set::plan_replace`): the value to write, or `None` to leave the entry.
 ///
-/// The set that owns the entry may change its own element either way (a re-ban with a new
-/// deadline replaces the old one, as in nftables). Another set's entry is replaced only when
-/// `new` beats it. An expired entry counts as absent, and an already expired `new` is never
+/// The set that owns the entry may change its own element either way (a load that makes a
+/// timed element permanent, or the reverse). Another set's entry is replaced only when `new`
+/// beats it. An expired entry counts as absent, and an already expired `new` is never
 /// written.
 pub fn merge_add(
     existing: Option<DropValue>,
     new: DropValue,
     now: KernelTime,
 ) -> Option<DropValue> {
-    if new.expired_at(now) {
-        return None;
-    }
     match existing {
-        Some(old) if old == new => None,
-        Some(old) if !old.expired_at(now) && old.set != new.set && !beats(&new, &old) => None,
-        _ => Some(new),
+        Some(old) if old.set == new.set && old != new && !new.expired_at(now) => Some(new),
+        _ => merge_longer(existing, new, now),
     }
 }
 
