@@ -1,5 +1,6 @@
 //! fail2ban's filter files, read as they are.
 
+mod date;
 mod definition;
 mod dir_source;
 mod error;

@@ -108,25 +108,25 @@ impl PyRegex {
 
     /// Python's `re.search`: the first match and its groups, `None` if none.
     pub fn search(&self, text: &str) -> Option<Spans> {
+        self.search_at(text, 0)
+    }
+
+    /// `re.search` from byte `start` on (what comes before still counts for `\b`).
+    pub fn search_at(&self, text: &str, start: usize) -> Option<Spans> {
+        let spans = |len: usize, get: &dyn Fn(usize) -> Option<(usize, usize)>| -> Spans {
+            (0..len).map(get).collect()
+        };
         match &self.engine {
             Engine::Fast(r) => {
-                let caps = r.captures(text)?;
-                Some(
-                    (0..caps.len())
-                        .map(|i| caps.get(i).map(|m| (m.start(), m.end())))
-                        .collect(),
-                )
+                let caps = r.captures_at(text, start)?;
+                Some(spans(caps.len(), &|i| caps.get(i).map(|m| (m.start(), m.end()))))
             }
             Engine::Backtracking { screen, exact } => {
-                if !screen.is_match(text) {
+                if !screen.is_match_at(text, start) {
                     return None;
                 }
-                let caps = exact.captures(text).ok()??;
-                Some(
-                    (0..caps.len())
-                        .map(|i| caps.get(i).map(|m| (m.start(), m.end())))
-                        .collect(),
-                )
+                let caps = exact.captures_from_pos(text, start).ok()??;
+                Some(spans(caps.len(), &|i| caps.get(i).map(|m| (m.start(), m.end()))))
             }
         }
     }
