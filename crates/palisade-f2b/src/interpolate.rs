@@ -34,10 +34,6 @@ impl<'a> Lookup<'a> {
         }
     }
 
-    pub fn has_section(&self, section: &str) -> bool {
-        self.section(section).is_some()
-    }
-
     /// The raw value of `option` as configparser's `get(section, option, vars=vars)` finds
     /// it: `vars`, then the section, then `[DEFAULT]`. `None` if the section or option is
     /// missing.

@@ -1,12 +1,53 @@
 //! fail2ban's filter files, read as they are.
+//!
+//! Admins have years of fail2ban filters (`/etc/fail2ban/filter.d/*.conf` and their own
+//! `.local` overrides) and want to keep them. This crate reads them the way fail2ban does
+//! and matches log lines the way fail2ban does, so a jail can say `filter = "sshd"` or
+//! `filter = "sshd[mode=aggressive]"`:
+//!
+//! - [`spec`]: `name[opt=val, ...]`;
+//! - [`includes`], [`ini`]: the files (`[INCLUDES]` before/after, `.local` overrides) as
+//!   Python's configparser reads them;
+//! - [`interpolate`], [`tags`], [`definition`]: `%(name)s`, `<tag>` and the options given
+//!   with the name, down to the final `failregex`, `prefregex`, `datepattern`...;
+//! - [`pyregex`]: Python regexes on Rust's `regex` (and `fancy-regex` where needed);
+//! - [`date`]: the timestamp fail2ban cuts out of each line before matching;
+//! - [`matcher`], [`mlfid`]: lines to failures, over several lines when the filter says so.
+//!
+//! Everything here is pure: files come through a [`FilterSource`] ([`DirSource`] is the
+//! one small module that reads the file system), lines come from the caller.
+//!
+//! Deliberate differences from fail2ban: host names are never resolved (`<HOST>` still
+//! matches them where fail2ban would, so the same regex decides, but such a failure is
+//! dropped; `<DNS>` is refused); an address must parse (`192.030.0.6` is not one); a
+//! `<F-NOFAIL>` match is never a failure; the date is only located, not converted
+//! (palisade times failures by when it reads them); failures across lines are matched by
+//! connection id without fail2ban's 5-minute expiry (1000 ids at most instead of 100).
+//!
+//! ```
+//! use palisade_f2b::{load_filter, FilterSpec, MemorySource};
+//!
+//! let files = MemorySource::new().with(
+//!     "demo.conf",
+//!     "[Definition]\nfailregex = ^\\s*bad login from <HOST>$\n",
+//! );
+//! let filter = load_filter(&FilterSpec::parse("demo").unwrap(), &files).unwrap();
+//! let mut m = filter.matcher();
+//! let f = m.feed(b"Jun 21 16:47:48 bad login from 192.0.2.1").unwrap();
+//! assert_eq!(f.host.to_string(), "192.0.2.1");
+//! ```
 
 mod date;
 mod definition;
 mod dir_source;
 mod error;
+mod filter;
+mod hosttags;
 mod includes;
 mod ini;
 mod interpolate;
+mod matcher;
+mod mlfid;
 pub mod pyregex;
 mod source;
 mod sourced;
@@ -15,6 +56,8 @@ mod tags;
 
 pub use dir_source::DirSource;
 pub use error::{FilterError, SourceError};
+pub use filter::{load_filter, Filter};
+pub use matcher::{Failure, FilterMatcher, MAX_LINE};
 pub use source::{FilterSource, MemorySource};
 pub use sourced::Origin;
 pub use spec::FilterSpec;

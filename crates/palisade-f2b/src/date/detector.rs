@@ -165,10 +165,6 @@ impl DateDetector {
         }
         best.map(|(_, span)| span)
     }
-
-    pub fn template_count(&self) -> usize {
-        self.templates.len()
-    }
 }
 
 fn replace_ignore_case(text: &str, needle: &str, with: &str) -> String {
