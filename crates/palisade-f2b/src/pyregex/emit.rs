@@ -168,8 +168,13 @@ fn write_literal(ch: char, ignore_case: bool, out: &mut String) {
     }
 }
 
+/// Whether Rust's regex syntax gives `ch` a meaning (so it must be escaped to be literal).
+fn is_meta(ch: char) -> bool {
+    regex::escape(ch.encode_utf8(&mut [0; 4])).len() > ch.len_utf8()
+}
+
 fn push_escaped(ch: char, out: &mut String) {
-    if ch.is_ascii_punctuation() && regex::escape(ch.encode_utf8(&mut [0; 4])).len() > 1 {
+    if is_meta(ch) {
         out.push('\\');
         out.push(ch);
     } else if ch.is_control() || ch == ' ' || ch == '#' {
@@ -179,10 +184,10 @@ fn push_escaped(ch: char, out: &mut String) {
     }
 }
 
-/// A character inside `[...]`: everything not alphanumeric is escaped, so Rust's class
-/// syntax (`[[:alpha:]]`, `&&`, `--`, `~~`, nested `[`) never sees an operator.
+/// A character inside `[...]`: Rust's meta characters are escaped, so its class syntax
+/// (`[[:alpha:]]`, `&&`, `--`, `~~`, nested `[`) never sees an operator.
 fn push_class_char(ch: char, out: &mut String) {
-    if ch.is_ascii_punctuation() {
+    if is_meta(ch) {
         out.push('\\');
         out.push(ch);
     } else if ch.is_control() || ch.is_whitespace() {
