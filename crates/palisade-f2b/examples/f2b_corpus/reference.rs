@@ -84,7 +84,12 @@ pub fn run() {
             let ours: BTreeSet<IpAddr> = match load_filter(&spec, &source) {
                 Ok(f) => {
                     let mut m = f.matcher();
-                    text.lines().filter_map(|l| m.feed(l.as_bytes())).map(|f| f.host).collect()
+                    // fail2ban-regex skips comment and empty lines; so does this comparison.
+                    text.lines()
+                        .filter(|l| !l.starts_with('#') && !l.is_empty())
+                        .filter_map(|l| m.feed(l.as_bytes()))
+                        .map(|f| f.host)
+                        .collect()
                 }
                 Err(e) => {
                     details.push(format!("{label}: not loaded: {e}"));
