@@ -101,6 +101,14 @@ impl GroupIndex {
         }
     }
 
+    /// Where the address group (`ip4`, else `ip6`) matched.
+    pub fn host_span(&self, spans: &Spans) -> Option<(usize, usize)> {
+        [self.ip4, self.ip6]
+            .into_iter()
+            .flatten()
+            .find_map(|g| spans.get(g).copied().flatten())
+    }
+
     /// Whether the regex can name what failed (an address, an id or a connection).
     fn identifies(&self) -> bool {
         self.fid.is_some() || self.ip4.is_some() || self.ip6.is_some() || self.dns.is_some() || self.mlfid.is_some()
@@ -244,8 +252,9 @@ pub fn load_filter(spec: &FilterSpec, source: &dyn FilterSource) -> Result<Filte
             }
         })?)
     };
-    let screen = regex::RegexSetBuilder::new(failregex.iter().map(|r| r.regex.screen().as_str()))
+    let screen = regex::RegexSetBuilder::new(failregex.iter().map(|r| r.regex.screen_source()))
         .size_limit(64 << 20)
+        .dfa_size_limit(32 << 20)
         .build()
         .ok();
     Ok(Filter {

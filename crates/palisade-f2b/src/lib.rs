@@ -37,6 +37,7 @@
 //! assert_eq!(f.host.to_string(), "192.0.2.1");
 //! ```
 
+mod ambiguity;
 mod date;
 mod definition;
 mod dir_source;

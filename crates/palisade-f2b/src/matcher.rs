@@ -14,6 +14,7 @@
 use std::collections::VecDeque;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
+use crate::ambiguity::competing_address;
 use crate::filter::{Filter, Rule};
 use crate::mlfid::{Fail, MlfidCache};
 use crate::pyregex::Spans;
@@ -42,6 +43,8 @@ pub struct FilterMatcher {
     filter: Filter,
     buffer: VecDeque<String>,
     connections: MlfidCache,
+    /// The date template that hit last (see [`crate::date::DateDetector::find`]).
+    last_date_template: Option<usize>,
 }
 
 impl FilterMatcher {
@@ -50,6 +53,7 @@ impl FilterMatcher {
             filter,
             buffer: VecDeque::new(),
             connections: MlfidCache::default(),
+            last_date_template: None,
         }
     }
 
@@ -58,8 +62,19 @@ impl FilterMatcher {
     }
 
     /// Takes the next line of the log (without or with its `\n`); returns the failure it
-    /// completes, if any. Never panics, whatever the bytes.
+    /// completes, if any. Never panics, whatever the bytes. Connection ids are never
+    /// forgotten by age this way: use [`Self::feed_at`] when the time is known.
     pub fn feed(&mut self, line: &[u8]) -> Option<Failure> {
+        self.feed_inner(line, None)
+    }
+
+    /// [`Self::feed`], with the time the line was read (Unix seconds), so that connection
+    /// ids are forgotten five minutes after they were first seen, as fail2ban does.
+    pub fn feed_at(&mut self, line: &[u8], now: u64) -> Option<Failure> {
+        self.feed_inner(line, Some(now))
+    }
+
+    fn feed_inner(&mut self, line: &[u8], now: Option<u64>) -> Option<Failure> {
         if line.len() > MAX_LINE {
             return None;
         }
@@ -67,7 +82,8 @@ impl FilterMatcher {
         let line = line.strip_suffix(b"\r").unwrap_or(line);
         let line = String::from_utf8_lossy(line);
         let inner = self.filter.inner.clone();
-        let text = match inner.dates.as_ref().and_then(|d| d.find(&line)) {
+        let found = inner.dates.as_ref().and_then(|d| d.find(&line, &mut self.last_date_template));
+        let text = match found {
             Some((s, e)) => format!("{}{}", &line[..s], &line[e..]),
             None => line.into_owned(),
         };
@@ -125,16 +141,22 @@ impl FilterMatcher {
             if inner.maxlines > 1 {
                 self.buffer = unmatched;
             }
+            if let Some(host) = rule.groups.host_span(&spans) {
+                let matched = spans[0].unwrap_or((0, buf.len()));
+                if competing_address(&inner, &buf, matched, host) {
+                    return None;
+                }
+            }
             let fail = rule.groups.read(&buf, &spans, &base);
-            return self.decide(fail, index);
+            return self.decide(fail, index, now);
         }
         None
     }
 
     /// The failure a matched regex makes, after merging its connection's earlier lines.
-    fn decide(&mut self, mut fail: Fail, index: usize) -> Option<Failure> {
+    fn decide(&mut self, mut fail: Fail, index: usize, now: Option<u64>) -> Option<Failure> {
         if let Some(mlfid) = fail.mlfid.clone() {
-            fail = self.connections.merge(&mlfid, fail);
+            fail = self.connections.merge(&mlfid, fail, now);
         }
         if fail.is_nofail() {
             return None;
@@ -142,8 +164,7 @@ impl FilterMatcher {
         let host = if let Some(ip4) = &fail.ip4 {
             IpAddr::V4(ip4.parse::<Ipv4Addr>().ok()?)
         } else if let Some(ip6) = &fail.ip6 {
-            let v6 = ip6.parse::<Ipv6Addr>().ok()?;
-            v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4)
+            parse_address(ip6)?
         } else {
             // A name (never resolved), an id without address, or an address to come.
             if fail.dns.is_none() && fail.fid.is_none() {
@@ -212,5 +233,16 @@ impl FilterMatcher {
         }
         unmatched.extend(lines[last..].iter().map(|s| s.to_string()));
         (matched, unmatched)
+    }
+}
+
+/// An address as a `<HOST>` group captures it: dotted IPv4 (no leading zeros, which some
+/// tools read as octal) or IPv6, an IPv4-mapped IPv6 address read as IPv4.
+pub(crate) fn parse_address(text: &str) -> Option<IpAddr> {
+    if text.contains(':') {
+        let v6 = text.parse::<Ipv6Addr>().ok()?;
+        Some(v6.to_ipv4_mapped().map_or(IpAddr::V6(v6), IpAddr::V4))
+    } else {
+        text.parse::<Ipv4Addr>().ok().map(IpAddr::V4)
     }
 }

@@ -11,13 +11,18 @@
 //! - two different user names tried in one connection make it a failure even if each line
 //!   alone was a "no failure".
 //!
-//! The cache is bounded ([`CAPACITY`] ids, oldest forgotten first) so a flood of
-//! connections cannot grow it without limit.
+//! The cache is fail2ban's: at most [`CAPACITY`] ids, the oldest forgotten first, and an
+//! id is forgotten [`LIFETIME_SECS`] after it was first seen when the caller says what time
+//! it is. A bigger cache is not better: sshd reuses process ids, and an id remembered
+//! too long merges two unrelated connections (the second one's good login would then count
+//! as a failure of its own client, because the first tried another user name).
 
 use std::collections::{HashMap, VecDeque};
 
-/// fail2ban keeps 100 ids for 5 minutes; palisade keeps more (and has no clock here).
-pub const CAPACITY: usize = 1000;
+/// fail2ban's `maxCount`.
+pub const CAPACITY: usize = 100;
+/// fail2ban's `maxTime`.
+pub const LIFETIME_SECS: u64 = 5 * 60;
 
 /// What the groups of a match (and the lines before it) say.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -78,14 +83,22 @@ impl Fail {
 /// Remembered state per connection id.
 #[derive(Clone, Debug, Default)]
 pub struct MlfidCache {
-    entries: HashMap<String, Fail>,
+    /// Each id's state and the time it was first seen (if the caller gave one).
+    entries: HashMap<String, (Fail, Option<u64>)>,
     order: VecDeque<String>,
 }
 
 impl MlfidCache {
     /// fail2ban's `_mergeFailure`: merges `fail` into what `mlfid` said before and
     /// returns the merged failure.
-    pub fn merge(&mut self, mlfid: &str, mut fail: Fail) -> Fail {
+    pub fn merge(&mut self, mlfid: &str, mut fail: Fail, now: Option<u64>) -> Fail {
+        let expired = match (self.entries.get(mlfid), now) {
+            (Some((_, Some(seen))), Some(now)) => now.saturating_sub(*seen) >= LIFETIME_SECS,
+            _ => false,
+        };
+        if expired {
+            self.remove(mlfid);
+        }
         const NOFAIL: u8 = 1;
         const FORGET: u8 = 2;
         const WAS_NOFAIL: u8 = 4;
@@ -103,7 +116,7 @@ impl MlfidCache {
             flags |= FORGET;
         }
         let mut standalone = None;
-        if let Some(cached) = self.entries.get_mut(mlfid) {
+        if let Some((cached, _)) = self.entries.get_mut(mlfid) {
             cached.add_user(fail.user.as_deref());
             if truthy(&cached.nofail.take()) {
                 flags |= WAS_NOFAIL;
@@ -120,14 +133,14 @@ impl MlfidCache {
             }
         } else if flags & FORGET == 0 {
             fail.add_user(fail.user.clone().as_deref());
-            self.insert(mlfid, fail);
+            self.insert(mlfid, fail, now);
         } else {
             standalone = Some(fail);
         }
         let entry = match standalone.as_mut() {
             Some(e) => e,
             None => match self.entries.get_mut(mlfid) {
-                Some(e) => e,
+                Some((e, _)) => e,
                 None => return Fail::default(),
             },
         };
@@ -141,7 +154,7 @@ impl MlfidCache {
 
     /// A failure of `mlfid` is waiting for a line with the address.
     pub fn mark_pending(&mut self, mlfid: &str) {
-        if let Some(e) = self.entries.get_mut(mlfid) {
+        if let Some((e, _)) = self.entries.get_mut(mlfid) {
             e.pending = true;
         }
     }
@@ -151,7 +164,7 @@ impl MlfidCache {
         self.entries.len()
     }
 
-    fn insert(&mut self, mlfid: &str, fail: Fail) {
+    fn insert(&mut self, mlfid: &str, fail: Fail, now: Option<u64>) {
         while self.entries.len() >= CAPACITY {
             let Some(oldest) = self.order.pop_front() else {
                 break;
@@ -159,12 +172,12 @@ impl MlfidCache {
             self.entries.remove(&oldest);
         }
         self.order.push_back(mlfid.to_string());
-        self.entries.insert(mlfid.to_string(), fail);
+        self.entries.insert(mlfid.to_string(), (fail, now));
     }
 
     fn remove(&mut self, mlfid: &str) -> Option<Fail> {
         self.order.retain(|k| k != mlfid);
-        self.entries.remove(mlfid)
+        self.entries.remove(mlfid).map(|(f, _)| f)
     }
 }
 
@@ -180,9 +193,9 @@ mod tests {
     fn address_from_a_nofail_line_completes_a_later_failure() {
         let mut c = MlfidCache::default();
         let hello = Fail { ip4: some("192.0.2.7"), nofail: some("Connection from"), ..Fail::default() };
-        assert!(c.merge("sshd[1]", hello).is_nofail());
+        assert!(c.merge("sshd[1]", hello, None).is_nofail());
         let fail = Fail { user: some("root"), ..Fail::default() };
-        let merged = c.merge("sshd[1]", fail);
+        let merged = c.merge("sshd[1]", fail, None);
         assert!(!merged.is_nofail());
         assert_eq!(merged.ip4.as_deref(), Some("192.0.2.7"));
     }
@@ -190,11 +203,11 @@ mod tests {
     #[test]
     fn pending_failure_fires_when_the_address_arrives_and_forget_ends_the_id() {
         let mut c = MlfidCache::default();
-        let merged = c.merge("id", Fail::default());
+        let merged = c.merge("id", Fail::default(), None);
         assert!(merged.ip4.is_none());
         c.mark_pending("id");
         let later = Fail { ip4: some("192.0.2.8"), nofail: some("x"), mlfforget: some("disconnect"), ..Fail::default() };
-        let merged = c.merge("id", later);
+        let merged = c.merge("id", later, None);
         assert!(!merged.is_nofail(), "pending failure must win over nofail");
         assert_eq!(c.len(), 0);
     }
@@ -203,16 +216,27 @@ mod tests {
     fn two_user_names_in_one_connection_are_a_failure() {
         let mut c = MlfidCache::default();
         let a = Fail { ip4: some("192.0.2.9"), user: some("a"), nofail: some("n"), ..Fail::default() };
-        assert!(c.merge("id", a).is_nofail());
+        assert!(c.merge("id", a, None).is_nofail());
         let b = Fail { user: some("b"), nofail: some("n"), ..Fail::default() };
-        assert!(!c.merge("id", b).is_nofail());
+        assert!(!c.merge("id", b, None).is_nofail());
+    }
+
+    #[test]
+    fn an_id_is_forgotten_after_its_lifetime() {
+        let mut c = MlfidCache::default();
+        let a = Fail { ip4: some("192.0.2.9"), user: some("a"), nofail: some("n"), ..Fail::default() };
+        assert!(c.merge("id", a.clone(), Some(1000)).is_nofail());
+        let b = Fail { user: some("b"), nofail: some("n"), ..Fail::default() };
+        let merged = c.merge("id", b, Some(1000 + LIFETIME_SECS));
+        assert!(merged.is_nofail(), "a new connection with a reused id starts afresh");
+        assert!(merged.ip4.is_none());
     }
 
     #[test]
     fn the_cache_is_bounded() {
         let mut c = MlfidCache::default();
         for i in 0..CAPACITY + 10 {
-            c.merge(&i.to_string(), Fail::default());
+            c.merge(&i.to_string(), Fail::default(), None);
         }
         assert_eq!(c.len(), CAPACITY);
     }

@@ -149,21 +149,33 @@ impl DateDetector {
         }
     }
 
-    /// The byte range of the timestamp in `line`, if any template finds one.
-    pub fn find(&self, line: &str) -> Option<(usize, usize)> {
-        let mut best: Option<(usize, (usize, usize))> = None;
-        for t in &self.templates {
+    /// The byte range of the timestamp in `line`, if any template finds one. `last` is
+    /// the caller's memory of the template that hit last: an anchored one is tried first
+    /// (fail2ban does the same), which spares trying the others on every line of a log.
+    pub fn find(&self, line: &str, last: &mut Option<usize>) -> Option<(usize, usize)> {
+        if let Some(i) = *last {
+            if let Some(t) = self.templates.get(i).filter(|t| t.anchored) {
+                if let Some((_, span)) = t.find(line) {
+                    return Some(span);
+                }
+            }
+        }
+        let mut best: Option<(usize, usize, (usize, usize))> = None;
+        for (i, t) in self.templates.iter().enumerate() {
             let Some((start, span)) = t.find(line) else {
                 continue;
             };
             if t.anchored || start <= 1 {
+                *last = Some(i);
                 return Some(span);
             }
-            if best.is_none_or(|(s, _)| start < s) {
-                best = Some((start, span));
+            if best.is_none_or(|(s, _, _)| start < s) {
+                best = Some((start, i, span));
             }
         }
-        best.map(|(_, span)| span)
+        let (_, i, span) = best?;
+        *last = Some(i);
+        Some(span)
     }
 }
 

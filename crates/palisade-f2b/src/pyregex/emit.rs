@@ -64,6 +64,8 @@ fn write_node(node: &Node, target: Target, out: &mut String) {
         Node::LineEnd { multi_line } => out.push_str(if *multi_line { "(?m:$)" } else { "$" }),
         Node::TextStart => out.push_str("\\A"),
         Node::TextEnd => out.push_str("\\z"),
+        // The screen drops word boundaries: Unicode ones keep the lazy DFA from running.
+        Node::WordBoundary { .. } if target == Target::Screen => out.push_str("(?:)"),
         Node::WordBoundary { negated, .. } => out.push_str(if *negated { "\\B" } else { "\\b" }),
         Node::Group { kind, body } => write_group(kind, body, target, out),
         Node::Concat(nodes) => {

@@ -41,6 +41,8 @@ pub struct PyRegex {
     engine: Engine,
     /// Capture group names by number (0 is the whole match).
     names: Vec<Option<String>>,
+    /// The loosened pattern (see [`emit::Target::Screen`]), for a set of screens.
+    screen_source: String,
 }
 
 /// Where each capture group matched: byte ranges by group number.
@@ -72,7 +74,11 @@ impl PyRegex {
         };
         let mut names = vec![None];
         names.extend(parsed.groups);
-        Ok(Self { engine, names })
+        Ok(Self {
+            engine,
+            names,
+            screen_source: emit(&parsed.root, Target::Screen),
+        })
     }
 
     /// Whether the pattern needed the backtracking engine.
@@ -80,12 +86,10 @@ impl PyRegex {
         matches!(self.engine, Engine::Backtracking { .. })
     }
 
-    /// The pattern `regex` runs: the exact one, or the screen in front of fancy-regex.
-    pub fn screen(&self) -> &regex::Regex {
-        match &self.engine {
-            Engine::Fast(r) => r,
-            Engine::Backtracking { screen, .. } => screen,
-        }
+    /// A pattern for `regex` that matches wherever this one does (and maybe elsewhere):
+    /// many of them run as one set, to find the few worth trying on a line.
+    pub fn screen_source(&self) -> &str {
+        &self.screen_source
     }
 
     /// Number of the group called `name`.

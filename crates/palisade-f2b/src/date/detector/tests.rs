@@ -1,7 +1,7 @@
 use super::*;
 
 fn span<'a>(d: &DateDetector, line: &'a str) -> Option<&'a str> {
-    d.find(line).map(|(s, e)| &line[s..e])
+    d.find(line, &mut None).map(|(s, e)| &line[s..e])
 }
 
 #[test]
