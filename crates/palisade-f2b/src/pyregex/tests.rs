@@ -88,8 +88,10 @@ fn refusals_say_what_and_where() {
         assert_eq!(e.offset, offset, "{pattern}: {e:?}");
         assert!(e.message.contains(needle), "{pattern}: {e:?}");
     }
-    let e = refused(r"(?<=a+)b");
+    let e = refused(r"x(?<=a+)b");
+    assert_eq!(e.offset, 1);
     assert!(e.message.contains("fixed length"), "{e:?}");
+    assert!(re(r"(?<=ab|cd)x").is_match("cdx"));
 }
 
 #[test]
