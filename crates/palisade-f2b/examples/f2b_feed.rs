@@ -7,7 +7,10 @@ fn main() {
         eprintln!("usage: f2b_feed FILTER[opts] LOGFILE [FILTER_DIR]");
         std::process::exit(2);
     };
-    let dir = args.get(2).map(String::as_str).unwrap_or(DirSource::FAIL2BAN_FILTER_DIR);
+    let dir = args
+        .get(2)
+        .map(String::as_str)
+        .unwrap_or(DirSource::FAIL2BAN_FILTER_DIR);
     let filter = match FilterSpec::parse(spec).and_then(|s| load_filter(&s, &DirSource::new(dir))) {
         Ok(f) => f,
         Err(e) => {
@@ -22,7 +25,13 @@ fn main() {
     let mut m = filter.matcher();
     for (n, line) in text.split(|&b| b == b'\n').enumerate() {
         if let Some(f) = m.feed(line) {
-            println!("{}: {} (regex {}, user {:?})", n + 1, f.host, f.regex_index, f.user);
+            println!(
+                "{}: {} (regex {}, user {:?})",
+                n + 1,
+                f.host,
+                f.regex_index,
+                f.user
+            );
         }
     }
 }

@@ -16,8 +16,8 @@ use std::collections::HashMap;
 
 use crate::error::FilterError;
 use crate::includes::Config;
-use crate::interpolate::Lookup;
 use crate::ini::Options;
+use crate::interpolate::Lookup;
 use crate::sourced::{Origin, SourcedText};
 use crate::spec::FilterSpec;
 use crate::tags::substitute_tags;
@@ -111,10 +111,20 @@ pub fn resolve_definition(config: &Config, spec: &FilterSpec) -> Result<Definiti
         Ok(v)
     })?;
 
-    let take = |name: &str| combined.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
+    let take = |name: &str| {
+        combined
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+    };
     let lines = |v: Option<SourcedText>| -> Vec<SourcedText> {
-        v.map(|v| v.split_lines().into_iter().filter(|l| !l.is_empty()).collect())
-            .unwrap_or_default()
+        v.map(|v| {
+            v.split_lines()
+                .into_iter()
+                .filter(|l| !l.is_empty())
+                .collect()
+        })
+        .unwrap_or_default()
     };
     let maxlines = match take("maxlines") {
         None => 1,

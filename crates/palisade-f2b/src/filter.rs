@@ -111,7 +111,11 @@ impl GroupIndex {
 
     /// Whether the regex can name what failed (an address, an id or a connection).
     fn identifies(&self) -> bool {
-        self.fid.is_some() || self.ip4.is_some() || self.ip6.is_some() || self.dns.is_some() || self.mlfid.is_some()
+        self.fid.is_some()
+            || self.ip4.is_some()
+            || self.ip6.is_some()
+            || self.dns.is_some()
+            || self.mlfid.is_some()
     }
 
     /// The groups of a match laid over `base` (the prefregex's groups): a group this regex
@@ -120,7 +124,11 @@ impl GroupIndex {
     pub fn read(&self, text: &str, spans: &Spans, base: &Fail) -> Fail {
         let get = |g: Option<usize>, old: &Option<String>| -> Option<String> {
             match g {
-                Some(g) => spans.get(g).copied().flatten().map(|(s, e)| text[s..e].to_string()),
+                Some(g) => spans
+                    .get(g)
+                    .copied()
+                    .flatten()
+                    .map(|(s, e)| text[s..e].to_string()),
                 None => old.clone(),
             }
         };
@@ -169,12 +177,20 @@ impl Filter {
 
     /// The failregexes as compiled (after interpolation and tag expansion).
     pub fn failregexes(&self) -> Vec<&str> {
-        self.inner.failregex.iter().map(|r| r.source.as_str()).collect()
+        self.inner
+            .failregex
+            .iter()
+            .map(|r| r.source.as_str())
+            .collect()
     }
 
     /// How many failregexes need the backtracking engine.
     pub fn backtracking_count(&self) -> usize {
-        self.inner.failregex.iter().filter(|r| r.regex.is_backtracking()).count()
+        self.inner
+            .failregex
+            .iter()
+            .filter(|r| r.regex.is_backtracking())
+            .count()
     }
 
     /// The filter's `journalmatch` (systemd journal field matches), if it has one.
@@ -205,7 +221,8 @@ pub fn load_filter(spec: &FilterSpec, source: &dyn FilterSource) -> Result<Filte
     if def.failregex.is_empty() {
         return Err(FilterError::Filter {
             name: spec.name.clone(),
-            problem: "has no failregex in [Definition] (nothing to match); is this a filter file?".into(),
+            problem: "has no failregex in [Definition] (nothing to match); is this a filter file?"
+                .into(),
         });
     }
     let use_dns = def.usedns.as_deref().map(str::trim) != Some("no");
@@ -230,7 +247,9 @@ pub fn load_filter(spec: &FilterSpec, source: &dyn FilterSource) -> Result<Filte
                 origin: text.origin_at(0).cloned().unwrap_or_else(spec_origin),
                 option: "failregex".into(),
                 regex: text.as_str().to_string(),
-                problem: "says nothing about who failed: it needs <HOST> (or <ADDR>, <F-ID>, <F-MLFID>)".into(),
+                problem:
+                    "says nothing about who failed: it needs <HOST> (or <ADDR>, <F-ID>, <F-MLFID>)"
+                        .into(),
             });
         }
     }
@@ -243,14 +262,19 @@ pub fn load_filter(spec: &FilterSpec, source: &dyn FilterSource) -> Result<Filte
         None
     } else {
         let pattern = def.datepattern.as_ref();
-        Some(DateDetector::new(pattern.map(|p| p.as_str())).map_err(|(line, problem)| {
-            FilterError::Regex {
-                origin: pattern.and_then(|p| p.origin_at(0)).cloned().unwrap_or_else(spec_origin),
-                option: "datepattern".into(),
-                regex: line,
-                problem,
-            }
-        })?)
+        Some(
+            DateDetector::new(pattern.map(|p| p.as_str())).map_err(|(line, problem)| {
+                FilterError::Regex {
+                    origin: pattern
+                        .and_then(|p| p.origin_at(0))
+                        .cloned()
+                        .unwrap_or_else(spec_origin),
+                    option: "datepattern".into(),
+                    regex: line,
+                    problem,
+                }
+            })?,
+        )
     };
     let screen = regex::RegexSetBuilder::new(failregex.iter().map(|r| r.regex.screen_source()))
         .size_limit(64 << 20)
@@ -274,7 +298,12 @@ pub fn load_filter(spec: &FilterSpec, source: &dyn FilterSource) -> Result<Filte
 }
 
 /// Tags expanded, then compiled; errors point at the line the offending part came from.
-fn compile(option: &str, text: &SourcedText, flags: Flags, use_dns: bool) -> Result<Rule, FilterError> {
+fn compile(
+    option: &str,
+    text: &SourcedText,
+    flags: Flags,
+    use_dns: bool,
+) -> Result<Rule, FilterError> {
     let fail = |at: usize, t: &SourcedText, problem: String| FilterError::Regex {
         origin: t.origin_at(at).cloned().unwrap_or_else(spec_origin),
         option: option.to_string(),
@@ -285,7 +314,11 @@ fn compile(option: &str, text: &SourcedText, flags: Flags, use_dns: bool) -> Res
     let expanded = localize_flags(&expanded);
     let regex = PyRegex::new(expanded.as_str(), flags).map_err(|e| {
         let construct: String = expanded.as_str()[e.offset..].chars().take(12).collect();
-        fail(e.offset, &expanded, format!("{} (at `{construct}`)", e.message))
+        fail(
+            e.offset,
+            &expanded,
+            format!("{} (at `{construct}`)", e.message),
+        )
     })?;
     Ok(Rule {
         groups: GroupIndex::new(&regex),

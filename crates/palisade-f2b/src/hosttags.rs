@@ -158,7 +158,10 @@ pub fn localize_flags(regex: &SourcedText) -> SourcedText {
             return current;
         };
         let flags = &text[at + open_len - 2..at + open_len + n];
-        let origin = current.origin_at(at).cloned().unwrap_or_else(crate::definition::spec_origin);
+        let origin = current
+            .origin_at(at)
+            .cloned()
+            .unwrap_or_else(crate::definition::spec_origin);
         let with = SourcedText::plain(&format!("{flags}:"), &origin);
         current = current.replaced(at..at + open_len + n + 1, &with);
     }
@@ -170,7 +173,10 @@ mod tests {
     use crate::sourced::Origin;
 
     fn expand(s: &str) -> Result<String, (usize, String)> {
-        let o = Origin { file: "t".into(), line: 1 };
+        let o = Origin {
+            file: "t".into(),
+            line: 1,
+        };
         expand_tags(&SourcedText::plain(s, &o), true).map(|t| t.as_str().to_string())
     }
 
@@ -179,7 +185,10 @@ mod tests {
         assert_eq!(expand("<F-USER>\\S+</F-USER>").unwrap(), "(?P<user>\\S+)");
         assert_eq!(expand("<F-ID/> x").unwrap(), "(?P<fid>\\S+) x");
         assert_eq!(expand("a</F-USER>").unwrap(), "a</F-USER>");
-        assert_eq!(expand("(?P<cond>x) <f-user>").unwrap(), "(?P<cond>x) <f-user>");
+        assert_eq!(
+            expand("(?P<cond>x) <f-user>").unwrap(),
+            "(?P<cond>x) <f-user>"
+        );
         assert!(expand("from <HOST>").unwrap().contains("(?P<ip4>"));
     }
 
@@ -192,7 +201,10 @@ mod tests {
 
     #[test]
     fn global_flags_in_groups_become_scoped() {
-        let o = Origin { file: "t".into(), line: 1 };
+        let o = Origin {
+            file: "t".into(),
+            line: 1,
+        };
         let t = localize_flags(&SourcedText::plain(r"a(?:(?i)b)c((?s)d)\((?i)x)", &o));
         assert_eq!(t.as_str(), r"a(?i:b)c(?s:d)\((?i)x)");
     }

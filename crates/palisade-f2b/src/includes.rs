@@ -189,7 +189,10 @@ mod tests {
     #[test]
     fn order_is_before_file_local_after_and_local_files_are_read() {
         let src = MemorySource::new()
-            .with("f.conf", "[INCLUDES]\nbefore = common.conf\nafter = tail.conf\n[Definition]\nx = f\n")
+            .with(
+                "f.conf",
+                "[INCLUDES]\nbefore = common.conf\nafter = tail.conf\n[Definition]\nx = f\n",
+            )
             .with("common.conf", "[DEFAULT]\nx = common\n")
             .with("common.local", "[DEFAULT]\nx = common-local\n")
             .with("tail.conf", "[Definition]\ny = tail\n")
@@ -198,7 +201,14 @@ mod tests {
         let cfg = read_filter_config("f", &src).unwrap();
         assert_eq!(
             cfg.files,
-            ["common.conf", "common.local", "f.conf", "tail.conf", "f.d/a.conf", "f.local"]
+            [
+                "common.conf",
+                "common.local",
+                "f.conf",
+                "tail.conf",
+                "f.d/a.conf",
+                "f.local"
+            ]
         );
         assert_eq!(cfg.defaults["x"].as_str(), "common-local");
         let def = &cfg.sections["Definition"];
@@ -210,7 +220,10 @@ mod tests {
     #[test]
     fn self_inclusion_is_read_once_and_missing_includes_are_skipped() {
         let src = MemorySource::new()
-            .with("a.conf", "[INCLUDES]\nbefore = b.conf\n  missing.conf\n[s]\nk = a\n")
+            .with(
+                "a.conf",
+                "[INCLUDES]\nbefore = b.conf\n  missing.conf\n[s]\nk = a\n",
+            )
             .with("b.conf", "[INCLUDES]\nbefore = a.conf\n[s]\nk = b\n");
         let cfg = read_filter_config("a", &src).unwrap();
         assert_eq!(cfg.files, ["b.conf", "a.conf"]);

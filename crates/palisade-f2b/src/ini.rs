@@ -236,9 +236,17 @@ mod tests {
         let e = parse_ini(&Arc::from("t.conf"), "a = b\n").unwrap_err();
         assert!(e.to_string().starts_with("t.conf:1: "), "{e}");
         let e = parse_ini(&Arc::from("t.conf"), "[s]\na = 1\n\nA = 2\n").unwrap_err();
-        assert!(e.to_string().starts_with("t.conf:4: option `a` is set twice"), "{e}");
+        assert!(
+            e.to_string()
+                .starts_with("t.conf:4: option `a` is set twice"),
+            "{e}"
+        );
         let e = parse_ini(&Arc::from("t.conf"), "[s]\n[s]\n").unwrap_err();
-        assert!(e.to_string().contains("t.conf:2: section [s] appears twice"), "{e}");
+        assert!(
+            e.to_string()
+                .contains("t.conf:2: section [s] appears twice"),
+            "{e}"
+        );
         let e = parse_ini(&Arc::from("t.conf"), "[s]\njunk\n").unwrap_err();
         assert!(e.to_string().contains("t.conf:2: `junk` is neither"), "{e}");
     }

@@ -37,7 +37,12 @@ impl<'a> Lookup<'a> {
     /// The raw value of `option` as configparser's `get(section, option, vars=vars)` finds
     /// it: `vars`, then the section, then `[DEFAULT]`. `None` if the section or option is
     /// missing.
-    pub fn raw(&self, section: &str, option: &str, vars: Option<&'a Options>) -> Option<&'a SourcedText> {
+    pub fn raw(
+        &self,
+        section: &str,
+        option: &str,
+        vars: Option<&'a Options>,
+    ) -> Option<&'a SourcedText> {
         let own = self.section(section)?;
         let option = option.to_lowercase();
         vars.and_then(|v| v.get(&option))
@@ -137,7 +142,12 @@ impl<'a> Lookup<'a> {
     }
 
     /// The raw value `%(name)s` stands for in `section`.
-    fn reference(&self, section: &str, name: &str, vars: Option<&'a Options>) -> Option<SourcedText> {
+    fn reference(
+        &self,
+        section: &str,
+        name: &str,
+        vars: Option<&'a Options>,
+    ) -> Option<SourcedText> {
         let key = name.to_lowercase();
         if key == "__name__" {
             let origin = unknown_origin();
@@ -171,7 +181,9 @@ impl<'a> Lookup<'a> {
 fn split_section_option(name: &str) -> Option<(&str, &str)> {
     let (sec, opt) = name.split_once('/')?;
     let valid = !sec.is_empty()
-        && sec.chars().all(|c| c.is_alphanumeric() || c == '_' || c == '-')
+        && sec
+            .chars()
+            .all(|c| c.is_alphanumeric() || c == '_' || c == '-')
         && !opt.is_empty();
     valid.then_some((sec, opt))
 }
@@ -197,7 +209,10 @@ mod tests {
     fn expands_references_defaults_and_percent_signs() {
         let cfg = config("[DEFAULT]\nd = D\n[s]\na = <%(b)s|%(d)s|%%|%(__name__)s>\nb = %(c)s!\nc = C\n[t]\nx = %(s/c)s %(t/d)s\n");
         let l = Lookup::new(&cfg);
-        assert_eq!(l.get("s", "a", None).unwrap().unwrap().as_str(), "<C!|D|%|s>");
+        assert_eq!(
+            l.get("s", "a", None).unwrap().unwrap().as_str(),
+            "<C!|D|%|s>"
+        );
         assert_eq!(l.get("t", "x", None).unwrap().unwrap().as_str(), "C D");
     }
 
@@ -208,7 +223,10 @@ mod tests {
         let mut vars = Options::new();
         let o = unknown_origin();
         vars.insert("mode".into(), SourcedText::plain("aggressive", &o));
-        assert_eq!(l.get("s", "a", Some(&vars)).unwrap().unwrap().as_str(), "aggressive");
+        assert_eq!(
+            l.get("s", "a", Some(&vars)).unwrap().unwrap().as_str(),
+            "aggressive"
+        );
     }
 
     #[test]
@@ -227,9 +245,15 @@ mod tests {
     fn known_reaches_the_replaced_value() {
         let src = MemorySource::new()
             .with("f.conf", "[Definition]\nfailregex = ^a <HOST>$\n")
-            .with("f.local", "[Definition]\nfailregex = %(known/failregex)s\n            ^b <HOST>$\n");
+            .with(
+                "f.local",
+                "[Definition]\nfailregex = %(known/failregex)s\n            ^b <HOST>$\n",
+            );
         let cfg = read_filter_config("f", &src).unwrap();
-        let v = Lookup::new(&cfg).get("Definition", "failregex", None).unwrap().unwrap();
+        let v = Lookup::new(&cfg)
+            .get("Definition", "failregex", None)
+            .unwrap()
+            .unwrap();
         assert_eq!(v.as_str(), "^a <HOST>$\n^b <HOST>$");
         assert_eq!(v.origin_at(0).unwrap().file.as_ref(), "f.conf");
         assert_eq!(v.origin_at(11).unwrap().file.as_ref(), "f.local");

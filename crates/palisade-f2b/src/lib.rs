@@ -3,26 +3,35 @@
 //! Admins have years of fail2ban filters (`/etc/fail2ban/filter.d/*.conf` and their own
 //! `.local` overrides) and want to keep them. This crate reads them the way fail2ban does
 //! and matches log lines the way fail2ban does, so a jail can say `filter = "sshd"` or
-//! `filter = "sshd[mode=aggressive]"`:
+//! `filter = "sshd[mode=aggressive]"`. Its modules, in the order a filter goes through:
 //!
-//! - [`spec`]: `name[opt=val, ...]`;
-//! - [`includes`], [`ini`]: the files (`[INCLUDES]` before/after, `.local` overrides) as
-//!   Python's configparser reads them;
-//! - [`interpolate`], [`tags`], [`definition`]: `%(name)s`, `<tag>` and the options given
-//!   with the name, down to the final `failregex`, `prefregex`, `datepattern`...;
-//! - [`pyregex`]: Python regexes on Rust's `regex` (and `fancy-regex` where needed);
-//! - [`date`]: the timestamp fail2ban cuts out of each line before matching;
-//! - [`matcher`], [`mlfid`]: lines to failures, over several lines when the filter says so.
+//! - `spec`: `name[opt=val, ...]` ([`FilterSpec`]);
+//! - `includes`, `ini`: the files (`[INCLUDES]` before/after, `.local` and `NAME.d/`
+//!   overrides) as Python's configparser reads them;
+//! - `interpolate`, `tags`, `definition`: `%(name)s`, `<tag>` and the options given with
+//!   the name, down to the final `failregex`, `prefregex`, `datepattern`...;
+//! - `hosttags`, [`pyregex`]: `<HOST>` and the `<F-...>` groups, then Python regexes on
+//!   Rust's `regex` (and `fancy-regex` where a pattern needs backtracking);
+//! - `date`: the timestamp fail2ban cuts out of each line before matching;
+//! - `matcher`, `mlfid`, `ambiguity`: lines to [`Failure`]s, over several lines when the
+//!   filter says so, never accusing an address the client wrote.
 //!
 //! Everything here is pure: files come through a [`FilterSource`] ([`DirSource`] is the
-//! one small module that reads the file system), lines come from the caller.
+//! one small module that reads the file system), lines and the time come from the caller.
 //!
-//! Deliberate differences from fail2ban: host names are never resolved (`<HOST>` still
-//! matches them where fail2ban would, so the same regex decides, but such a failure is
-//! dropped; `<DNS>` is refused); an address must parse (`192.030.0.6` is not one); a
-//! `<F-NOFAIL>` match is never a failure; the date is only located, not converted
-//! (palisade times failures by when it reads them); failures across lines are matched by
-//! connection id without fail2ban's 5-minute expiry (1000 ids at most instead of 100).
+//! Deliberate differences from fail2ban:
+//! - host names are never resolved: `<HOST>` still matches them where fail2ban would (so
+//!   the same regex decides a line), but such a failure is dropped; `<DNS>` is refused;
+//! - an address must parse (`192.030.0.6` is not one) and `0.0.0.0` is never accused;
+//! - a `<F-NOFAIL>` match is never a failure, with or without `<F-MLFID>`;
+//! - a line whose regex leaves an address unread, where that address could stand in the
+//!   accused one's place, accuses no one (see `ambiguity`: Debian's `sshd.conf` accuses a
+//!   client-chosen address on some lines);
+//! - the timestamp is located and cut out, not converted (palisade times failures by when
+//!   it reads them): lines are never skipped as too old, and `ExY` years are 2000-2099;
+//! - connection ids expire after 5 minutes only with [`FilterMatcher::feed_at`];
+//! - only the first matching failregex counts (fail2ban's default; its test suite and
+//!   `fail2ban-regex` try all of them).
 //!
 //! ```
 //! use palisade_f2b::{load_filter, FilterSpec, MemorySource};

@@ -82,7 +82,10 @@ impl FilterMatcher {
         let line = line.strip_suffix(b"\r").unwrap_or(line);
         let line = String::from_utf8_lossy(line);
         let inner = self.filter.inner.clone();
-        let found = inner.dates.as_ref().and_then(|d| d.find(&line, &mut self.last_date_template));
+        let found = inner
+            .dates
+            .as_ref()
+            .and_then(|d| d.find(&line, &mut self.last_date_template));
         let text = match found {
             Some((s, e)) => format!("{}{}", &line[..s], &line[e..]),
             None => line.into_owned(),
@@ -130,7 +133,11 @@ impl FilterMatcher {
             };
             let (matched, unmatched) = self.split_buffer(&buf, &spans, rule);
             if !inner.ignoreregex.is_empty() {
-                let checked = if inner.maxlines > 1 { matched.join("\n") } else { buf.clone() };
+                let checked = if inner.maxlines > 1 {
+                    matched.join("\n")
+                } else {
+                    buf.clone()
+                };
                 if inner.ignoreregex.iter().any(|r| r.regex.is_match(&checked)) {
                     if inner.maxlines > 1 {
                         self.buffer = unmatched;
@@ -205,18 +212,33 @@ impl FilterMatcher {
 
     /// The buffered lines the match covers, and the others (which stay buffered); lines a
     /// `<SKIPLINES>` group skipped count as not covered.
-    fn split_buffer(&self, buf: &str, spans: &Spans, rule: &Rule) -> (Vec<String>, VecDeque<String>) {
+    fn split_buffer(
+        &self,
+        buf: &str,
+        spans: &Spans,
+        rule: &Rule,
+    ) -> (Vec<String>, VecDeque<String>) {
         let lines: Vec<&str> = buf.split('\n').collect();
         let (start, end) = spans[0].unwrap_or((0, 0));
-        let first = buf[..(start + 1).min(buf.len())].matches('\n').count();
-        let last = match buf[end.saturating_sub(1).min(buf.len())..].find('\n') {
-            Some(at) => buf[..end.saturating_sub(1) + at + 1].matches('\n').count(),
+        // Byte-wise: a match may end inside the text of a multi-byte character's line.
+        let bytes = buf.as_bytes();
+        let newlines = |to: usize| {
+            bytes[..to.min(bytes.len())]
+                .iter()
+                .filter(|&&b| b == b'\n')
+                .count()
+        };
+        let first = newlines(start + 1);
+        let from = end.saturating_sub(1).min(bytes.len());
+        let last = match bytes[from..].iter().position(|&b| b == b'\n') {
+            Some(at) => newlines(from + at + 1),
             None => lines.len(),
         };
         let first = first.min(lines.len());
         let last = last.clamp(first, lines.len());
         let mut matched: Vec<String> = lines[first..last].iter().map(|s| s.to_string()).collect();
-        let mut unmatched: VecDeque<String> = lines[..first].iter().map(|s| s.to_string()).collect();
+        let mut unmatched: VecDeque<String> =
+            lines[..first].iter().map(|s| s.to_string()).collect();
         let skipped: String = rule
             .groups
             .skiplines
@@ -226,7 +248,10 @@ impl FilterMatcher {
             .collect();
         let mut n = 0;
         for skipped_line in skipped.lines() {
-            if let Some(m) = matched[n.min(matched.len())..].iter().position(|l| l == skipped_line) {
+            if let Some(m) = matched[n.min(matched.len())..]
+                .iter()
+                .position(|l| l == skipped_line)
+            {
                 unmatched.push_back(matched.remove(n + m));
                 n += m;
             }

@@ -192,9 +192,16 @@ mod tests {
     #[test]
     fn address_from_a_nofail_line_completes_a_later_failure() {
         let mut c = MlfidCache::default();
-        let hello = Fail { ip4: some("192.0.2.7"), nofail: some("Connection from"), ..Fail::default() };
+        let hello = Fail {
+            ip4: some("192.0.2.7"),
+            nofail: some("Connection from"),
+            ..Fail::default()
+        };
         assert!(c.merge("sshd[1]", hello, None).is_nofail());
-        let fail = Fail { user: some("root"), ..Fail::default() };
+        let fail = Fail {
+            user: some("root"),
+            ..Fail::default()
+        };
         let merged = c.merge("sshd[1]", fail, None);
         assert!(!merged.is_nofail());
         assert_eq!(merged.ip4.as_deref(), Some("192.0.2.7"));
@@ -206,7 +213,12 @@ mod tests {
         let merged = c.merge("id", Fail::default(), None);
         assert!(merged.ip4.is_none());
         c.mark_pending("id");
-        let later = Fail { ip4: some("192.0.2.8"), nofail: some("x"), mlfforget: some("disconnect"), ..Fail::default() };
+        let later = Fail {
+            ip4: some("192.0.2.8"),
+            nofail: some("x"),
+            mlfforget: some("disconnect"),
+            ..Fail::default()
+        };
         let merged = c.merge("id", later, None);
         assert!(!merged.is_nofail(), "pending failure must win over nofail");
         assert_eq!(c.len(), 0);
@@ -215,20 +227,41 @@ mod tests {
     #[test]
     fn two_user_names_in_one_connection_are_a_failure() {
         let mut c = MlfidCache::default();
-        let a = Fail { ip4: some("192.0.2.9"), user: some("a"), nofail: some("n"), ..Fail::default() };
+        let a = Fail {
+            ip4: some("192.0.2.9"),
+            user: some("a"),
+            nofail: some("n"),
+            ..Fail::default()
+        };
         assert!(c.merge("id", a, None).is_nofail());
-        let b = Fail { user: some("b"), nofail: some("n"), ..Fail::default() };
+        let b = Fail {
+            user: some("b"),
+            nofail: some("n"),
+            ..Fail::default()
+        };
         assert!(!c.merge("id", b, None).is_nofail());
     }
 
     #[test]
     fn an_id_is_forgotten_after_its_lifetime() {
         let mut c = MlfidCache::default();
-        let a = Fail { ip4: some("192.0.2.9"), user: some("a"), nofail: some("n"), ..Fail::default() };
+        let a = Fail {
+            ip4: some("192.0.2.9"),
+            user: some("a"),
+            nofail: some("n"),
+            ..Fail::default()
+        };
         assert!(c.merge("id", a.clone(), Some(1000)).is_nofail());
-        let b = Fail { user: some("b"), nofail: some("n"), ..Fail::default() };
+        let b = Fail {
+            user: some("b"),
+            nofail: some("n"),
+            ..Fail::default()
+        };
         let merged = c.merge("id", b, Some(1000 + LIFETIME_SECS));
-        assert!(merged.is_nofail(), "a new connection with a reused id starts afresh");
+        assert!(
+            merged.is_nofail(),
+            "a new connection with a reused id starts afresh"
+        );
         assert!(merged.ip4.is_none());
     }
 

@@ -94,7 +94,9 @@ fn parse_options(inner: &str) -> Result<Vec<(String, String)>, String> {
         let value;
         if let Some(quote @ ('"' | '\'')) = rest.chars().next() {
             let Some(close) = rest[1..].find(quote) else {
-                return Err(format!("option `{key}`: the value's {quote} is never closed"));
+                return Err(format!(
+                    "option `{key}`: the value's {quote} is never closed"
+                ));
             };
             value = &rest[1..1 + close];
             rest = &rest[close + 2..];
@@ -143,7 +145,10 @@ mod tests {
         let s = FilterSpec::parse("x[a=1][b=2]").unwrap();
         assert_eq!(opts(&s), [("a", "1"), ("b", "2")]);
         let s = FilterSpec::parse("/etc/f/x.conf[a=]").unwrap();
-        assert_eq!((s.name.as_str(), opts(&s)), ("/etc/f/x.conf", vec![("a", "")]));
+        assert_eq!(
+            (s.name.as_str(), opts(&s)),
+            ("/etc/f/x.conf", vec![("a", "")])
+        );
     }
 
     #[test]

@@ -62,12 +62,19 @@ pub fn substitute_tags(
             let mut value = original.clone();
             let mut found = find_tag(value.as_str(), 0).map(|(s, t)| (s, t.to_string()));
             while let Some((start, tag)) = found {
-                let count = counts[i].iter().find(|(t, _)| *t == tag).map_or(1, |(_, c)| *c);
+                let count = counts[i]
+                    .iter()
+                    .find(|(t, _)| *t == tag)
+                    .map_or(1, |(_, c)| *c);
                 if tag == name || count > MAX_REPLACE {
-                    let origin = value.origin_at(start).cloned().unwrap_or_else(|| crate::sourced::Origin {
-                        file: "(filter options)".into(),
-                        line: 0,
-                    });
+                    let origin =
+                        value
+                            .origin_at(start)
+                            .cloned()
+                            .unwrap_or_else(|| crate::sourced::Origin {
+                                file: "(filter options)".into(),
+                                line: 0,
+                            });
                     return Err(FilterError::config(
                         &origin,
                         format!("`<{tag}>` in option `{name}` refers back to itself (directly or through other tags) and can never be resolved"),
@@ -111,7 +118,13 @@ mod tests {
     use crate::sourced::Origin;
 
     fn text(s: &str) -> SourcedText {
-        SourcedText::plain(s, &Origin { file: "t".into(), line: 1 })
+        SourcedText::plain(
+            s,
+            &Origin {
+                file: "t".into(),
+                line: 1,
+            },
+        )
     }
 
     fn run(
@@ -123,7 +136,10 @@ mod tests {
             .map(|(a, b)| (a.to_string(), b.to_string()))
             .collect();
         substitute_tags(tags, &mut |name| {
-            Ok(options.iter().find(|(n, _)| n == name).map(|(_, v)| text(v)))
+            Ok(options
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, v)| text(v)))
         })
     }
 
@@ -136,7 +152,10 @@ mod tests {
 
     #[test]
     fn self_reference_is_an_error() {
-        let mut tags = vec![("a".to_string(), text("x<b>")), ("b".to_string(), text("<a>"))];
+        let mut tags = vec![
+            ("a".to_string(), text("x<b>")),
+            ("b".to_string(), text("<a>")),
+        ];
         let e = run(&mut tags, &[]).unwrap_err().to_string();
         assert!(e.contains("refers back to itself"), "{e}");
     }

@@ -31,7 +31,11 @@ fn ip(s: &str) -> Option<IpAddr> {
 
 #[test]
 fn dir_source_reads_includes_and_the_admins_local_override() {
-    let filter = load_filter(&FilterSpec::named("demo-sshd"), &DirSource::new(filters_dir())).unwrap();
+    let filter = load_filter(
+        &FilterSpec::named("demo-sshd"),
+        &DirSource::new(filters_dir()),
+    )
+    .unwrap();
     assert_eq!(
         filter.files(),
         ["prefixes.conf", "demo-sshd.conf", "demo-sshd.local"],
@@ -44,19 +48,31 @@ fn dir_source_reads_includes_and_the_admins_local_override() {
     assert_eq!(host(&filter, line), ip("192.0.2.2"));
     // A path works as well as a name, with or without `.conf`.
     let path = filters_dir().join("demo-sshd.conf");
-    let by_path = load_filter(&FilterSpec::named(path.to_str().unwrap()), &DirSource::new("/nonexistent")).unwrap();
+    let by_path = load_filter(
+        &FilterSpec::named(path.to_str().unwrap()),
+        &DirSource::new("/nonexistent"),
+    )
+    .unwrap();
     assert_eq!(by_path.failregexes().len(), filter.failregexes().len());
 }
 
 #[test]
 fn mode_option_selects_regexes_through_nested_tags() {
     let source = DirSource::new(filters_dir());
-    let line = "Mar  5 10:00:00 web1 sshd[8]: Did not receive identification string from 192.0.2.3 port 4";
+    let line =
+        "Mar  5 10:00:00 web1 sshd[8]: Did not receive identification string from 192.0.2.3 port 4";
     let normal = load_filter(&FilterSpec::parse("demo-sshd").unwrap(), &source).unwrap();
     assert_eq!(host(&normal, line), None);
-    let aggressive = load_filter(&FilterSpec::parse("demo-sshd[mode=aggressive]").unwrap(), &source).unwrap();
+    let aggressive = load_filter(
+        &FilterSpec::parse("demo-sshd[mode=aggressive]").unwrap(),
+        &source,
+    )
+    .unwrap();
     assert_eq!(host(&aggressive, line), ip("192.0.2.3"));
-    assert_eq!(aggressive.failregexes().len(), normal.failregexes().len() + 1);
+    assert_eq!(
+        aggressive.failregexes().len(),
+        normal.failregexes().len() + 1
+    );
 }
 
 #[test]
@@ -75,7 +91,10 @@ fn interpolation_reaches_defaults_other_sections_and_the_section_name() {
         );
     let f = load("f", &files);
     assert_eq!(host(&f, "login failed from 192.0.2.4"), ip("192.0.2.4"));
-    assert_eq!(host(&f, "Definition said login 100% bad from 192.0.2.5"), ip("192.0.2.5"));
+    assert_eq!(
+        host(&f, "Definition said login 100% bad from 192.0.2.5"),
+        ip("192.0.2.5")
+    );
 }
 
 #[test]
@@ -95,13 +114,19 @@ fn init_options_and_options_given_with_the_name() {
         "g.conf",
         "[Definition]\nword = a\nfailregex = ^%(word)s <HOST>$\n",
     );
-    assert_eq!(host(&load("g[word=zz]", &files), "zz 192.0.2.8"), ip("192.0.2.8"));
+    assert_eq!(
+        host(&load("g[word=zz]", &files), "zz 192.0.2.8"),
+        ip("192.0.2.8")
+    );
     // `known/` reaches the [Init] value that an option given with the name replaced.
     let files = MemorySource::new().with(
         "h.conf",
         "[Definition]\nfailregex = ^<known/w><w> <HOST>$\n[Init]\nw = x\n",
     );
-    assert_eq!(host(&load("h[w=y]", &files), "xy 192.0.2.9"), ip("192.0.2.9"));
+    assert_eq!(
+        host(&load("h[w=y]", &files), "xy 192.0.2.9"),
+        ip("192.0.2.9")
+    );
 }
 
 #[test]
@@ -109,34 +134,63 @@ fn local_files_of_includes_and_dot_d_directories_are_read_in_order() {
     let files = MemorySource::new()
         .with("c.conf", "[DEFAULT]\nthing = one\n")
         .with("c.local", "[DEFAULT]\nthing = two\n")
-        .with("f.conf", "[INCLUDES]\nbefore = c.conf\n[Definition]\nfailregex = ^%(thing)s <HOST>$\n")
+        .with(
+            "f.conf",
+            "[INCLUDES]\nbefore = c.conf\n[Definition]\nfailregex = ^%(thing)s <HOST>$\n",
+        )
         .with("f.d/10-more.conf", "[Definition]\nmaxlines = 1\n");
     let f = load("f", &files);
-    assert_eq!(f.files(), ["c.conf", "c.local", "f.conf", "f.d/10-more.conf"]);
+    assert_eq!(
+        f.files(),
+        ["c.conf", "c.local", "f.conf", "f.d/10-more.conf"]
+    );
     assert_eq!(host(&f, "two 192.0.2.10"), ip("192.0.2.10"));
 }
 
 #[test]
 fn errors_name_the_file_the_line_and_what_to_do() {
     let files = MemorySource::new()
-        .with("missing-ref.conf", "[Definition]\nfailregex = ^a <HOST>$\n            ^%(nope)s <HOST>$\n")
-        .with("broken.conf", "[Definition]\nfailregex = ^a <HOST>$\nthis line is not an option\n")
-        .with("self.conf", "[Definition]\nfailregex = ^<a> <HOST>$\na = <b>\nb = <a>\n")
+        .with(
+            "missing-ref.conf",
+            "[Definition]\nfailregex = ^a <HOST>$\n            ^%(nope)s <HOST>$\n",
+        )
+        .with(
+            "broken.conf",
+            "[Definition]\nfailregex = ^a <HOST>$\nthis line is not an option\n",
+        )
+        .with(
+            "self.conf",
+            "[Definition]\nfailregex = ^<a> <HOST>$\na = <b>\nb = <a>\n",
+        )
         .with("empty.conf", "[Definition]\nfailregex =\n")
-        .with("lines.conf", "[Definition]\nfailregex = ^x <HOST>$\nmaxlines = many\n")
+        .with(
+            "lines.conf",
+            "[Definition]\nfailregex = ^x <HOST>$\nmaxlines = many\n",
+        )
         .with("noid.conf", "[Definition]\nfailregex = ^just text$\n");
     for (spec, expected) in [
-        ("missing-ref", "missing-ref.conf:3: `%(nope)s`: no option `nope`"),
-        ("broken", "broken.conf:3: `this line is not an option` is neither"),
+        (
+            "missing-ref",
+            "missing-ref.conf:3: `%(nope)s`: no option `nope`",
+        ),
+        (
+            "broken",
+            "broken.conf:3: `this line is not an option` is neither",
+        ),
         ("self", "refers back to itself"),
         ("empty", "filter `empty`: has no failregex"),
         ("lines", "lines.conf:3: maxlines = `many`"),
-        ("noid", "noid.conf:2: failregex `^just text$`: says nothing about who failed"),
+        (
+            "noid",
+            "noid.conf:2: failregex `^just text$`: says nothing about who failed",
+        ),
         ("absent", "filter `absent`: no file `absent.conf`"),
     ] {
         let e = load_err(spec, &files);
         assert!(e.contains(expected), "{spec}: {e}");
     }
-    let e = FilterSpec::parse("sshd[mode=aggressive").unwrap_err().to_string();
+    let e = FilterSpec::parse("sshd[mode=aggressive")
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("must end with `]`"), "{e}");
 }

@@ -14,8 +14,11 @@ fn demo(spec: &str) -> Filter {
 
 fn one(failregex: &str, extra: &str) -> Filter {
     let text = format!("[Definition]\nfailregex = {failregex}\n{extra}\n");
-    load_filter(&FilterSpec::named("t"), &MemorySource::new().with("t.conf", &text))
-        .unwrap_or_else(|e| panic!("{e}"))
+    load_filter(
+        &FilterSpec::named("t"),
+        &MemorySource::new().with("t.conf", &text),
+    )
+    .unwrap_or_else(|e| panic!("{e}"))
 }
 
 fn ip(s: &str) -> IpAddr {
@@ -41,14 +44,26 @@ fn timestamp_is_cut_out_before_failregex_sees_the_line() {
     // At the line start, with {^LN-BEG}: the failregex starts after the timestamp.
     let f = one(r"^\s*login failed for <HOST>$", "datepattern = {^LN-BEG}");
     assert_eq!(
-        run(&f, &["2024-03-05T14:39:21.5+01:00 login failed for 192.0.2.2", "Mar  5 14:39:21 login failed for 192.0.2.3"]),
+        run(
+            &f,
+            &[
+                "2024-03-05T14:39:21.5+01:00 login failed for 192.0.2.2",
+                "Mar  5 14:39:21 login failed for 192.0.2.3"
+            ]
+        ),
         [(1, ip("192.0.2.2")), (2, ip("192.0.2.3"))]
     );
     // A custom datepattern (%% is configparser's escape for %), and epoch seconds.
     let f = one(r"^ bad <HOST>$", "datepattern = ^%%d.%%m.%%Y %%H:%%M");
-    assert_eq!(run(&f, &["05.03.2024 14:39 bad 192.0.2.4"]), [(1, ip("192.0.2.4"))]);
+    assert_eq!(
+        run(&f, &["05.03.2024 14:39 bad 192.0.2.4"]),
+        [(1, ip("192.0.2.4"))]
+    );
     let f = one(r"^ bad <HOST>$", "datepattern = {^LN-BEG}EPOCH");
-    assert_eq!(run(&f, &["1709645961.250 bad 192.0.2.5"]), [(1, ip("192.0.2.5"))]);
+    assert_eq!(
+        run(&f, &["1709645961.250 bad 192.0.2.5"]),
+        [(1, ip("192.0.2.5"))]
+    );
 }
 
 #[test]
@@ -66,7 +81,11 @@ fn prefregex_content_connection_ids_and_nofail_lines() {
     ];
     assert_eq!(
         run(&f, &lines),
-        [(2, ip("192.0.2.10")), (4, ip("192.0.2.11")), (5, ip("192.0.2.12"))],
+        [
+            (2, ip("192.0.2.10")),
+            (4, ip("192.0.2.11")),
+            (5, ip("192.0.2.12"))
+        ],
         "the pending failure of sshd[101] fires when its address arrives"
     );
 }
@@ -106,7 +125,11 @@ fn maxlines_buffers_lines_and_skiplines_skips_between() {
         "Mar  5 10:00:02 session 7 failed for 192.0.2.30",
         "Mar  5 10:00:03 session 8 failed for 192.0.2.31",
     ];
-    assert_eq!(run(&f, &lines), [(3, ip("192.0.2.30"))], "a line outside the window does not match");
+    assert_eq!(
+        run(&f, &lines),
+        [(3, ip("192.0.2.30"))],
+        "a line outside the window does not match"
+    );
 }
 
 #[test]
@@ -132,9 +155,17 @@ fn address_forms_and_what_is_never_a_host() {
 #[test]
 fn ids_users_and_subnets_are_reported() {
     let f = one(r"^user <F-USER>\S+</F-USER> id <F-ID/> from <SUBNET>$", "");
-    let got = f.matcher().feed(b"user bob id s-1 from 192.0.2.0/24").unwrap();
+    let got = f
+        .matcher()
+        .feed(b"user bob id s-1 from 192.0.2.0/24")
+        .unwrap();
     assert_eq!(
-        (got.host, got.prefix_len, got.user.as_deref(), got.id.as_deref()),
+        (
+            got.host,
+            got.prefix_len,
+            got.user.as_deref(),
+            got.id.as_deref()
+        ),
         (ip("192.0.2.0"), Some(24), Some("bob"), Some("s-1"))
     );
     // The first matching failregex decides, in the filter's order.
@@ -151,9 +182,16 @@ fn journal_lines_have_no_timestamp_to_cut() {
     let spec = FilterSpec::named("j").with_option("logtype", "journal");
     let f = load_filter(&spec, &files).unwrap();
     assert_eq!(f.logtype(), "journal");
-    assert_eq!(run(&f, &["2024-03-05 10:00:00 bad 192.0.2.60"]), [(1, ip("192.0.2.60"))]);
+    assert_eq!(
+        run(&f, &["2024-03-05 10:00:00 bad 192.0.2.60"]),
+        [(1, ip("192.0.2.60"))]
+    );
     let file_log = load_filter(&FilterSpec::named("j"), &files).unwrap();
-    assert_eq!(run(&file_log, &["2024-03-05 10:00:00 bad 192.0.2.60"]), [], "a file line's date is cut out");
+    assert_eq!(
+        run(&file_log, &["2024-03-05 10:00:00 bad 192.0.2.60"]),
+        [],
+        "a file line's date is cut out"
+    );
 }
 
 #[test]
@@ -163,20 +201,34 @@ fn connection_ids_expire_after_five_minutes_when_the_time_is_given() {
     let hello = b"Mar  5 10:00:00 web1 sshd[400]: Connection from 192.0.2.70 port 5000 on 198.51.100.1 port 22";
     let locked = b"Mar  5 10:10:00 web1 sshd[400]: User root not allowed because account is locked";
     assert!(m.feed_at(hello, 1_000).is_none());
-    assert!(m.feed_at(locked, 1_000 + 600).is_none(), "the address of a long-gone connection is not reused");
+    assert!(
+        m.feed_at(locked, 1_000 + 600).is_none(),
+        "the address of a long-gone connection is not reused"
+    );
     let mut m = f.matcher();
     assert!(m.feed_at(hello, 1_000).is_none());
-    assert_eq!(m.feed_at(locked, 1_000 + 60).map(|x| x.host), Some(ip("192.0.2.70")));
+    assert_eq!(
+        m.feed_at(locked, 1_000 + 60).map(|x| x.host),
+        Some(ip("192.0.2.70"))
+    );
 }
 
 #[test]
 fn lines_that_are_too_long_or_not_utf8_never_panic() {
     let f = demo("demo-sshd");
     let mut m = f.matcher();
-    let long = format!("Mar  5 10:00:00 web1 sshd[1]: Invalid user {} from 192.0.2.80 port 1", "a".repeat(20_000));
+    let long = format!(
+        "Mar  5 10:00:00 web1 sshd[1]: Invalid user {} from 192.0.2.80 port 1",
+        "a".repeat(20_000)
+    );
     assert!(m.feed(long.as_bytes()).is_none());
-    let mut bytes = b"Mar  5 10:00:00 web1 sshd[1]: Invalid user \xff\xfe from 192.0.2.81 port 1".to_vec();
-    assert_eq!(m.feed(&bytes).map(|x| x.host), Some(ip("192.0.2.81")), "invalid UTF-8 is replaced, as fail2ban does");
+    let mut bytes =
+        b"Mar  5 10:00:00 web1 sshd[1]: Invalid user \xff\xfe from 192.0.2.81 port 1".to_vec();
+    assert_eq!(
+        m.feed(&bytes).map(|x| x.host),
+        Some(ip("192.0.2.81")),
+        "invalid UTF-8 is replaced, as fail2ban does"
+    );
     bytes.extend_from_slice(b"\r\n");
     assert!(m.feed(&bytes).is_some(), "line endings are stripped");
 }

@@ -36,10 +36,21 @@ fn python_spellings_are_translated() {
         "            (?x)^ spaced \\  out \\  from \\s <HOST> $   # a comment\n",
     ))
     .unwrap();
-    assert_eq!(f.backtracking_count(), 1, "only the backreference needs backtracking");
+    assert_eq!(
+        f.backtracking_count(),
+        1,
+        "only the backreference needs backtracking"
+    );
     assert_eq!(host(&f, "'bob' from 192.0.2.1"), ip("192.0.2.1"));
-    assert_eq!(host(&f, "'bob\" from 192.0.2.1"), None, "the quotes must be the same");
-    assert_eq!(host(&f, "USER [admin] DENIED FROM 192.0.2.2"), ip("192.0.2.2"));
+    assert_eq!(
+        host(&f, "'bob\" from 192.0.2.1"),
+        None,
+        "the quotes must be the same"
+    );
+    assert_eq!(
+        host(&f, "USER [admin] DENIED FROM 192.0.2.2"),
+        ip("192.0.2.2")
+    );
     assert_eq!(host(&f, "spaced out from 192.0.2.3"), ip("192.0.2.3"));
 }
 
@@ -52,27 +63,68 @@ fn lookaround_and_conditionals_run_on_the_backtracking_engine() {
     .unwrap();
     assert_eq!(f.backtracking_count(), 2);
     assert_eq!(host(&f, "for bob from 192.0.2.10"), ip("192.0.2.10"));
-    assert_eq!(host(&f, "for invalid bob from 192.0.2.11 (invalid)"), ip("192.0.2.11"));
+    assert_eq!(
+        host(&f, "for invalid bob from 192.0.2.11 (invalid)"),
+        ip("192.0.2.11")
+    );
     // As in Python: the optional group is given up so the rest can match.
-    assert_eq!(host(&f, "for invalid bob from 192.0.2.11"), ip("192.0.2.11"));
-    assert_eq!(host(&f, "for bob from x from 192.0.2.12"), None, "the lookahead forbids a second ' from '");
+    assert_eq!(
+        host(&f, "for invalid bob from 192.0.2.11"),
+        ip("192.0.2.11")
+    );
+    assert_eq!(
+        host(&f, "for bob from x from 192.0.2.12"),
+        None,
+        "the lookahead forbids a second ' from '"
+    );
     assert_eq!(host(&f, "refused 192.0.2.13"), ip("192.0.2.13"));
 }
 
 #[test]
 fn refusals_name_file_line_and_construct() {
     for (definition, line, needle) in [
-        ("failregex = ^a <HOST>$\n    ^(?<=a+)b <HOST>$", 3, "lookbehind must have a fixed length"),
-        ("failregex = ^a(?<name>x) <HOST>$", 2, "unknown extension `(?<n`"),
+        (
+            "failregex = ^a <HOST>$\n    ^(?<=a+)b <HOST>$",
+            3,
+            "lookbehind must have a fixed length",
+        ),
+        (
+            "failregex = ^a(?<name>x) <HOST>$",
+            2,
+            "unknown extension `(?<n`",
+        ),
         ("failregex = ^a\\qb <HOST>$", 2, "bad escape \\q"),
-        ("failregex = ^a <HOST> (b$", 2, "missing ), unterminated subpattern (at `(b$`)"),
-        ("failregex = ^from <DNS>$", 2, "palisade never resolves names"),
-        ("failregex = ^a <HOST>$\nprefregex = ^[z-a]<F-CONTENT>.+</F-CONTENT>$", 3, "prefregex"),
-        ("failregex = ^a <HOST>$\nignoreregex = x**", 3, "multiple repeat"),
-        ("failregex = ^a <HOST>$\ndatepattern = ^%%Q", 3, "`%Q` is not a date directive"),
+        (
+            "failregex = ^a <HOST> (b$",
+            2,
+            "missing ), unterminated subpattern (at `(b$`)",
+        ),
+        (
+            "failregex = ^from <DNS>$",
+            2,
+            "palisade never resolves names",
+        ),
+        (
+            "failregex = ^a <HOST>$\nprefregex = ^[z-a]<F-CONTENT>.+</F-CONTENT>$",
+            3,
+            "prefregex",
+        ),
+        (
+            "failregex = ^a <HOST>$\nignoreregex = x**",
+            3,
+            "multiple repeat",
+        ),
+        (
+            "failregex = ^a <HOST>$\ndatepattern = ^%%Q",
+            3,
+            "`%Q` is not a date directive",
+        ),
     ] {
         let e = filter(definition).expect_err(definition);
-        assert!(e.starts_with(&format!("t.conf:{line}: ")), "{definition}: {e}");
+        assert!(
+            e.starts_with(&format!("t.conf:{line}: ")),
+            "{definition}: {e}"
+        );
         assert!(e.contains(needle), "{definition}: {e}");
     }
 }
@@ -85,6 +137,8 @@ fn the_line_an_error_names_is_the_one_written_even_through_interpolation() {
             "t.conf",
             "[INCLUDES]\nbefore = common.conf\n[Definition]\nfailregex = ^%(__prefix)sok <HOST>$\n            ^%(__prefix)s%(__bad)sx <HOST>$\n",
         );
-    let e = load_filter(&FilterSpec::named("t"), &files).unwrap_err().to_string();
+    let e = load_filter(&FilterSpec::named("t"), &files)
+        .unwrap_err()
+        .to_string();
     assert!(e.starts_with("common.conf:3: failregex"), "{e}");
 }

@@ -12,7 +12,8 @@ use serde_json::{Map, Value};
 struct Tally {
     expected: usize,
     found: usize,
-    /// Annotated hosts that are names or not addresses (palisade never resolves names).
+    /// Annotated hosts palisade never bans: names (never resolved), non-addresses
+    /// (`192.030.0.6`), the unspecified address `0.0.0.0`.
     not_addresses: usize,
     missed: Vec<String>,
     unexpected: Vec<String>,
@@ -27,7 +28,10 @@ fn spec_for(name: &str, opts: &Opts) -> FilterSpec {
     let mut spec = FilterSpec::named(name);
     for (k, v) in opts {
         if !k.starts_with("test.") {
-            let v = v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string());
+            let v = v
+                .as_str()
+                .map(str::to_string)
+                .unwrap_or_else(|| v.to_string());
             spec = spec.with_option(k, &v);
         }
     }
@@ -46,7 +50,10 @@ fn holds(expr: &str, name: &str, opts: &Opts) -> bool {
     let rhs = rhs.trim_matches('\'').trim_matches('"');
     let value = if lhs == "name" {
         Some(name.to_string())
-    } else if let Some(key) = lhs.strip_prefix("opts.get(").and_then(|k| k.strip_suffix(')')) {
+    } else if let Some(key) = lhs
+        .strip_prefix("opts.get(")
+        .and_then(|k| k.strip_suffix(')'))
+    {
         opts.get(key.trim_matches('\'').trim_matches('"'))
             .and_then(|v| v.as_str())
             .map(str::to_string)
@@ -73,7 +80,9 @@ pub fn run() {
         while i < files.len() {
             let file = files[i].clone();
             i += 1;
-            let Ok(text) = std::fs::read(logs.join(&file)) else { continue };
+            let Ok(text) = std::fs::read(logs.join(&file)) else {
+                continue;
+            };
             let text = String::from_utf8_lossy(&text).into_owned();
             let mut common = Opts::new();
             let mut tests: Vec<(String, Opts)> = Vec::new();
@@ -84,9 +93,14 @@ pub fn run() {
                 let mut line = line.to_string();
                 let directive = line.trim_start_matches('#').trim_start().to_string();
                 if line.starts_with('#') {
-                    let Some((kind, json)) = directive.split_once(':') else { continue };
+                    let Some((kind, json)) = directive.split_once(':') else {
+                        continue;
+                    };
                     let kind = kind.trim();
-                    if !matches!(kind, "failJSON" | "fileOptions" | "filterOptions" | "addFILE") {
+                    if !matches!(
+                        kind,
+                        "failJSON" | "fileOptions" | "filterOptions" | "addFILE"
+                    ) {
                         continue;
                     }
                     let value: Value = serde_json::from_str(json.trim()).unwrap_or(Value::Null);
@@ -105,7 +119,8 @@ pub fn run() {
                             for o in list {
                                 let mut opts = common.clone();
                                 opts.extend(o.as_object().cloned().unwrap_or_default());
-                                if let Some(c) = opts.get("test.condition").and_then(|c| c.as_str()) {
+                                if let Some(c) = opts.get("test.condition").and_then(|c| c.as_str())
+                                {
                                     ignore_block = !holds(c, &name, &opts);
                                 }
                                 if !ignore_block {
@@ -163,10 +178,20 @@ pub fn run() {
                         }
                     }
                     let found = m.feed(fed.as_bytes());
-                    let expect = faildata.get("match").and_then(|v| v.as_bool()).unwrap_or(false);
+                    let expect = faildata
+                        .get("match")
+                        .and_then(|v| v.as_bool())
+                        .unwrap_or(false);
                     let host = faildata.get("host").and_then(|v| v.as_str());
-                    let at = format!("{file}:{} [{}] {}", lnum + 2, key, line.chars().take(100).collect::<String>());
-                    let host_ip = host.and_then(|h| h.parse::<IpAddr>().ok());
+                    let at = format!(
+                        "{file}:{} [{}] {}",
+                        lnum + 2,
+                        key,
+                        line.chars().take(100).collect::<String>()
+                    );
+                    let host_ip = host
+                        .and_then(|h| h.parse::<IpAddr>().ok())
+                        .filter(|ip| !ip.is_unspecified());
                     if expect {
                         t.expected += 1;
                         if let Some(ip) = host_ip {
@@ -179,7 +204,9 @@ pub fn run() {
                             match host_ip {
                                 Some(ip) if ip == f.host => t.found += 1,
                                 None if host.is_none() => t.found += 1,
-                                _ => t.wrong_host.push(format!("{at} -> {} (annotated {host:?})", f.host)),
+                                _ => t
+                                    .wrong_host
+                                    .push(format!("{at} -> {} (annotated {host:?})", f.host)),
                             }
                         }
                         (Some(f), false) => {
@@ -199,24 +226,43 @@ pub fn run() {
         rows.push((name, t));
     }
     println!("\n== annotations: fail2ban's test logs, line by line");
-    println!("{:<24} {:>8} {:>6} {:>7} {:>7} {:>6} {:>6}", "filter", "expected", "found", "names", "missed", "extra", "wrong");
+    println!(
+        "{:<24} {:>8} {:>6} {:>7} {:>7} {:>6} {:>6}",
+        "filter", "expected", "found", "no-ban", "missed", "extra", "wrong"
+    );
     for (name, t) in &rows {
         println!(
             "{:<24} {:>8} {:>6} {:>7} {:>7} {:>6} {:>6}",
-            name, t.expected, t.found, t.not_addresses, t.missed.len(), t.unexpected.len(), t.wrong_host.len()
+            name,
+            t.expected,
+            t.found,
+            t.not_addresses,
+            t.missed.len(),
+            t.unexpected.len(),
+            t.wrong_host.len()
         );
         total.expected += t.expected;
         total.found += t.found;
         total.not_addresses += t.not_addresses;
-        total.missed.extend(t.missed.iter().map(|m| format!("{name}: {m}")));
-        total.unexpected.extend(t.unexpected.iter().map(|m| format!("{name}: {m}")));
-        total.wrong_host.extend(t.wrong_host.iter().map(|m| format!("{name}: {m}")));
+        total
+            .missed
+            .extend(t.missed.iter().map(|m| format!("{name}: {m}")));
+        total
+            .unexpected
+            .extend(t.unexpected.iter().map(|m| format!("{name}: {m}")));
+        total
+            .wrong_host
+            .extend(t.wrong_host.iter().map(|m| format!("{name}: {m}")));
     }
     println!(
-        "TOTAL: {} filters with logs; {} failure lines annotated, {} found with the annotated host, {} annotated with a host name or a non-address (never resolved), {} missed, {} unexpected, {} WRONG HOST",
+        "TOTAL: {} filters with logs; {} failure lines annotated, {} found with the annotated host, {} annotated with a host palisade never bans (a name, a non-address, 0.0.0.0), {} missed, {} unexpected, {} WRONG HOST",
         rows.len(), total.expected, total.found, total.not_addresses, total.missed.len(), total.unexpected.len(), total.wrong_host.len()
     );
-    for (title, list) in [("missed", &total.missed), ("unexpected", &total.unexpected), ("WRONG HOST", &total.wrong_host)] {
+    for (title, list) in [
+        ("missed", &total.missed),
+        ("unexpected", &total.unexpected),
+        ("WRONG HOST", &total.wrong_host),
+    ] {
         if !list.is_empty() {
             println!("-- {title}:");
             for l in list.iter() {

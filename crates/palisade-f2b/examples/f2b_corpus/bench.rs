@@ -19,7 +19,13 @@ pub fn generate(lines: usize) -> String {
     };
     for i in 0..lines {
         let r = next();
-        let ip = format!("{}.{}.{}.{}", 1 + r % 223, (r >> 8) % 256, (r >> 16) % 256, 1 + (r >> 24) % 254);
+        let ip = format!(
+            "{}.{}.{}.{}",
+            1 + r % 223,
+            (r >> 8) % 256,
+            (r >> 16) % 256,
+            1 + (r >> 24) % 254
+        );
         let pid = 1000 + (r >> 32) % 60000;
         let port = 1024 + (r >> 40) % 60000;
         let (h, m, s) = ((i / 3600) % 24, (i / 60) % 60, i % 60);
@@ -60,11 +66,17 @@ pub fn run(lines: usize) {
     for _ in 0..3 {
         let mut m = filter.matcher();
         let start = Instant::now();
-        failures = text.lines().filter(|l| m.feed(l.as_bytes()).is_some()).count();
+        failures = text
+            .lines()
+            .filter(|l| m.feed(l.as_bytes()).is_some())
+            .count();
         best = best.min(start.elapsed().as_secs_f64());
     }
     let ours = lines as f64 / best;
-    println!("== bench: {lines} generated sshd lines ({})", path.display());
+    println!(
+        "== bench: {lines} generated sshd lines ({})",
+        path.display()
+    );
     println!("palisade-f2b, fail2ban's sshd.conf: {failures} failures, {best:.3} s, {ours:.0} lines/s (best of 3, one core)");
     let start = Instant::now();
     let out = std::process::Command::new("fail2ban-regex")
@@ -80,7 +92,10 @@ pub fn run(lines: usize) {
             println!("fail2ban-regex: {theirs} failures, {secs:.3} s, {rate:.0} lines/s");
             println!("ratio: palisade-f2b is {:.1}x fail2ban-regex", ours / rate);
         }
-        Ok(out) => println!("fail2ban-regex failed: {}", String::from_utf8_lossy(&out.stderr)),
+        Ok(out) => println!(
+            "fail2ban-regex failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ),
         Err(e) => println!("fail2ban-regex not run: {e}"),
     }
     let _ = std::fs::remove_file(&path);

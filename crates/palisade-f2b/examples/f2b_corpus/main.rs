@@ -24,9 +24,11 @@ pub fn filter_dir() -> PathBuf {
 }
 
 pub fn log_dir() -> PathBuf {
-    std::env::var_os("F2B_LOG_DIR").map(PathBuf::from).unwrap_or_else(|| {
-        PathBuf::from("/usr/lib/python3/dist-packages/fail2ban/tests/files/logs")
-    })
+    std::env::var_os("F2B_LOG_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from("/usr/lib/python3/dist-packages/fail2ban/tests/files/logs")
+        })
 }
 
 /// Names of the `*.conf` filters in the filter directory, sorted.

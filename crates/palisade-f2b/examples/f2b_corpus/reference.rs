@@ -14,7 +14,9 @@ use serde_json::{Map, Value};
 fn option_sets(text: &str, name: &str) -> Vec<Vec<(String, String)>> {
     let mut sets = vec![Vec::new()];
     for line in text.lines() {
-        let Some(json) = line.strip_prefix("# filterOptions:") else { continue };
+        let Some(json) = line.strip_prefix("# filterOptions:") else {
+            continue;
+        };
         let list = match serde_json::from_str::<Value>(json.trim()) {
             Ok(Value::Array(a)) => a,
             Ok(other) => vec![other],
@@ -33,7 +35,14 @@ fn option_sets(text: &str, name: &str) -> Vec<Vec<(String, String)>> {
             let set: Vec<(String, String)> = o
                 .iter()
                 .filter(|(k, _)| !k.starts_with("test."))
-                .map(|(k, v)| (k.clone(), v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string())))
+                .map(|(k, v)| {
+                    (
+                        k.clone(),
+                        v.as_str()
+                            .map(str::to_string)
+                            .unwrap_or_else(|| v.to_string()),
+                    )
+                })
                 .collect();
             if !sets.contains(&set) {
                 sets.push(set);
@@ -53,7 +62,11 @@ fn fail2ban_regex(config_dir: &Path, log: &Path, spec: &str) -> Result<BTreeSet<
         .output()
         .map_err(|e| format!("fail2ban-regex: {e}"))?;
     if !out.status.success() {
-        return Err(String::from_utf8_lossy(&out.stderr).lines().last().unwrap_or("").to_string());
+        return Err(String::from_utf8_lossy(&out.stderr)
+            .lines()
+            .last()
+            .unwrap_or("")
+            .to_string());
     }
     Ok(String::from_utf8_lossy(&out.stdout)
         .lines()
@@ -64,19 +77,31 @@ fn fail2ban_regex(config_dir: &Path, log: &Path, spec: &str) -> Result<BTreeSet<
 pub fn run() {
     let logs = crate::log_dir();
     let filters = crate::filter_dir();
-    let config_dir = filters.parent().unwrap_or(Path::new("/etc/fail2ban")).to_path_buf();
+    let config_dir = filters
+        .parent()
+        .unwrap_or(Path::new("/etc/fail2ban"))
+        .to_path_buf();
     let source = DirSource::new(&filters);
     println!("\n== reference: distinct addresses found in each test log, palisade vs fail2ban-regex (--no-check-all, as fail2ban runs)");
-    println!("{:<40} {:>9} {:>9} {:>6} {:>10} {:>10}", "filter[options]", "palisade", "fail2ban", "both", "only-f2b", "only-ours");
+    println!(
+        "{:<40} {:>9} {:>9} {:>6} {:>10} {:>10}",
+        "filter[options]", "palisade", "fail2ban", "both", "only-f2b", "only-ours"
+    );
     let (mut sum_ours, mut sum_f2b, mut sum_both) = (0, 0, 0);
     let mut details = Vec::new();
     for name in crate::filter_names(&filters) {
         let log = logs.join(&name);
-        let Ok(bytes) = std::fs::read(&log) else { continue };
+        let Ok(bytes) = std::fs::read(&log) else {
+            continue;
+        };
         let text = String::from_utf8_lossy(&bytes).into_owned();
         for set in option_sets(&text, &name) {
             let opts: Vec<String> = set.iter().map(|(k, v)| format!("{k}={v}")).collect();
-            let label = if opts.is_empty() { name.clone() } else { format!("{name}[{}]", opts.join(",")) };
+            let label = if opts.is_empty() {
+                name.clone()
+            } else {
+                format!("{name}[{}]", opts.join(","))
+            };
             let mut spec = FilterSpec::named(&name);
             for (k, v) in &set {
                 spec = spec.with_option(k, v);
@@ -108,13 +133,24 @@ pub fn run() {
             let only_ours: Vec<String> = ours.difference(&theirs).map(|h| h.to_string()).collect();
             println!(
                 "{:<40} {:>9} {:>9} {:>6} {:>10} {:>10}",
-                label, ours.len(), theirs.len(), both, only_f2b.len(), only_ours.len()
+                label,
+                ours.len(),
+                theirs.len(),
+                both,
+                only_f2b.len(),
+                only_ours.len()
             );
             if !only_f2b.is_empty() {
-                details.push(format!("{label}: only fail2ban found {}", only_f2b.join(" ")));
+                details.push(format!(
+                    "{label}: only fail2ban found {}",
+                    only_f2b.join(" ")
+                ));
             }
             if !only_ours.is_empty() {
-                details.push(format!("{label}: only palisade found {}", only_ours.join(" ")));
+                details.push(format!(
+                    "{label}: only palisade found {}",
+                    only_ours.join(" ")
+                ));
             }
             sum_ours += ours.len();
             sum_f2b += theirs.len();

@@ -73,12 +73,17 @@ impl DateDetector {
             "{^LN-BEG}" => return self.add_defaults(true),
             "{DEFAULT}" => return self.add_defaults(false),
             "{NONE}" => {
-                return Ok(self.push(Template::from_regex(line, "^", Begin::None, false).map_err(err)?))
+                let nothing = Template::from_regex(line, "^", Begin::None, false).map_err(err)?;
+                self.push(nothing);
+                return Ok(());
             }
             _ => {}
         }
         if key.contains("{DATE}") {
-            for pattern in DEFAULTS.iter().filter(|p| !matches!(**p, "EPOCH" | "TAI64N")) {
+            for pattern in DEFAULTS
+                .iter()
+                .filter(|p| !matches!(**p, "EPOCH" | "TAI64N"))
+            {
                 let inner = pattern.trim_start_matches("{^LN-BEG}");
                 let framed = replace_ignore_case(line, "{DATE}", inner);
                 self.push(Self::pattern(&framed).map_err(err)?);
@@ -95,7 +100,10 @@ impl DateDetector {
         let mut originals = Vec::new();
         for pattern in DEFAULTS {
             if !pattern.starts_with("{^LN-BEG}") && !pattern.starts_with('^') {
-                anchored_copies.push(Self::pattern(&format!("{{^LN-BEG}}{pattern}")).map_err(|e| (pattern.to_string(), e))?);
+                anchored_copies.push(
+                    Self::pattern(&format!("{{^LN-BEG}}{pattern}"))
+                        .map_err(|e| (pattern.to_string(), e))?,
+                );
             }
             originals.push(Self::pattern(pattern).map_err(|e| (pattern.to_string(), e))?);
         }
@@ -132,7 +140,11 @@ impl DateDetector {
                 }
             }
             "TAI64N" => {
-                let begin = if line_start { Begin::LineStart } else { Begin::None };
+                let begin = if line_start {
+                    Begin::LineStart
+                } else {
+                    Begin::None
+                };
                 Template::from_regex(line, "@[0-9a-f]{24}", begin, true)
             }
             _ if upper.contains("{EPOCH}") || upper.contains("{LEPOCH}") => {

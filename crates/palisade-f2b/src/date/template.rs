@@ -48,7 +48,10 @@ fn directive(name: &str) -> Option<String> {
         "M" => named("M", r"[0-5]?\d"),
         "S" => named("S", r"[0-5]?\d|6[0-1]"),
         "f" => named("f", r"[0-9]{1,6}"),
-        "j" => named("j", r"36[0-6]|3[0-5]\d|[12]\d\d|0[1-9]\d|00[1-9]|[1-9]\d|0[1-9]|[1-9]"),
+        "j" => named(
+            "j",
+            r"36[0-6]|3[0-5]\d|[12]\d\d|0[1-9]\d|00[1-9]|[1-9]\d|0[1-9]|[1-9]",
+        ),
         "U" => named("U", r"5[0-3]|[0-4]\d|\d"),
         "W" => named("W", r"5[0-3]|[0-4]\d|\d"),
         "w" => named("w", "[0-6]"),
@@ -58,7 +61,10 @@ fn directive(name: &str) -> Option<String> {
         "Z" => named("Z", "Z|[A-Z]{3,5}"),
         "z" => named("z", r"Z|UTC|GMT|[+-][01]\d(?::?\d{2})?"),
         "ExZ" => named("Z", TZ_ABBR),
-        "Exz" => named("z", &format!(r"(?:{TZ_ABBR})?[+-][01]\d(?::?\d{{2}})?|{TZ_ABBR}")),
+        "Exz" => named(
+            "z",
+            &format!(r"(?:{TZ_ABBR})?[+-][01]\d(?::?\d{{2}})?|{TZ_ABBR}"),
+        ),
         "Exd" => named("d", r"[1-2]\d|0[1-9]|3[0-1]"),
         "Exm" => named("m", r"0[1-9]|1[0-2]"),
         "ExH" => named("H", r"[0-1]\d|2[0-3]"),
@@ -92,7 +98,10 @@ pub fn expand(pattern: &str) -> Result<String, String> {
         let (name, len) = match ex_len {
             Some(len) if directive(&after[..len]).is_some() => (&after[..len], len),
             _ => {
-                let c = after.chars().next().ok_or("`%` at the end of the pattern")?;
+                let c = after
+                    .chars()
+                    .next()
+                    .ok_or("`%` at the end of the pattern")?;
                 (&after[..c.len_utf8()], c.len_utf8())
             }
         };
@@ -129,7 +138,12 @@ pub struct Template {
 
 impl Template {
     /// A template from a `datepattern` line (after `{^LN-BEG}` / `{UNB}` were read).
-    pub fn from_pattern(name: &str, pattern: &str, begin: Begin, end: bool) -> Result<Self, String> {
+    pub fn from_pattern(
+        name: &str,
+        pattern: &str,
+        begin: Begin,
+        end: bool,
+    ) -> Result<Self, String> {
         let mut regex = expand(pattern)?;
         let alpha = ["%a", "%A", "%b", "%B", "%p", "%c"]
             .iter()
@@ -158,9 +172,8 @@ impl Template {
         anchored |= regex.starts_with('^') || body.starts_with('^') || body.starts_with("?:^");
         anchored |= regex.ends_with('$') && !regex.ends_with("\\$") && !regex.ends_with("|$");
         let regex = format!("{flags}{}", remove_star_markers(&regex));
-        let compiled = PyRegex::new(&regex, Flags::default()).map_err(|e: ParseError| {
-            format!("{} (in `{regex}`)", e.message)
-        })?;
+        let compiled = PyRegex::new(&regex, Flags::default())
+            .map_err(|e: ParseError| format!("{} (in `{regex}`)", e.message))?;
         Ok(Self {
             name: name.to_string(),
             regex: compiled,
@@ -180,7 +193,12 @@ impl Template {
             let ok_end = !self.word_end || !inside_word(line, end);
             if ok_begin && ok_end {
                 // Group 1 normally; the epoch template has one group per place it looks.
-                let date = spans[1..].iter().flatten().next().copied().unwrap_or((start, start));
+                let date = spans[1..]
+                    .iter()
+                    .flatten()
+                    .next()
+                    .copied()
+                    .unwrap_or((start, start));
                 return Some((start, date));
             }
             from = start + line[start..].chars().next().map_or(1, char::len_utf8);
@@ -207,7 +225,10 @@ fn take_global_flags(regex: &mut String) -> String {
             .chars()
             .take_while(|c| c.is_ascii_lowercase())
             .count();
-        if len > 0 && regex[at + 2 + len..].starts_with(')') && (at == 0 || !regex[..at].ends_with('\\')) {
+        if len > 0
+            && regex[at + 2 + len..].starts_with(')')
+            && (at == 0 || !regex[..at].ends_with('\\'))
+        {
             let flags = regex[at..at + 3 + len].to_string();
             regex.replace_range(at..at + 3 + len, "");
             return flags;
@@ -258,7 +279,10 @@ fn wrap_in_group(regex: &str) -> String {
     let flag_group = |s: &str| -> usize {
         s.strip_prefix("(?")
             .and_then(|r| {
-                let n = r.chars().take_while(|c| c.is_alphanumeric() || *c == '_').count();
+                let n = r
+                    .chars()
+                    .take_while(|c| c.is_alphanumeric() || *c == '_')
+                    .count();
                 (n > 0 && r[n..].starts_with(')')).then_some(n + 3)
             })
             .unwrap_or(0)
@@ -268,7 +292,11 @@ fn wrap_in_group(regex: &str) -> String {
         head += 1;
     }
     head += flag_group(&regex[head..]);
-    let tail = if regex.len() > head && regex.ends_with('$') { 1 } else { 0 };
+    let tail = if regex.len() > head && regex.ends_with('$') {
+        1
+    } else {
+        0
+    };
     format!(
         "{}({}){}",
         &regex[..head],

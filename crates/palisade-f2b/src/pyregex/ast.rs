@@ -24,7 +24,11 @@ pub enum Perl {
 pub enum ClassItem {
     Char(char),
     Range(char, char),
-    Perl { class: Perl, negated: bool, ascii: bool },
+    Perl {
+        class: Perl,
+        negated: bool,
+        ascii: bool,
+    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -38,10 +42,16 @@ pub enum Look {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum GroupKind {
     /// Capture group number (from 1) and name.
-    Capture { index: usize, name: Option<String> },
+    Capture {
+        index: usize,
+        name: Option<String>,
+    },
     NonCapture,
     /// `(?flags-flags:...)`: the flags inside.
-    Flags { on: Flags, off: Flags },
+    Flags {
+        on: Flags,
+        off: Flags,
+    },
     Atomic,
     Look(Look),
 }
@@ -49,21 +59,44 @@ pub enum GroupKind {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Node {
     Empty,
-    Literal { ch: char, ignore_case: bool },
+    Literal {
+        ch: char,
+        ignore_case: bool,
+    },
     /// `.`; `dot_all` if it also matches `\n`.
-    Any { dot_all: bool },
-    Class { negated: bool, items: Vec<ClassItem>, ignore_case: bool },
-    Perl { class: Perl, negated: bool, ascii: bool },
+    Any {
+        dot_all: bool,
+    },
+    Class {
+        negated: bool,
+        items: Vec<ClassItem>,
+        ignore_case: bool,
+    },
+    Perl {
+        class: Perl,
+        negated: bool,
+        ascii: bool,
+    },
     /// `^` (`multi_line`: also after each `\n`).
-    LineStart { multi_line: bool },
+    LineStart {
+        multi_line: bool,
+    },
     /// `$`.
-    LineEnd { multi_line: bool },
+    LineEnd {
+        multi_line: bool,
+    },
     /// `\A`.
     TextStart,
     /// `\Z`.
     TextEnd,
-    WordBoundary { negated: bool, ascii: bool },
-    Group { kind: GroupKind, body: Box<Node> },
+    WordBoundary {
+        negated: bool,
+        ascii: bool,
+    },
+    Group {
+        kind: GroupKind,
+        body: Box<Node>,
+    },
     Concat(Vec<Node>),
     Alternation(Vec<Node>),
     Repeat {

@@ -142,7 +142,12 @@ fn write_node(node: &Node, target: Target, out: &mut String) {
 fn write_group(kind: &GroupKind, body: &Node, target: Target, out: &mut String) {
     let open = match (kind, target) {
         (GroupKind::Look(_), Target::Screen) => return,
-        (GroupKind::Capture { name: Some(name), .. }, Target::Exact) => format!("(?P<{name}>"),
+        (
+            GroupKind::Capture {
+                name: Some(name), ..
+            },
+            Target::Exact,
+        ) => format!("(?P<{name}>"),
         (GroupKind::Capture { .. }, Target::Exact) => "(".to_string(),
         (GroupKind::Atomic, Target::Exact) => "(?>".to_string(),
         (GroupKind::Look(look), _) => match look {

@@ -123,14 +123,18 @@ impl PyRegex {
         match &self.engine {
             Engine::Fast(r) => {
                 let caps = r.captures_at(text, start)?;
-                Some(spans(caps.len(), &|i| caps.get(i).map(|m| (m.start(), m.end()))))
+                Some(spans(caps.len(), &|i| {
+                    caps.get(i).map(|m| (m.start(), m.end()))
+                }))
             }
             Engine::Backtracking { screen, exact } => {
                 if !screen.is_match_at(text, start) {
                     return None;
                 }
                 let caps = exact.captures_from_pos(text, start).ok()??;
-                Some(spans(caps.len(), &|i| caps.get(i).map(|m| (m.start(), m.end()))))
+                Some(spans(caps.len(), &|i| {
+                    caps.get(i).map(|m| (m.start(), m.end()))
+                }))
             }
         }
     }

@@ -34,7 +34,10 @@ pub fn parse(pattern: &str, base: Flags) -> Result<Parsed, ParseError> {
             break;
         }
         if off != Flags::default() {
-            return Err(p.err(p.pos, "global flags cannot be turned off (`(?-i)`); use `(?-i:...)`"));
+            return Err(p.err(
+                p.pos,
+                "global flags cannot be turned off (`(?-i)`); use `(?-i:...)`",
+            ));
         }
         flags = merge(flags, on, Flags::default());
         p.pos += len;
@@ -172,7 +175,11 @@ impl Parser<'_> {
             }
             Some((lo, hi)) if digits(lo) && digits(hi) => (
                 if lo.is_empty() { 0 } else { lo.parse().ok()? },
-                if hi.is_empty() { None } else { Some(hi.parse().ok()?) },
+                if hi.is_empty() {
+                    None
+                } else {
+                    Some(hi.parse().ok()?)
+                },
             ),
             _ => return None,
         };
@@ -220,7 +227,9 @@ impl Parser<'_> {
 
     fn atom(&mut self, flags: Flags) -> Result<Node, ParseError> {
         let start = self.pos;
-        let c = self.bump().ok_or_else(|| self.err(start, "unexpected end"))?;
+        let c = self
+            .bump()
+            .ok_or_else(|| self.err(start, "unexpected end"))?;
         Ok(match c {
             '(' => self.group(start, flags)?,
             '[' => self.class(start, flags)?,
@@ -260,7 +269,10 @@ impl Parser<'_> {
                 'a' if !turning_off => target.ascii = true,
                 'u' if !turning_off => {}
                 'L' => {
-                    return Err(self.err(at, "the LOCALE flag `(?L)` cannot be used with text patterns"))
+                    return Err(self.err(
+                        at,
+                        "the LOCALE flag `(?L)` cannot be used with text patterns",
+                    ))
                 }
                 '-' if !turning_off => {
                     turning_off = true;
@@ -285,7 +297,11 @@ impl Parser<'_> {
             GroupKind::NonCapture
         } else if self.eat("P<") {
             let name = self.name_until('>', start)?;
-            if self.groups.iter().any(|g| g.as_deref() == Some(name.as_str())) {
+            if self
+                .groups
+                .iter()
+                .any(|g| g.as_deref() == Some(name.as_str()))
+            {
                 return Err(self.err(start, format!("redefinition of group name `{name}`")));
             }
             self.groups.push(Some(name.clone()));
@@ -347,8 +363,13 @@ impl Parser<'_> {
         if let GroupKind::Capture { index, .. } = kind {
             self.open.retain(|&i| i != index);
         }
-        if matches!(kind, GroupKind::Look(Look::Behind | Look::NotBehind)) && fixed_width(&body).is_none() {
-            return Err(self.err(start, "lookbehind must have a fixed length (Python requires it too)"));
+        if matches!(kind, GroupKind::Look(Look::Behind | Look::NotBehind))
+            && fixed_width(&body).is_none()
+        {
+            return Err(self.err(
+                start,
+                "lookbehind must have a fixed length (Python requires it too)",
+            ));
         }
         Ok(Node::Group {
             kind,
@@ -477,9 +498,13 @@ impl Parser<'_> {
     }
 
     fn octal(&self, digits: &str, start: usize, flags: Flags) -> Result<Node, ParseError> {
-        let value = u32::from_str_radix(digits, 8).map_err(|_| self.err(start, "bad octal escape"))?;
+        let value =
+            u32::from_str_radix(digits, 8).map_err(|_| self.err(start, "bad octal escape"))?;
         if value > 0o377 {
-            return Err(self.err(start, format!("octal escape value \\{digits} outside of range 0-0o377")));
+            return Err(self.err(
+                start,
+                format!("octal escape value \\{digits} outside of range 0-0o377"),
+            ));
         }
         Ok(Node::Literal {
             ch: char::from_u32(value).unwrap_or('\0'),
@@ -489,7 +514,9 @@ impl Parser<'_> {
 
     /// An escape that stands for one character (after the `\`, at `self.pos`).
     fn char_escape(&mut self, start: usize) -> Result<char, ParseError> {
-        let c = self.bump().ok_or_else(|| self.err(start, "bad escape (end of pattern)"))?;
+        let c = self
+            .bump()
+            .ok_or_else(|| self.err(start, "bad escape (end of pattern)"))?;
         let hex = |p: &mut Self, n: usize| -> Result<char, ParseError> {
             let digits: String = p.text[p.pos..].chars().take(n).collect();
             if digits.len() != n || !digits.bytes().all(|b| b.is_ascii_hexdigit()) {
@@ -556,7 +583,8 @@ impl Parser<'_> {
                 },
                 ch => ch,
             };
-            if self.text[self.pos..].starts_with('-') && !self.text[self.pos + 1..].starts_with(']') {
+            if self.text[self.pos..].starts_with('-') && !self.text[self.pos + 1..].starts_with(']')
+            {
                 self.pos += 1;
                 let hi_start = self.pos;
                 let hi = match self

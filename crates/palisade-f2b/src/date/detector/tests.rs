@@ -10,12 +10,24 @@ fn line_start_forms_as_common_conf_sets_them() {
     for (line, date) in [
         ("Jun 21 16:47:48 host sshd[1]: x", "Jun 21 16:47:48"),
         ("Jun  1 06:47:48 host sshd[1]: x", "Jun  1 06:47:48"),
-        ("Sat Jun 21 16:47:48.123 2024 host x", "Sat Jun 21 16:47:48.123 2024"),
-        ("2024-03-05T14:39:21.123456+01:00 host sshd: x", "2024-03-05T14:39:21.123456+01:00"),
+        (
+            "Sat Jun 21 16:47:48.123 2024 host x",
+            "Sat Jun 21 16:47:48.123 2024",
+        ),
+        (
+            "2024-03-05T14:39:21.123456+01:00 host sshd: x",
+            "2024-03-05T14:39:21.123456+01:00",
+        ),
         ("2024/03/05 14:39:21 [error] 7#7: x", "2024/03/05 14:39:21"),
-        ("[05/Mar/2024:14:39:21 +0100] x", "05/Mar/2024:14:39:21 +0100"),
+        (
+            "[05/Mar/2024:14:39:21 +0100] x",
+            "05/Mar/2024:14:39:21 +0100",
+        ),
         ("1710000000.123 host x", "1710000000.123"),
-        ("@400000005c3f3e7b0d8a4a8c host x", "@400000005c3f3e7b0d8a4a8c"),
+        (
+            "@400000005c3f3e7b0d8a4a8c host x",
+            "@400000005c3f3e7b0d8a4a8c",
+        ),
     ] {
         assert_eq!(span(&d, line), Some(date), "{line}");
     }
@@ -30,7 +42,10 @@ fn without_datepattern_a_date_anywhere_counts() {
     let d = DateDetector::new(None).unwrap();
     let line = r#"192.0.2.1 - - [05/Mar/2024:14:39:21 +0100] "GET / HTTP/1.1" 200"#;
     assert_eq!(span(&d, line), Some("05/Mar/2024:14:39:21 +0100"));
-    assert_eq!(span(&d, "audit(1710000000.123:77): x"), Some("1710000000.123"));
+    assert_eq!(
+        span(&d, "audit(1710000000.123:77): x"),
+        Some("1710000000.123")
+    );
     // Inside a word is not a date.
     assert_eq!(span(&d, "idJun 21 16:47:48x"), None);
 }
@@ -38,7 +53,10 @@ fn without_datepattern_a_date_anywhere_counts() {
 #[test]
 fn custom_patterns_and_frames() {
     let d = DateDetector::new(Some("^%Y-%m-%d %H:%M:%S")).unwrap();
-    assert_eq!(span(&d, "2024-03-05 14:39:21 x"), Some("2024-03-05 14:39:21"));
+    assert_eq!(
+        span(&d, "2024-03-05 14:39:21 x"),
+        Some("2024-03-05 14:39:21")
+    );
     let d = DateDetector::new(Some(r"^[^\[]*\[({DATE})")).unwrap();
     assert_eq!(
         span(&d, "client x [05/Mar/2024:14:39:21 +0100] y"),
