@@ -1,7 +1,7 @@
 //! Python regular expressions on Rust's engines.
 //!
-//! fail2ban's patterns are Python `re` patterns. They are parsed here ([`parse`]) and
-//! written out again ([`emit`]) rather than handed over as text, because the two dialects
+//! fail2ban's patterns are Python `re` patterns. They are parsed here (`parse`) and
+//! written out again (`emit`) rather than handed over as text, because the two dialects
 //! read some of the same text differently (`\Z`, `{,n}`, `[[]`, `\<`, `(?P=name)`, global
 //! flags) and a pattern read differently is a pattern that matches the wrong thing.
 //!
