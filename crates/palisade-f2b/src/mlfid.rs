@@ -185,24 +185,23 @@ impl MlfidCache {
 mod tests {
     use super::*;
 
-    fn some(s: &str) -> Option<String> {
-        Some(s.to_string())
+    /// What a match says: its address, user and "no failure" flag.
+    fn said(ip4: Option<&str>, user: Option<&str>, nofail: Option<&str>) -> Fail {
+        let own = |v: Option<&str>| v.map(str::to_string);
+        Fail {
+            ip4: own(ip4),
+            user: own(user),
+            nofail: own(nofail),
+            ..Fail::default()
+        }
     }
 
     #[test]
     fn address_from_a_nofail_line_completes_a_later_failure() {
         let mut c = MlfidCache::default();
-        let hello = Fail {
-            ip4: some("192.0.2.7"),
-            nofail: some("Connection from"),
-            ..Fail::default()
-        };
+        let hello = said(Some("192.0.2.7"), None, Some("Connection from"));
         assert!(c.merge("sshd[1]", hello, None).is_nofail());
-        let fail = Fail {
-            user: some("root"),
-            ..Fail::default()
-        };
-        let merged = c.merge("sshd[1]", fail, None);
+        let merged = c.merge("sshd[1]", said(None, Some("root"), None), None);
         assert!(!merged.is_nofail());
         assert_eq!(merged.ip4.as_deref(), Some("192.0.2.7"));
     }
@@ -213,12 +212,8 @@ mod tests {
         let merged = c.merge("id", Fail::default(), None);
         assert!(merged.ip4.is_none());
         c.mark_pending("id");
-        let later = Fail {
-            ip4: some("192.0.2.8"),
-            nofail: some("x"),
-            mlfforget: some("disconnect"),
-            ..Fail::default()
-        };
+        let mut later = said(Some("192.0.2.8"), None, Some("x"));
+        later.mlfforget = Some("disconnect".into());
         let merged = c.merge("id", later, None);
         assert!(!merged.is_nofail(), "pending failure must win over nofail");
         assert_eq!(c.len(), 0);
@@ -227,37 +222,21 @@ mod tests {
     #[test]
     fn two_user_names_in_one_connection_are_a_failure() {
         let mut c = MlfidCache::default();
-        let a = Fail {
-            ip4: some("192.0.2.9"),
-            user: some("a"),
-            nofail: some("n"),
-            ..Fail::default()
-        };
-        assert!(c.merge("id", a, None).is_nofail());
-        let b = Fail {
-            user: some("b"),
-            nofail: some("n"),
-            ..Fail::default()
-        };
-        assert!(!c.merge("id", b, None).is_nofail());
+        assert!(c
+            .merge("id", said(Some("192.0.2.9"), Some("a"), Some("n")), None)
+            .is_nofail());
+        assert!(!c
+            .merge("id", said(None, Some("b"), Some("n")), None)
+            .is_nofail());
     }
 
     #[test]
     fn an_id_is_forgotten_after_its_lifetime() {
         let mut c = MlfidCache::default();
-        let a = Fail {
-            ip4: some("192.0.2.9"),
-            user: some("a"),
-            nofail: some("n"),
-            ..Fail::default()
-        };
-        assert!(c.merge("id", a.clone(), Some(1000)).is_nofail());
-        let b = Fail {
-            user: some("b"),
-            nofail: some("n"),
-            ..Fail::default()
-        };
-        let merged = c.merge("id", b, Some(1000 + LIFETIME_SECS));
+        let first = said(Some("192.0.2.9"), Some("a"), Some("n"));
+        assert!(c.merge("id", first, Some(1000)).is_nofail());
+        let again = said(None, Some("b"), Some("n"));
+        let merged = c.merge("id", again, Some(1000 + LIFETIME_SECS));
         assert!(
             merged.is_nofail(),
             "a new connection with a reused id starts afresh"
