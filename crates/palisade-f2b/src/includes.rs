@@ -29,6 +29,9 @@ pub struct Config {
     pub files: Vec<String>,
 }
 
+/// How deep includes may nest (fail2ban's own filters use two levels).
+const MAX_INCLUDE_DEPTH: usize = 16;
+
 /// The prefix of the sections holding values that a later file replaced.
 pub const KNOWN_PREFIX: &str = "KNOWN/";
 
@@ -108,6 +111,15 @@ impl Reader<'_> {
 
     /// `files`, each followed by its `.local`, each with its includes around it.
     fn includes(&mut self, files: &[String], seen: &[String]) -> Result<Vec<String>, FilterError> {
+        if seen.len() > MAX_INCLUDE_DEPTH {
+            return Err(FilterError::Read {
+                file: seen.last().cloned().unwrap_or_default(),
+                message: format!(
+                    "includes nest more than {MAX_INCLUDE_DEPTH} deep ({}); two files probably include each other through a .local",
+                    seen.join(" -> ")
+                ),
+            });
+        }
         let mut expanded: Vec<String> = Vec::new();
         for file in files {
             expanded.push(file.clone());
@@ -227,6 +239,15 @@ mod tests {
             .with("b.conf", "[INCLUDES]\nbefore = a.conf\n[s]\nk = b\n");
         let cfg = read_filter_config("a", &src).unwrap();
         assert_eq!(cfg.files, ["b.conf", "a.conf"]);
+    }
+
+    #[test]
+    fn include_loops_through_local_files_end_in_an_error() {
+        let src = MemorySource::new()
+            .with("t.conf", "[INCLUDES]\nbefore = t.conf\n")
+            .with("t.local", "[INCLUDES]\nbefore = t.conf\n");
+        let e = read_filter_config("t", &src).unwrap_err();
+        assert!(e.to_string().contains("includes nest more than"), "{e}");
     }
 
     #[test]

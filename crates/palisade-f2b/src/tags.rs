@@ -13,6 +13,10 @@ use crate::sourced::SourcedText;
 /// fail2ban's `MAX_TAG_REPLACE_COUNT`.
 const MAX_REPLACE: usize = 25;
 
+/// A value that grows past this while tags are substituted is an error (tags that
+/// expand to several copies of each other grow exponentially).
+const MAX_VALUE: usize = 1 << 20;
+
 /// The next `<tag>` (no spaces or angle brackets inside) at or after `from`:
 /// (start of `<`, the name).
 fn find_tag(text: &str, from: usize) -> Option<(usize, &str)> {
@@ -90,6 +94,20 @@ pub fn substitute_tags(
                     continue;
                 };
                 value = replace_all(&value, &tag, &replacement);
+                if value.len() > MAX_VALUE {
+                    let origin =
+                        original
+                            .origin_at(0)
+                            .cloned()
+                            .unwrap_or_else(|| crate::sourced::Origin {
+                                file: "(filter options)".into(),
+                                line: 0,
+                            });
+                    return Err(FilterError::config(
+                        &origin,
+                        format!("option `{name}` grows past {MAX_VALUE} bytes as its tags are substituted; a tag probably expands to copies of itself"),
+                    ));
+                }
                 match counts[i].iter_mut().find(|(t, _)| *t == tag) {
                     Some((_, c)) => *c += 1,
                     None => counts[i].push((tag.clone(), 1)),

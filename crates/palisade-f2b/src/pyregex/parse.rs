@@ -23,6 +23,7 @@ pub fn parse(pattern: &str, base: Flags) -> Result<Parsed, ParseError> {
     let mut p = Parser {
         text: pattern,
         pos: 0,
+        depth: 0,
         groups: Vec::new(),
         open: Vec::new(),
         conditions: Vec::new(),
@@ -66,9 +67,14 @@ fn merge(mut flags: Flags, on: Flags, off: Flags) -> Flags {
     flags
 }
 
+/// Groups may nest this deep (Rust's `regex` allows 250; fail2ban's use a handful).
+const MAX_NESTING: usize = 100;
+
 struct Parser<'a> {
     text: &'a str,
     pos: usize,
+    /// Groups currently open around the parse position.
+    depth: usize,
     groups: Vec<Option<String>>,
     /// Numbers of the groups still open (a backreference to one is an error).
     open: Vec<usize>,
@@ -287,6 +293,16 @@ impl Parser<'_> {
     }
 
     fn group(&mut self, start: usize, flags: Flags) -> Result<Node, ParseError> {
+        if self.depth >= MAX_NESTING {
+            return Err(self.err(start, format!("groups nest more than {MAX_NESTING} deep")));
+        }
+        self.depth += 1;
+        let node = self.group_body(start, flags);
+        self.depth -= 1;
+        node
+    }
+
+    fn group_body(&mut self, start: usize, flags: Flags) -> Result<Node, ParseError> {
         let kind = if !self.eat("?") {
             self.groups.push(None);
             GroupKind::Capture {

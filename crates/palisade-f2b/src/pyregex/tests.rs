@@ -88,6 +88,8 @@ fn refusals_say_what_and_where() {
         assert_eq!(e.offset, offset, "{pattern}: {e:?}");
         assert!(e.message.contains(needle), "{pattern}: {e:?}");
     }
+    let deep = format!("{}a{}", "(".repeat(5000), ")".repeat(5000));
+    assert!(refused(&deep).message.contains("nest more than"));
     let e = refused(r"x(?<=a+)b");
     assert_eq!(e.offset, 1);
     assert!(e.message.contains("fixed length"), "{e:?}");
