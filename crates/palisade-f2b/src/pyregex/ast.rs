@@ -12,6 +12,19 @@ pub struct Flags {
     pub ascii: bool,
 }
 
+impl Flags {
+    /// These flags with `on` turned on and `off` turned off (`(?on-off:...)`); ASCII mode
+    /// cannot be turned off.
+    pub fn with(mut self, on: Flags, off: Flags) -> Flags {
+        self.ignore_case = (self.ignore_case || on.ignore_case) && !off.ignore_case;
+        self.multi_line = (self.multi_line || on.multi_line) && !off.multi_line;
+        self.dot_all = (self.dot_all || on.dot_all) && !off.dot_all;
+        self.verbose = (self.verbose || on.verbose) && !off.verbose;
+        self.ascii = self.ascii || on.ascii;
+        self
+    }
+}
+
 /// `\d`, `\w`, `\s` and their negations.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Perl {

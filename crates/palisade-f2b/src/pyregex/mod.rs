@@ -12,7 +12,9 @@
 
 mod ast;
 mod emit;
+mod escape;
 mod parse;
+mod width;
 
 pub use ast::Flags;
 use emit::{emit, Target};

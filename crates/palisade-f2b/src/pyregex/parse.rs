@@ -3,7 +3,8 @@
 //! byte offset of the construct, so the caller can point at the filter line; nothing is
 //! silently read differently from Python.
 
-use super::ast::{ClassItem, Flags, GroupKind, Look, Node, Perl};
+use super::ast::{Flags, GroupKind, Look, Node};
+use super::width::fixed_width;
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ParseError {
@@ -40,7 +41,7 @@ pub fn parse(pattern: &str, base: Flags) -> Result<Parsed, ParseError> {
                 "global flags cannot be turned off (`(?-i)`); use `(?-i:...)`",
             ));
         }
-        flags = merge(flags, on, Flags::default());
+        flags = flags.with(on, Flags::default());
         p.pos += len;
     }
     let root = p.alternation(flags)?;
@@ -58,21 +59,12 @@ pub fn parse(pattern: &str, base: Flags) -> Result<Parsed, ParseError> {
     })
 }
 
-fn merge(mut flags: Flags, on: Flags, off: Flags) -> Flags {
-    flags.ignore_case = (flags.ignore_case || on.ignore_case) && !off.ignore_case;
-    flags.multi_line = (flags.multi_line || on.multi_line) && !off.multi_line;
-    flags.dot_all = (flags.dot_all || on.dot_all) && !off.dot_all;
-    flags.verbose = (flags.verbose || on.verbose) && !off.verbose;
-    flags.ascii = flags.ascii || on.ascii;
-    flags
-}
-
 /// Groups may nest this deep (Rust's `regex` allows 250; fail2ban's use a handful).
 const MAX_NESTING: usize = 100;
 
-struct Parser<'a> {
-    text: &'a str,
-    pos: usize,
+pub(super) struct Parser<'a> {
+    pub(super) text: &'a str,
+    pub(super) pos: usize,
     /// Groups currently open around the parse position.
     depth: usize,
     groups: Vec<Option<String>>,
@@ -83,24 +75,24 @@ struct Parser<'a> {
 }
 
 impl Parser<'_> {
-    fn err(&self, offset: usize, message: impl Into<String>) -> ParseError {
+    pub(super) fn err(&self, offset: usize, message: impl Into<String>) -> ParseError {
         ParseError {
             offset,
             message: message.into(),
         }
     }
 
-    fn peek(&self) -> Option<char> {
+    pub(super) fn peek(&self) -> Option<char> {
         self.text[self.pos..].chars().next()
     }
 
-    fn bump(&mut self) -> Option<char> {
+    pub(super) fn bump(&mut self) -> Option<char> {
         let c = self.peek()?;
         self.pos += c.len_utf8();
         Some(c)
     }
 
-    fn eat(&mut self, s: &str) -> bool {
+    pub(super) fn eat(&mut self, s: &str) -> bool {
         if self.text[self.pos..].starts_with(s) {
             self.pos += s.len();
             true
@@ -366,7 +358,7 @@ impl Parser<'_> {
             }
         };
         let inner = match &kind {
-            GroupKind::Flags { on, off } => merge(flags, *on, *off),
+            GroupKind::Flags { on, off } => flags.with(*on, *off),
             _ => flags,
         };
         if let GroupKind::Capture { index, .. } = kind {
@@ -452,7 +444,7 @@ impl Parser<'_> {
     }
 
     /// The number of a closed group, by name or number, for a backreference.
-    fn group_number(&self, name: &str, at: usize) -> Result<usize, ParseError> {
+    pub(super) fn group_number(&self, name: &str, at: usize) -> Result<usize, ParseError> {
         let index = match name.parse::<usize>() {
             Ok(n) => n,
             Err(_) => self
@@ -466,231 +458,5 @@ impl Parser<'_> {
             return Err(self.err(at, "cannot refer to an open group"));
         }
         Ok(index)
-    }
-
-    fn escape(&mut self, start: usize, flags: Flags) -> Result<Node, ParseError> {
-        let c = self
-            .peek()
-            .ok_or_else(|| self.err(start, "bad escape (end of pattern)"))?;
-        let perl = |class, negated| Node::Perl {
-            class,
-            negated,
-            ascii: flags.ascii,
-        };
-        let node = match c {
-            'A' => Node::TextStart,
-            'Z' => Node::TextEnd,
-            'b' | 'B' => Node::WordBoundary {
-                negated: c == 'B',
-                ascii: flags.ascii,
-            },
-            'd' | 'D' => perl(Perl::Digit, c == 'D'),
-            'w' | 'W' => perl(Perl::Word, c == 'W'),
-            's' | 'S' => perl(Perl::Space, c == 'S'),
-            '1'..='9' => {
-                let digits: String = self.text[self.pos..]
-                    .chars()
-                    .take(3)
-                    .take_while(|c| c.is_ascii_digit())
-                    .collect();
-                if digits.len() == 3 && digits.bytes().all(|b| (b'0'..=b'7').contains(&b)) {
-                    self.pos += 3;
-                    return self.octal(&digits, start, flags);
-                }
-                let number = &digits[..digits.len().min(2)];
-                self.pos += number.len();
-                return Ok(Node::Backref(self.group_number(number, start)?));
-            }
-            _ => {
-                let ch = self.char_escape(start)?;
-                return Ok(Node::Literal {
-                    ch,
-                    ignore_case: flags.ignore_case,
-                });
-            }
-        };
-        self.bump();
-        Ok(node)
-    }
-
-    fn octal(&self, digits: &str, start: usize, flags: Flags) -> Result<Node, ParseError> {
-        let value =
-            u32::from_str_radix(digits, 8).map_err(|_| self.err(start, "bad octal escape"))?;
-        if value > 0o377 {
-            return Err(self.err(
-                start,
-                format!("octal escape value \\{digits} outside of range 0-0o377"),
-            ));
-        }
-        Ok(Node::Literal {
-            ch: char::from_u32(value).unwrap_or('\0'),
-            ignore_case: flags.ignore_case,
-        })
-    }
-
-    /// An escape that stands for one character (after the `\`, at `self.pos`).
-    fn char_escape(&mut self, start: usize) -> Result<char, ParseError> {
-        let c = self
-            .bump()
-            .ok_or_else(|| self.err(start, "bad escape (end of pattern)"))?;
-        let hex = |p: &mut Self, n: usize| -> Result<char, ParseError> {
-            let digits: String = p.text[p.pos..].chars().take(n).collect();
-            if digits.len() != n || !digits.bytes().all(|b| b.is_ascii_hexdigit()) {
-                return Err(p.err(start, format!("incomplete escape \\{c}{digits}")));
-            }
-            p.pos += n;
-            u32::from_str_radix(&digits, 16)
-                .ok()
-                .and_then(char::from_u32)
-                .ok_or_else(|| p.err(start, format!("bad escape \\{c}{digits}")))
-        };
-        Ok(match c {
-            'a' => '\x07',
-            'f' => '\x0c',
-            'n' => '\n',
-            'r' => '\r',
-            't' => '\t',
-            'v' => '\x0b',
-            'x' => hex(self, 2)?,
-            'u' => hex(self, 4)?,
-            'U' => hex(self, 8)?,
-            '0' => {
-                let more: String = self.text[self.pos..]
-                    .chars()
-                    .take(2)
-                    .take_while(|c| ('0'..='7').contains(c))
-                    .collect();
-                self.pos += more.len();
-                char::from_u32(u32::from_str_radix(&format!("0{more}"), 8).unwrap_or(0)).unwrap_or('\0')
-            }
-            'N' => {
-                return Err(self.err(
-                    start,
-                    "named Unicode escapes `\\N{...}` are not supported: write the character, or `\\uXXXX`",
-                ))
-            }
-            c if c.is_ascii_alphanumeric() => {
-                return Err(self.err(start, format!("bad escape \\{c}")))
-            }
-            c => c,
-        })
-    }
-
-    fn class(&mut self, start: usize, flags: Flags) -> Result<Node, ParseError> {
-        let negated = self.eat("^");
-        let mut items = Vec::new();
-        let mut first = true;
-        loop {
-            let item_start = self.pos;
-            let c = self
-                .bump()
-                .ok_or_else(|| self.err(start, "unterminated character set"))?;
-            if c == ']' && !first {
-                break;
-            }
-            first = false;
-            let low = match c {
-                '\\' => match self.class_escape(item_start, flags)? {
-                    ClassItem::Char(ch) => ch,
-                    perl => {
-                        items.push(perl);
-                        continue;
-                    }
-                },
-                ch => ch,
-            };
-            if self.text[self.pos..].starts_with('-') && !self.text[self.pos + 1..].starts_with(']')
-            {
-                self.pos += 1;
-                let hi_start = self.pos;
-                let hi = match self
-                    .bump()
-                    .ok_or_else(|| self.err(start, "unterminated character set"))?
-                {
-                    '\\' => match self.class_escape(hi_start, flags)? {
-                        ClassItem::Char(ch) => ch,
-                        _ => return Err(self.err(item_start, "bad character range")),
-                    },
-                    ch => ch,
-                };
-                if hi < low {
-                    return Err(self.err(item_start, format!("bad character range {low}-{hi}")));
-                }
-                items.push(ClassItem::Range(low, hi));
-            } else {
-                items.push(ClassItem::Char(low));
-            }
-        }
-        Ok(Node::Class {
-            negated,
-            items,
-            ignore_case: flags.ignore_case,
-        })
-    }
-
-    /// An escape inside `[...]` (after the `\`).
-    fn class_escape(&mut self, start: usize, flags: Flags) -> Result<ClassItem, ParseError> {
-        let c = self
-            .peek()
-            .ok_or_else(|| self.err(start, "unterminated character set"))?;
-        let perl = |class| ClassItem::Perl {
-            class,
-            negated: c.is_ascii_uppercase(),
-            ascii: flags.ascii,
-        };
-        let item = match c {
-            'd' | 'D' => perl(Perl::Digit),
-            'w' | 'W' => perl(Perl::Word),
-            's' | 'S' => perl(Perl::Space),
-            'b' => ClassItem::Char('\x08'),
-            '1'..='7' => {
-                let digits: String = self.text[self.pos..]
-                    .chars()
-                    .take(3)
-                    .take_while(|c| ('0'..='7').contains(c))
-                    .collect();
-                self.pos += digits.len();
-                match self.octal(&digits, start, flags)? {
-                    Node::Literal { ch, .. } => return Ok(ClassItem::Char(ch)),
-                    _ => return Err(self.err(start, "bad octal escape")),
-                }
-            }
-            _ => return Ok(ClassItem::Char(self.char_escape(start)?)),
-        };
-        self.bump();
-        Ok(item)
-    }
-}
-
-/// The number of characters every match of `node` has, `None` if it varies.
-fn fixed_width(node: &Node) -> Option<usize> {
-    match node {
-        Node::Empty
-        | Node::LineStart { .. }
-        | Node::LineEnd { .. }
-        | Node::TextStart
-        | Node::TextEnd
-        | Node::WordBoundary { .. } => Some(0),
-        Node::Literal { .. } | Node::Any { .. } | Node::Class { .. } | Node::Perl { .. } => Some(1),
-        Node::Group { kind, body } => match kind {
-            GroupKind::Look(_) => Some(0),
-            _ => fixed_width(body),
-        },
-        Node::Concat(nodes) => nodes.iter().map(fixed_width).sum(),
-        Node::Alternation(branches) => {
-            let first = fixed_width(branches.first()?)?;
-            branches[1..]
-                .iter()
-                .all(|b| fixed_width(b) == Some(first))
-                .then_some(first)
-        }
-        Node::Repeat { body, min, max, .. } => {
-            (Some(*min) == *max).then(|| fixed_width(body).map(|w| w * *min as usize))?
-        }
-        Node::Backref(_) => None,
-        Node::Conditional { yes, no, .. } => {
-            let w = fixed_width(yes)?;
-            (fixed_width(no) == Some(w)).then_some(w)
-        }
     }
 }
