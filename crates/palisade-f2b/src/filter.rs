@@ -9,6 +9,7 @@ use crate::hosttags::{expand_tags, localize_flags};
 use crate::includes::read_filter_config;
 use crate::matcher::FilterMatcher;
 use crate::mlfid::Fail;
+use crate::prefregex::{Prefix, CONTENT_TO_END};
 use crate::pyregex::{Flags, PyRegex, Spans};
 use crate::source::FilterSource;
 use crate::sourced::SourcedText;
@@ -24,7 +25,7 @@ pub struct Filter {
 pub(crate) struct Compiled {
     pub name: String,
     pub files: Vec<String>,
-    pub prefregex: Option<Rule>,
+    pub prefregex: Option<Prefix>,
     pub failregex: Vec<Rule>,
     pub ignoreregex: Vec<Rule>,
     /// One pass over a line says which failregexes may match it.
@@ -233,14 +234,16 @@ pub fn load_filter(spec: &FilterSpec, source: &dyn FilterSource) -> Result<Filte
     let prefregex = def
         .prefregex
         .as_ref()
-        .map(|r| compile("prefregex", r, Flags::default(), use_dns))
+        .map(|r| compile_prefix(r, use_dns))
         .transpose()?;
     let failregex = def
         .failregex
         .iter()
         .map(|r| compile("failregex", r, multi_line, use_dns))
         .collect::<Result<Vec<_>, _>>()?;
-    let prefix_identifies = prefregex.as_ref().is_some_and(|p| p.groups.identifies());
+    let prefix_identifies = prefregex
+        .as_ref()
+        .is_some_and(|p| p.whole.groups.identifies());
     for (rule, text) in failregex.iter().zip(&def.failregex) {
         if !rule.groups.identifies() && !prefix_identifies {
             return Err(FilterError::Regex {
@@ -295,6 +298,21 @@ pub fn load_filter(spec: &FilterSpec, source: &dyn FilterSource) -> Result<Filte
             logtype: def.logtype,
         }),
     })
+}
+
+/// The prefregex, and its start alone when it ends by capturing the rest of the line.
+pub(crate) fn compile_prefix(text: &SourcedText, use_dns: bool) -> Result<Prefix, FilterError> {
+    let whole = compile("prefregex", text, Flags::default(), use_dns)?;
+    let head = whole
+        .source
+        .strip_suffix(CONTENT_TO_END)
+        .and_then(|head| PyRegex::new(head, Flags::default()).ok())
+        .map(|regex| Rule {
+            groups: GroupIndex::new(&regex),
+            source: whole.source.clone(),
+            regex,
+        });
+    Ok(Prefix { whole, head })
 }
 
 /// Tags expanded, then compiled; errors point at the line the offending part came from.

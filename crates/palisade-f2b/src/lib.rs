@@ -19,6 +19,11 @@
 //! Everything here is pure: files come through a [`FilterSource`] ([`DirSource`] is the
 //! one small module that reads the file system), lines and the time come from the caller.
 //!
+//! Journal lines: with `logtype=journal` given with the name (what fail2ban's systemd
+//! backend sets), feed each entry as fail2ban formats it, `HOSTNAME IDENT[PID]: MESSAGE`
+//! (`_HOSTNAME`; `SYSLOG_IDENTIFIER`, else `_COMM`; `SYSLOG_PID`, else `_PID`), with no
+//! timestamp: no date is looked for in them.
+//!
 //! Deliberate differences from fail2ban:
 //! - host names are never resolved: `<HOST>` still matches them where fail2ban would (so
 //!   the same regex decides a line), but such a failure is dropped; `<DNS>` is refused;
@@ -58,6 +63,7 @@ mod ini;
 mod interpolate;
 mod matcher;
 mod mlfid;
+mod prefregex;
 pub mod pyregex;
 mod source;
 mod sourced;
@@ -71,3 +77,15 @@ pub use matcher::{Failure, FilterMatcher, MAX_LINE};
 pub use source::{FilterSource, MemorySource};
 pub use sourced::Origin;
 pub use spec::FilterSpec;
+
+#[cfg(test)]
+mod tests {
+    /// A filter is shared by the watcher's threads; each matcher moves to its log's thread.
+    #[test]
+    fn filters_are_shared_and_matchers_move_between_threads() {
+        fn shared<T: Send + Sync>() {}
+        fn movable<T: Send>() {}
+        shared::<crate::Filter>();
+        movable::<crate::FilterMatcher>();
+    }
+}

@@ -108,14 +108,8 @@ impl FilterMatcher {
         }
         let mut base = Fail::default();
         if let Some(pref) = &inner.prefregex {
-            let spans = pref.regex.search(&buf)?;
-            base = pref.groups.read(&buf, &spans, &Fail::default());
-            let content = pref
-                .groups
-                .content
-                .and_then(|g| spans.get(g).copied().flatten())
-                .map(|(s, e)| buf[s..e].to_string())
-                .filter(|c| !c.is_empty());
+            let (groups, content) = pref.apply(&buf)?;
+            base = groups;
             if let Some(content) = content {
                 self.buffer.clear();
                 self.buffer.push_back(content.clone());
