@@ -68,6 +68,8 @@ pub fn run() {
     let source = DirSource::new(crate::filter_dir());
     let mut total = Tally::default();
     let mut rows = Vec::new();
+    // Distinct annotated addresses, distinct addresses found, annotated ones never found.
+    let mut total_hosts = (0, 0, 0);
     for name in crate::filter_names(&crate::filter_dir()) {
         if !logs.join(&name).is_file() {
             continue;
@@ -231,16 +233,23 @@ pub fn run() {
         "filter", "expected", "found", "no-ban", "missed", "extra", "wrong"
     );
     for (name, t) in &rows {
+        let lost = t.hosts_annotated.difference(&t.hosts_found).count();
         println!(
-            "{:<24} {:>8} {:>6} {:>7} {:>7} {:>6} {:>6}",
+            "{:<24} {:>8} {:>6} {:>7} {:>7} {:>6} {:>6} {:>10} {:>10} {:>8}",
             name,
             t.expected,
             t.found,
             t.not_addresses,
             t.missed.len(),
             t.unexpected.len(),
-            t.wrong_host.len()
+            t.wrong_host.len(),
+            t.hosts_annotated.len(),
+            t.hosts_found.len(),
+            lost
         );
+        total_hosts.0 += t.hosts_annotated.len();
+        total_hosts.1 += t.hosts_found.len();
+        total_hosts.2 += lost;
         total.expected += t.expected;
         total.found += t.found;
         total.not_addresses += t.not_addresses;
@@ -257,6 +266,10 @@ pub fn run() {
     println!(
         "TOTAL: {} filters with logs; {} failure lines annotated, {} found with the annotated host, {} annotated with a host palisade never bans (a name, a non-address, 0.0.0.0), {} missed, {} unexpected, {} WRONG HOST",
         rows.len(), total.expected, total.found, total.not_addresses, total.missed.len(), total.unexpected.len(), total.wrong_host.len()
+    );
+    println!(
+        "distinct addresses per filter, summed: {} annotated, {} found, {} annotated ones never found",
+        total_hosts.0, total_hosts.1, total_hosts.2
     );
     for (title, list) in [
         ("missed", &total.missed),
