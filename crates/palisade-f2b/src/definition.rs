@@ -47,17 +47,9 @@ pub struct Definition {
     pub usedns: Option<String>,
 }
 
-/// Where options given with the filter name are said to come from.
-pub fn spec_origin() -> Origin {
-    Origin {
-        file: "(options given with the filter name)".into(),
-        line: 0,
-    }
-}
-
 pub fn resolve_definition(config: &Config, spec: &FilterSpec) -> Result<Definition, FilterError> {
     let lookup = Lookup::new(config);
-    let origin = spec_origin();
+    let origin = Origin::filter_options();
     let mut init: Vec<(String, SourcedText)> = spec
         .options
         .iter()
@@ -133,7 +125,7 @@ pub fn resolve_definition(config: &Config, spec: &FilterSpec) -> Result<Definiti
             match text.parse::<usize>() {
                 Ok(n) if n > 0 => n,
                 _ => {
-                    let at = v.origin_at(0).cloned().unwrap_or_else(spec_origin);
+                    let at = v.origin_or_options(0);
                     return Err(FilterError::config(
                         &at,
                         format!("maxlines = `{text}`: must be a whole number of lines, at least 1"),

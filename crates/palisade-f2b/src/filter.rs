@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use crate::date::DateDetector;
-use crate::definition::{resolve_definition, spec_origin};
+use crate::definition::resolve_definition;
 use crate::error::FilterError;
 use crate::hosttags::{expand_tags, localize_flags};
 use crate::includes::read_filter_config;
@@ -12,7 +12,7 @@ use crate::mlfid::Fail;
 use crate::prefregex::{Prefix, CONTENT_TO_END};
 use crate::pyregex::{Flags, PyRegex, Spans};
 use crate::source::FilterSource;
-use crate::sourced::SourcedText;
+use crate::sourced::{Origin, SourcedText};
 use crate::spec::FilterSpec;
 
 /// A loaded filter: cheap to clone, shared by all its matchers.
@@ -247,7 +247,7 @@ pub fn load_filter(spec: &FilterSpec, source: &dyn FilterSource) -> Result<Filte
     for (rule, text) in failregex.iter().zip(&def.failregex) {
         if !rule.groups.identifies() && !prefix_identifies {
             return Err(FilterError::Regex {
-                origin: text.origin_at(0).cloned().unwrap_or_else(spec_origin),
+                origin: text.origin_or_options(0),
                 option: "failregex".into(),
                 regex: text.as_str().to_string(),
                 problem:
@@ -268,10 +268,7 @@ pub fn load_filter(spec: &FilterSpec, source: &dyn FilterSource) -> Result<Filte
         Some(
             DateDetector::new(pattern.map(|p| p.as_str())).map_err(|(line, problem)| {
                 FilterError::Regex {
-                    origin: pattern
-                        .and_then(|p| p.origin_at(0))
-                        .cloned()
-                        .unwrap_or_else(spec_origin),
+                    origin: pattern.map_or_else(Origin::filter_options, |p| p.origin_or_options(0)),
                     option: "datepattern".into(),
                     regex: line,
                     problem,
@@ -323,7 +320,7 @@ fn compile(
     use_dns: bool,
 ) -> Result<Rule, FilterError> {
     let fail = |at: usize, t: &SourcedText, problem: String| FilterError::Regex {
-        origin: t.origin_at(at).cloned().unwrap_or_else(spec_origin),
+        origin: t.origin_or_options(at),
         option: option.to_string(),
         regex: text.as_str().to_string(),
         problem,

@@ -84,10 +84,7 @@ pub fn expand_tags(regex: &SourcedText, use_dns: bool) -> Result<SourcedText, (u
             None
         };
         if let Some(replacement) = replacement {
-            let origin = regex
-                .origin_at(start)
-                .cloned()
-                .unwrap_or_else(crate::definition::spec_origin);
+            let origin = regex.origin_or_options(start);
             out.push_slice(regex, pos..start);
             out.push_str(&replacement, &origin);
             pos = start + len;
@@ -158,10 +155,7 @@ pub fn localize_flags(regex: &SourcedText) -> SourcedText {
             return current;
         };
         let flags = &text[at + open_len - 2..at + open_len + n];
-        let origin = current
-            .origin_at(at)
-            .cloned()
-            .unwrap_or_else(crate::definition::spec_origin);
+        let origin = current.origin_or_options(at);
         let with = SourcedText::plain(&format!("{flags}:"), &origin);
         current = current.replaced(at..at + open_len + n + 1, &with);
     }

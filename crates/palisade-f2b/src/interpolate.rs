@@ -11,7 +11,7 @@
 use crate::error::FilterError;
 use crate::includes::{Config, KNOWN_PREFIX};
 use crate::ini::{Options, DEFAULT_SECTION};
-use crate::sourced::SourcedText;
+use crate::sourced::{Origin, SourcedText};
 
 /// configparser's `MAX_INTERPOLATION_DEPTH`.
 const MAX_DEPTH: usize = 10;
@@ -95,7 +95,7 @@ impl<'a> Lookup<'a> {
         depth: usize,
     ) -> Result<SourcedText, FilterError> {
         let text = value.as_str();
-        let origin_at = |at: usize| value.origin_at(at).cloned().unwrap_or_else(unknown_origin);
+        let origin_at = |at: usize| value.origin_or_options(at);
         if depth > MAX_DEPTH {
             return Err(FilterError::config(
                 &origin_at(0),
@@ -150,8 +150,7 @@ impl<'a> Lookup<'a> {
     ) -> Option<SourcedText> {
         let key = name.to_lowercase();
         if key == "__name__" {
-            let origin = unknown_origin();
-            return Some(SourcedText::plain(section, &origin));
+            return Some(SourcedText::plain(section, &Origin::filter_options()));
         }
         if let Some(v) = self.raw(section, &key, vars) {
             return Some(v.clone());
@@ -188,13 +187,6 @@ fn split_section_option(name: &str) -> Option<(&str, &str)> {
     valid.then_some((sec, opt))
 }
 
-fn unknown_origin() -> crate::sourced::Origin {
-    crate::sourced::Origin {
-        file: "(filter options)".into(),
-        line: 0,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -221,7 +213,7 @@ mod tests {
         let cfg = config("[s]\na = %(mode)s\nmode = normal\n");
         let l = Lookup::new(&cfg);
         let mut vars = Options::new();
-        let o = unknown_origin();
+        let o = Origin::filter_options();
         vars.insert("mode".into(), SourcedText::plain("aggressive", &o));
         assert_eq!(
             l.get("s", "a", Some(&vars)).unwrap().unwrap().as_str(),

@@ -19,6 +19,17 @@ pub struct Origin {
     pub line: u32,
 }
 
+impl Origin {
+    /// Where text that is in no file comes from: options given with the filter name
+    /// (`sshd[mode=...]`) and what is built from them.
+    pub fn filter_options() -> Self {
+        Self {
+            file: "(options given with the filter name)".into(),
+            line: 0,
+        }
+    }
+}
+
 impl fmt::Display for Origin {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}:{}", self.file, self.line)
@@ -64,6 +75,13 @@ impl SourcedText {
     pub fn origin_at(&self, offset: usize) -> Option<&Origin> {
         let i = self.runs.partition_point(|(start, _)| *start <= offset);
         self.runs.get(i.checked_sub(1)?).map(|(_, o)| o)
+    }
+
+    /// [`Self::origin_at`], or [`Origin::filter_options`] for text from no file.
+    pub fn origin_or_options(&self, offset: usize) -> Origin {
+        self.origin_at(offset)
+            .cloned()
+            .unwrap_or_else(Origin::filter_options)
     }
 
     pub fn push_str(&mut self, text: &str, origin: &Origin) {

@@ -71,14 +71,7 @@ pub fn substitute_tags(
                     .find(|(t, _)| *t == tag)
                     .map_or(1, |(_, c)| *c);
                 if tag == name || count > MAX_REPLACE {
-                    let origin =
-                        value
-                            .origin_at(start)
-                            .cloned()
-                            .unwrap_or_else(|| crate::sourced::Origin {
-                                file: "(filter options)".into(),
-                                line: 0,
-                            });
+                    let origin = value.origin_or_options(start);
                     return Err(FilterError::config(
                         &origin,
                         format!("`<{tag}>` in option `{name}` refers back to itself (directly or through other tags) and can never be resolved"),
@@ -95,14 +88,7 @@ pub fn substitute_tags(
                 };
                 value = replace_all(&value, &tag, &replacement);
                 if value.len() > MAX_VALUE {
-                    let origin =
-                        original
-                            .origin_at(0)
-                            .cloned()
-                            .unwrap_or_else(|| crate::sourced::Origin {
-                                file: "(filter options)".into(),
-                                line: 0,
-                            });
+                    let origin = original.origin_or_options(0);
                     return Err(FilterError::config(
                         &origin,
                         format!("option `{name}` grows past {MAX_VALUE} bytes as its tags are substituted; a tag probably expands to copies of itself"),
