@@ -229,8 +229,17 @@ pub fn run() {
     }
     println!("\n== annotations: fail2ban's test logs, line by line");
     println!(
-        "{:<24} {:>8} {:>6} {:>7} {:>7} {:>6} {:>6}",
-        "filter", "expected", "found", "no-ban", "missed", "extra", "wrong"
+        "{:<24} {:>8} {:>6} {:>7} {:>7} {:>6} {:>6} {:>10} {:>10} {:>8}",
+        "filter",
+        "expected",
+        "found",
+        "no-ban",
+        "missed",
+        "extra",
+        "wrong",
+        "hosts-ann",
+        "hosts-ours",
+        "ann-lost"
     );
     for (name, t) in &rows {
         let lost = t.hosts_annotated.difference(&t.hosts_found).count();
