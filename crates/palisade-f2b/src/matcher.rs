@@ -90,16 +90,16 @@ impl FilterMatcher {
             Some((s, e)) => format!("{}{}", &line[..s], &line[e..]),
             None => line.into_owned(),
         };
-        if inner.maxlines > 1 {
+        // One line at a time needs no buffer; several are kept and joined by `\n`.
+        let mut buf = if inner.maxlines > 1 {
             self.buffer.push_back(text);
             while self.buffer.len() > inner.maxlines {
                 self.buffer.pop_front();
             }
+            self.joined()
         } else {
-            self.buffer.clear();
-            self.buffer.push_back(text);
-        }
-        let mut buf = self.joined();
+            text
+        };
         if !inner.ignoreregex.is_empty()
             && inner.ignoreregex.len() + 2 < inner.failregex.len()
             && inner.ignoreregex.iter().any(|r| r.regex.is_match(&buf))
@@ -111,8 +111,10 @@ impl FilterMatcher {
             let (groups, content) = pref.apply(&buf)?;
             base = groups;
             if let Some(content) = content {
-                self.buffer.clear();
-                self.buffer.push_back(content.clone());
+                if inner.maxlines > 1 {
+                    self.buffer.clear();
+                    self.buffer.push_back(content.clone());
+                }
                 buf = content;
             }
         }
@@ -125,22 +127,16 @@ impl FilterMatcher {
             let Some(spans) = rule.regex.search(&buf) else {
                 continue;
             };
-            let (matched, unmatched) = self.split_buffer(&buf, &spans, rule);
-            if !inner.ignoreregex.is_empty() {
-                let checked = if inner.maxlines > 1 {
-                    matched.join("\n")
-                } else {
-                    buf.clone()
-                };
-                if inner.ignoreregex.iter().any(|r| r.regex.is_match(&checked)) {
-                    if inner.maxlines > 1 {
-                        self.buffer = unmatched;
-                    }
+            let ignored = |text: &str| inner.ignoreregex.iter().any(|r| r.regex.is_match(text));
+            if inner.maxlines > 1 {
+                // The lines the match covers leave the buffer, ignored or not.
+                let (matched, unmatched) = self.split_buffer(&buf, &spans, rule);
+                self.buffer = unmatched;
+                if !inner.ignoreregex.is_empty() && ignored(&matched.join("\n")) {
                     return None;
                 }
-            }
-            if inner.maxlines > 1 {
-                self.buffer = unmatched;
+            } else if ignored(&buf) {
+                return None;
             }
             if let Some(host) = rule.groups.host_span(&spans) {
                 let matched = spans[0].unwrap_or((0, buf.len()));
