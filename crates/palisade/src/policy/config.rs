@@ -11,7 +11,7 @@ use palisade_core::{Contents, Format, ParseOptions};
 
 use super::apply::DesiredSet;
 use super::facts;
-use super::membership::KernelSets;
+use super::membership::PlannedSets;
 use crate::store::{BlockAction, SetDef};
 
 /// A config read, validated and compiled.
@@ -83,7 +83,7 @@ pub fn desired_sets(c: &Compiled, base: &Path) -> Result<Vec<DesiredSet>> {
 }
 
 /// Print the config's lints; returns how many are warnings.
-pub fn print_lints(c: &Compiled, facts: &HostFacts, sets: &KernelSets<'_>) -> usize {
+pub fn print_lints(c: &Compiled, facts: &HostFacts, sets: &PlannedSets<'_>) -> usize {
     let lints = lint(&c.policy, &c.ruleset, facts, &sets.block_sets(), sets);
     for l in &lints {
         let label = match l.severity {

@@ -16,8 +16,8 @@
 //! | `block_forward` | forward, filter - 10 | reject sets on sources; every set on destinations |
 //! | `block_output` | output, raw (-300) | every set on destinations |
 //!
-//! Loopback always passes (the first rule of each chain), and so does the admin's SSH
-//! session (the regular chain `pins`, jumped to first). Each block rule looks its own set up
+//! Loopback always passes (the first rule of each chain), IPv6 neighbour discovery too, and
+//! so does the admin's SSH session (the regular chain `pins`, jumped to first). Each block rule looks its own set up
 //! first and only then checks that the address is in no allowlist (`!= @allow…`): a packet
 //! that is in no block set pays one lookup per part, as before, and an allowlisted address is
 //! never dropped, whatever a list, a ban or a peer put in a block set.
@@ -89,6 +89,13 @@ pub fn rebuild_block_chain(b: &mut Batch, sets: &[SetDef]) {
             &loopback_accepts(lo),
             Some("palisade: loopback always passes"),
         );
+        b.add_rule(
+            FAMILY,
+            TABLE,
+            chain,
+            &neighbour_discovery_accepts(),
+            Some("palisade: IPv6 neighbour discovery always passes"),
+        );
         if ssh {
             b.add_rule(
                 FAMILY,
@@ -103,29 +110,36 @@ pub fn rebuild_block_chain(b: &mut Batch, sets: &[SetDef]) {
         .iter()
         .filter(|d| d.block == Some(BlockAction::Allow))
         .collect();
-    for def in sets {
-        let Some(action) = def.block.filter(|a| *a != BlockAction::Allow) else {
-            continue;
-        };
-        let comment = format!("{BLOCK_RULE_PREFIX}{}", def.name);
-        for (chain, side) in placements(def, action) {
-            for part in PARTS {
-                let families = [
-                    (
-                        NFPROTO_IPV4,
-                        kernel_name::<u32>(&def.name, part),
-                        allow_names::<u32>(&allow, side),
-                    ),
-                    (
-                        NFPROTO_IPV6,
-                        kernel_name::<u128>(&def.name, part),
-                        allow_names::<u128>(&allow, side),
-                    ),
-                ];
-                for (family, set, allow) in families {
-                    for verdict in verdicts(action) {
-                        let rule = block_rule(family, &set, def.with_ports, side, &allow, verdict);
-                        b.add_rule(FAMILY, TABLE, chain, &rule, Some(&comment));
+    // Sources first, then destinations, each in set-name order: the order `explain` follows.
+    for pass in [Side::Source, Side::Destination] {
+        for def in sets {
+            let Some(action) = def.block.filter(|a| *a != BlockAction::Allow) else {
+                continue;
+            };
+            let comment = format!("{BLOCK_RULE_PREFIX}{}", def.name);
+            for (chain, side) in placements(def, action)
+                .into_iter()
+                .filter(|(_, s)| *s == pass)
+            {
+                for part in PARTS {
+                    let families = [
+                        (
+                            NFPROTO_IPV4,
+                            kernel_name::<u32>(&def.name, part),
+                            allow_names::<u32>(&allow, side),
+                        ),
+                        (
+                            NFPROTO_IPV6,
+                            kernel_name::<u128>(&def.name, part),
+                            allow_names::<u128>(&allow, side),
+                        ),
+                    ];
+                    for (family, set, allow) in families {
+                        for verdict in verdicts(action) {
+                            let rule =
+                                block_rule(family, &set, def.with_ports, side, &allow, verdict);
+                            b.add_rule(FAMILY, TABLE, chain, &rule, Some(&comment));
+                        }
                     }
                 }
             }
@@ -178,6 +192,27 @@ fn loopback_accepts(key: u32) -> [Expr; 3] {
         },
         Expr::Verdict(Verdict::Accept),
     ]
+}
+
+/// ICMPv6 types 133 to 137 (router and neighbour solicitations, advertisements, redirects):
+/// link-local plumbing, not traffic. A blocked on-link neighbour that cannot resolve the
+/// host's address never even sends the connection a reject set should refuse at once.
+fn neighbour_discovery_accepts() -> Vec<Expr> {
+    let mut rule: Vec<Expr> = Expr::nfproto_is(NFPROTO_IPV6).into();
+    rule.extend(Expr::l4proto_is(libc::IPPROTO_ICMPV6 as u8));
+    rule.push(Expr::Payload {
+        base: NFT_PAYLOAD_TRANSPORT_HEADER,
+        offset: 0,
+        len: 1,
+        dreg: NFT_REG_1,
+    });
+    rule.push(Expr::Range {
+        sreg: NFT_REG_1,
+        from: vec![133],
+        to: vec![137],
+    });
+    rule.push(Expr::Verdict(Verdict::Accept));
+    rule
 }
 
 /// The final expressions of a block rule, and whether the rule applies to TCP only.
