@@ -55,6 +55,7 @@ pub fn set_def(decl: &palisade_core::policy::SetDecl) -> SetDef {
         default_timeout: decl.timeout_secs.map(Duration::from_secs),
         dynamic: decl.dynamic,
         direction: decl.direction,
+        prefixes: Default::default(),
     }
 }
 

@@ -24,7 +24,7 @@
 
 use super::def::{BlockAction, SetDef};
 use super::kernel_addr::KernelAddr;
-use super::layout::{kernel_name, FAMILY, PARTS, TABLE};
+use super::layout::{kernel_name, Part, FAMILY, PARTS, TABLE};
 use palisade_core::policy::Session;
 use palisade_nft::consts::*;
 use palisade_nft::{Batch, Expr, Hook, Reject, Verdict};
@@ -121,25 +121,40 @@ pub fn rebuild_block_chain(b: &mut Batch, sets: &[SetDef]) {
                 .into_iter()
                 .filter(|(_, s)| *s == pass)
             {
-                for part in PARTS {
-                    let families = [
-                        (
-                            NFPROTO_IPV4,
-                            kernel_name::<u32>(&def.name, part),
-                            allow_names::<u32>(&allow, side),
-                        ),
-                        (
-                            NFPROTO_IPV6,
-                            kernel_name::<u128>(&def.name, part),
-                            allow_names::<u128>(&allow, side),
-                        ),
-                    ];
-                    for (family, set, allow) in families {
-                        for verdict in verdicts(action) {
-                            let rule =
-                                block_rule(family, &set, def.with_ports, side, &allow, verdict);
-                            b.add_rule(FAMILY, TABLE, chain, &rule, Some(&comment));
-                        }
+                let v4 = def.parts::<u32>().into_iter().map(|p| {
+                    (
+                        NFPROTO_IPV4,
+                        kernel_name::<u32>(&def.name, p),
+                        p,
+                        allow_names::<u32>(&allow, side),
+                    )
+                });
+                let v6 = def.parts::<u128>().into_iter().map(|p| {
+                    (
+                        NFPROTO_IPV6,
+                        kernel_name::<u128>(&def.name, p),
+                        p,
+                        allow_names::<u128>(&allow, side),
+                    )
+                });
+                for (family, set, part, allow) in v4.chain(v6) {
+                    let mask = match part {
+                        Part::Prefix(len) => Some(len),
+                        _ => None,
+                    };
+                    for verdict in verdicts(action) {
+                        let rule = block_rule(
+                            family,
+                            BlockKey {
+                                set: &set,
+                                with_ports: def.with_ports,
+                                prefix: mask,
+                            },
+                            side,
+                            &allow,
+                            verdict,
+                        );
+                        b.add_rule(FAMILY, TABLE, chain, &rule, Some(&comment));
                     }
                 }
             }
@@ -237,18 +252,32 @@ fn address_field(family: u8, side: Side) -> (u32, u32) {
     }
 }
 
+/// The kernel set a block rule looks up, and how its key is built.
+pub struct BlockKey<'a> {
+    pub set: &'a str,
+    /// Address+port pairs: `addr . l4proto . dport`.
+    pub with_ports: bool,
+    /// A hash part of networks of this prefix length: the address is masked to it.
+    pub prefix: Option<u8>,
+}
+
 /// `ip saddr @set ip saddr != @allow… counter drop` (or `ip saddr . meta l4proto . th dport
-/// @set` for a port set; `daddr` for a destination). Conditions on registers come first: the
-/// address load may span the same registers. The set's own lookup comes before the allowlist
-/// ones, so a packet in no block set pays one lookup.
+/// @set` for a port set; `ip saddr & MASK @set` for a hash part of networks; `daddr` for a
+/// destination). Conditions on registers come first: the address load may span the same
+/// registers. The set's own lookup comes before the allowlist ones, so a packet in no block
+/// set pays one lookup; the allowlist is looked up with the unmasked address.
 pub fn block_rule(
     family: u8,
-    set: &str,
-    with_ports: bool,
+    key: BlockKey<'_>,
     side: Side,
     allow: &[String],
     (tcp_only, verdict): (bool, Expr),
 ) -> Vec<Expr> {
+    let BlockKey {
+        set,
+        with_ports,
+        prefix,
+    } = key;
     let (offset, len) = address_field(family, side);
     let mut rule: Vec<Expr> = Expr::nfproto_is(family).into();
     if tcp_only {
@@ -275,9 +304,22 @@ pub fn block_rule(
             dreg: after_addr + 1,
         });
     }
+    let lookup_reg = match prefix {
+        Some(len) => {
+            let mask = prefix_mask(len, offset_len(family));
+            rule.push(Expr::Bitwise {
+                sreg: addr_reg,
+                dreg: NFT_REG_2,
+                xor: vec![0; mask.len()],
+                mask,
+            });
+            NFT_REG_2
+        }
+        None => addr_reg,
+    };
     rule.push(Expr::Lookup {
         set: set.to_string(),
-        sreg: addr_reg,
+        sreg: lookup_reg,
     });
     for a in allow {
         rule.push(Expr::LookupNot {
@@ -288,6 +330,25 @@ pub fn block_rule(
     rule.push(Expr::Counter);
     rule.push(verdict);
     rule
+}
+
+/// Bytes of an address of `family`.
+fn offset_len(family: u8) -> usize {
+    if family == NFPROTO_IPV4 {
+        4
+    } else {
+        16
+    }
+}
+
+/// The netmask of a prefix length over `bytes` bytes, big-endian.
+fn prefix_mask(len: u8, bytes: usize) -> Vec<u8> {
+    (0..bytes)
+        .map(|i| {
+            let bits = (usize::from(len)).saturating_sub(i * 8).min(8);
+            (0xffu16 << (8 - bits)) as u8
+        })
+        .collect()
 }
 
 /// Put into `b` the pins of `session`: its packets both ways are accepted ahead of every block
@@ -378,8 +439,11 @@ mod tests {
     fn block_rules_test_conditions_before_loading_the_address() {
         let r = block_rule(
             NFPROTO_IPV6,
-            "s_v6",
-            true,
+            BlockKey {
+                set: "s_v6",
+                with_ports: true,
+                prefix: None,
+            },
             Side::Source,
             &[],
             (true, Expr::Reject(Reject::TcpReset)),
@@ -407,8 +471,11 @@ mod tests {
     fn the_block_lookup_comes_before_the_allowlist() {
         let r = block_rule(
             NFPROTO_IPV4,
-            "bad_v4",
-            false,
+            BlockKey {
+                set: "bad_v4",
+                with_ports: false,
+                prefix: None,
+            },
             Side::Destination,
             &["allow_v4".into()],
             (false, Expr::Verdict(Verdict::Drop)),
@@ -428,6 +495,42 @@ mod tests {
             len: 4,
             dreg: NFT_REG_1
         }));
+    }
+
+    #[test]
+    fn hash_parts_of_networks_are_looked_up_with_the_masked_address() {
+        let r = block_rule(
+            NFPROTO_IPV4,
+            BlockKey {
+                set: "bad_v4_p20",
+                with_ports: false,
+                prefix: Some(20),
+            },
+            Side::Source,
+            &["allow_v4".into()],
+            (false, Expr::Verdict(Verdict::Drop)),
+        );
+        assert!(r.contains(&Expr::Bitwise {
+            sreg: NFT_REG_1,
+            dreg: NFT_REG_2,
+            mask: vec![255, 255, 240, 0],
+            xor: vec![0; 4],
+        }));
+        assert!(r.contains(&Expr::Lookup {
+            set: "bad_v4_p20".into(),
+            sreg: NFT_REG_2
+        }));
+        assert!(
+            r.contains(&Expr::LookupNot {
+                set: "allow_v4".into(),
+                sreg: NFT_REG_1
+            }),
+            "the allowlist sees the whole address"
+        );
+        assert_eq!(
+            prefix_mask(64, 16)[..9],
+            [255, 255, 255, 255, 255, 255, 255, 255, 0]
+        );
     }
 
     #[test]
