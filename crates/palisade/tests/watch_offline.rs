@@ -112,7 +112,11 @@ impl Drop for Scratch {
 
 fn failures(f: &mut impl Write, host: &str, n: usize) {
     for _ in 0..n {
-        writeln!(f, "Mar  5 14:39:21 web sshd[812]: Failed password for root from {host} port 50122 ssh2").unwrap();
+        writeln!(
+            f,
+            "Mar  5 14:39:21 web sshd[812]: Failed password for root from {host} port 50122 ssh2"
+        )
+        .unwrap();
     }
 }
 
@@ -132,7 +136,11 @@ fn a_100_mb_line_is_skipped_whole_in_bounded_memory() {
         let mut f = std::io::BufWriter::new(std::fs::File::create(&log).unwrap());
         failures(&mut f, "203.0.113.5", 2);
         // A failure line made 100 MB long by client text: skipped whole, never matched.
-        write!(f, "Mar  5 14:39:22 web sshd[812]: Failed password for invalid user ").unwrap();
+        write!(
+            f,
+            "Mar  5 14:39:22 web sshd[812]: Failed password for invalid user "
+        )
+        .unwrap();
         let chunk = vec![b'x'; 1 << 20];
         for _ in 0..100 {
             f.write_all(&chunk).unwrap();
@@ -149,7 +157,8 @@ fn a_100_mb_line_is_skipped_whole_in_bounded_memory() {
         run.peak_kb
     );
     assert!(
-        run.stdout.contains("would ban 203.0.113.5 ") && run.stdout.contains("would ban 203.0.113.6 "),
+        run.stdout.contains("would ban 203.0.113.5 ")
+            && run.stdout.contains("would ban 203.0.113.6 "),
         "{}",
         run.stdout
     );
@@ -181,7 +190,11 @@ fn dev_zero_ends_with_an_error_naming_it_in_bounded_memory() {
         "{}",
         run.stderr
     );
-    assert!(run.peak_kb < PEAK_LIMIT_KB, "peak memory {} kB", run.peak_kb);
+    assert!(
+        run.peak_kb < PEAK_LIMIT_KB,
+        "peak memory {} kB",
+        run.peak_kb
+    );
 }
 
 #[test]
@@ -216,5 +229,9 @@ fn a_last_line_without_line_end_still_counts() {
     let run = test_file(&scratch, &log);
     assert_eq!(run.code, Some(0), "{}", run.stderr);
     assert!(run.stdout.contains("2 lines"), "{}", run.stdout);
-    assert!(run.stdout.contains("would ban 203.0.113.8 "), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("would ban 203.0.113.8 "),
+        "{}",
+        run.stdout
+    );
 }

@@ -9,12 +9,14 @@
 //! talks to a running daemon through a queue ([`unban_queue`]). The system calls (signals,
 //! the host's addresses) are in [`sys`].
 //!
-//! - [`follow`]: following a file through rotation; [`offline`]: `watch --test`;
+//! - [`follow`]: following a file through rotation; [`lines`]: cutting input into lines
+//!   with bounded memory; [`offline`]: `watch --test`;
 //!   [`listing`]: `palisade bans` and `palisade unban`.
 
 pub mod bans;
 pub mod daemon;
 pub mod follow;
+pub mod lines;
 pub mod listing;
 pub mod offline;
 mod readers;

@@ -2,7 +2,7 @@
 //! that read it and sending on only the hits.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
+use std::io::Read;
 use std::net::IpAddr;
 use std::sync::mpsc;
 use std::time::Duration;
@@ -11,6 +11,7 @@ use anyhow::{Context, Result};
 use palisade_watch::{Source, WatchConfig};
 
 use super::follow;
+use super::lines::{LineSplitter, MAX_LINE};
 
 /// A failure a reader thread saw: which jail, which host.
 pub struct Hit {
@@ -54,11 +55,15 @@ pub fn start_readers(
                 let wake = follow::Wakeup::new(std::slice::from_ref(&path))
                     .with_context(|| format!("cannot watch {}", path.display()))?;
                 let mut f = follow::Follower::open(&path, from_start);
-                std::thread::spawn(move || loop {
-                    if let Err(e) = f.poll(&mut on_line) {
-                        eprintln!("palisade watch: reading {}: {e}", path.display());
+                std::thread::spawn(move || {
+                    let mut skipped = 0;
+                    loop {
+                        if let Err(e) = f.poll(&mut on_line) {
+                            eprintln!("palisade watch: reading {}: {e}", path.display());
+                        }
+                        report_skipped(&path.display().to_string(), &mut skipped, f.skipped());
+                        wake.wait(Duration::from_millis(500));
                     }
-                    wake.wait(Duration::from_millis(500));
                 });
             }
             Source::Journal { unit } => {
@@ -71,20 +76,20 @@ pub fn start_readers(
                     .stdout(std::process::Stdio::piped())
                     .spawn()
                     .context("cannot start journalctl to follow the journal")?;
-                let out = child.stdout.take().expect("piped");
+                let mut out = child.stdout.take().expect("piped");
+                let what = format!("the journal of {}", unit.as_deref().unwrap_or("every unit"));
                 std::thread::spawn(move || {
-                    let mut r = BufReader::new(out);
-                    let mut line = Vec::new();
-                    while r
-                        .read_until(b'\n', &mut line)
-                        .map(|n| n > 0)
-                        .unwrap_or(false)
-                    {
-                        if line.last() == Some(&b'\n') {
-                            line.pop();
+                    let mut lines = LineSplitter::new();
+                    let mut buf = vec![0u8; 64 * 1024];
+                    let mut skipped = 0;
+                    loop {
+                        match out.read(&mut buf) {
+                            Ok(0) => break,
+                            Ok(n) => lines.feed(&buf[..n], &mut on_line),
+                            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                            Err(_) => break,
                         }
-                        on_line(&line);
-                        line.clear();
+                        report_skipped(&what, &mut skipped, lines.skipped());
                     }
                     let _ = child.wait();
                 });
@@ -92,4 +97,17 @@ pub fn start_readers(
         }
     }
     Ok(())
+}
+
+/// Tell the admin about lines skipped for their length since the last report (once per
+/// read, not per line: a flood of long lines must not flood the daemon's own log).
+fn report_skipped(source: &str, reported: &mut u64, now: u64) {
+    if now > *reported {
+        eprintln!(
+            "palisade watch: {source}: skipped {} lines longer than {} KiB ({now} in all)",
+            now - *reported,
+            MAX_LINE / 1024
+        );
+        *reported = now;
+    }
 }
