@@ -280,3 +280,94 @@ fn bans_survive_a_restart_with_their_remaining_time() {
     assert!(!banned(&lab, "203.0.113.5"));
     drop(w);
 }
+
+/// A jail `sshd` reading a log file of its own in the lab's state directory: (log, config).
+fn file_jail(lab: &Lab, settings: &str) -> (PathBuf, PathBuf) {
+    let log = lab.state.join("auth.log");
+    std::fs::create_dir_all(&lab.state).unwrap();
+    std::fs::write(&log, "").unwrap();
+    let config = lab.state.join("palisade.toml");
+    std::fs::write(
+        &config,
+        format!("[jails.sshd]\nfile = \"{}\"\n{settings}", log.display()),
+    )
+    .unwrap();
+    (log, config)
+}
+
+/// Append `n` sshd failure lines from `host` to `log`.
+fn fail(log: &Path, host: &str, n: usize) {
+    use std::io::Write;
+    let line = format!(
+        "Mar  5 14:39:21 web sshd[812]: Failed password for root from {host} port 4242 ssh2\n"
+    );
+    let mut f = std::fs::OpenOptions::new().append(true).open(log).unwrap();
+    f.write_all(line.repeat(n).as_bytes()).unwrap();
+}
+
+/// A global address of the namespace this test runs in (not the lab's), if it has one.
+fn test_namespace_address() -> Option<String> {
+    let out = Command::new("ip")
+        .args(["-o", "-4", "addr", "show", "scope", "global"])
+        .output()
+        .ok()?;
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let word = text
+        .split_whitespace()
+        .skip_while(|w| *w != "inet")
+        .nth(1)?;
+    Some(word.split('/').next()?.to_string())
+}
+
+#[test]
+fn the_namespaces_own_addresses_are_never_banned_as_they_come_and_go() {
+    let Some(lab) = Lab::new() else { return };
+    let (log, config) = file_jail(&lab, "maxretry = 2\nbantime = \"1h\"\n");
+    let w = watcher(&lab, &config);
+    // The namespace's addresses at start: the lab's, not those of the namespace palisade
+    // itself runs in.
+    let mut own = vec![SERVER4.to_string(), SERVER6.to_string()];
+    // Addresses added after the watcher started.
+    lab.server
+        .ip(&["addr", "add", "198.51.100.10/32", "dev", "lo"])
+        .unwrap();
+    lab.server
+        .ip(&["addr", "add", "2001:db8:99::10/128", "dev", "lo", "nodad"])
+        .unwrap();
+    own.extend(["198.51.100.10".to_string(), "2001:db8:99::10".to_string()]);
+    for a in &own {
+        fail(&log, a, 3);
+    }
+    // An address of the namespace the test (and palisade) runs in is not the lab's own.
+    let elsewhere = test_namespace_address();
+    if let Some(a) = &elsewhere {
+        fail(&log, a, 2);
+    }
+    // The control comes last in the log: once it is banned, every line before it was read
+    // and every ban they made is in the kernel.
+    fail(&log, "203.0.113.20", 2);
+    assert!(
+        palisade_lab::eventually(Duration::from_secs(5), || banned(&lab, "203.0.113.20")),
+        "the control address was not banned"
+    );
+    for a in &own {
+        assert!(
+            !banned(&lab, a),
+            "{a}, the namespace's own address, was banned"
+        );
+    }
+    match &elsewhere {
+        Some(a) => assert!(banned(&lab, a), "{a} is not the lab namespace's: bannable"),
+        None => eprintln!("(the test's namespace has no global IPv4 address to check)"),
+    }
+    // An address removed from the namespace is a stranger again.
+    lab.server
+        .ip(&["addr", "del", "198.51.100.10/32", "dev", "lo"])
+        .unwrap();
+    fail(&log, "198.51.100.10", 2);
+    assert!(
+        palisade_lab::eventually(Duration::from_secs(5), || banned(&lab, "198.51.100.10")),
+        "198.51.100.10, no longer the namespace's, was not banned"
+    );
+    drop(w);
+}
