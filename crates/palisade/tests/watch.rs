@@ -324,6 +324,19 @@ fn the_namespaces_own_addresses_are_never_banned_as_they_come_and_go() {
     let Some(lab) = Lab::new() else { return };
     let (log, config) = file_jail(&lab, "maxretry = 2\nbantime = \"1h\"\n");
     let w = watcher(&lab, &config);
+    // A banned address that becomes the host's loses its ban.
+    fail(&log, "198.51.100.30", 2);
+    assert!(
+        palisade_lab::eventually(Duration::from_secs(5), || banned(&lab, "198.51.100.30")),
+        "198.51.100.30 was not banned"
+    );
+    lab.server
+        .ip(&["addr", "add", "198.51.100.30/32", "dev", "lo"])
+        .unwrap();
+    assert!(
+        palisade_lab::eventually(Duration::from_secs(5), || !banned(&lab, "198.51.100.30")),
+        "198.51.100.30 became the host's own address and is still banned"
+    );
     // The namespace's addresses at start: the lab's, not those of the namespace palisade
     // itself runs in.
     let mut own = vec![SERVER4.to_string(), SERVER6.to_string()];

@@ -3,10 +3,10 @@
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use palisade_core::{AddrRange, Contents};
+use palisade_core::AddrRange;
 use palisade_watch::WatchConfig;
 
-use super::bans::{ban_ports, ban_sets};
+use super::bans::{ban_sets, lift};
 use super::unban_queue::UnbanQueue;
 use super::WatchPaths;
 use crate::store::Store;
@@ -110,20 +110,7 @@ pub fn unban(
     for a in addrs {
         targets.push(palisade_core::parse_addr_range(a, false).with_context(|| format!("`{a}`"))?);
     }
-    let (all, ports) = ban_sets(cfg);
-    let items = Contents::from_ranges(targets.iter().map(|t| (*t, None)));
-    if let Ok(def) = store.get(&all.name) {
-        store.del(&def, &items)?;
-    }
-    if let Ok(def) = store.get(&ports.name) {
-        let mut with_ports = Vec::new();
-        for p in cfg.jails.iter().flat_map(|j| ban_ports(&j.ports)) {
-            with_ports.extend(targets.iter().map(|t| (*t, Some(p))));
-        }
-        if !with_ports.is_empty() {
-            store.del(&def, &Contents::from_ranges(with_ports))?;
-        }
-    }
+    lift(store, cfg, &targets)?;
     UnbanQueue::new(&paths.unban_queue).push(&targets)?;
     println!("unbanned {}", addrs.join(", "));
     Ok(0)

@@ -1,5 +1,10 @@
 //! One reader thread per followed source (file or journal), matching lines against the jails
 //! that read it and sending on only the hits.
+//!
+//! When the daemon is told to stop, each file reader reads its file once more to the end,
+//! sends what it found and then [`Event::Drained`]: every line written before the stop
+//! signal is counted, and a ban it makes is saved with the rest. (The journal reader has no
+//! end to read to: its hits already sent are counted, the rest are not.)
 
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -12,19 +17,24 @@ use palisade_watch::{Source, WatchConfig};
 
 use super::follow;
 use super::lines::{LineSplitter, MAX_LINE};
+use super::sys::stopping;
 
-/// A failure a reader thread saw: which jail, which host.
-pub struct Hit {
-    pub jail: usize,
-    pub host: IpAddr,
+/// What reader threads tell the main loop.
+pub enum Event {
+    /// A failure: which jail saw it, from which host.
+    Hit { jail: usize, host: IpAddr },
+    /// A file reader read its file to the end after the stop signal and ended.
+    Drained,
 }
 
-/// Start a reader thread for each source; jails reading the same source share it.
+/// Start a reader thread for each source (jails reading the same source share it); how many
+/// of them will send [`Event::Drained`] when stopping.
 pub fn start_readers(
     cfg: &WatchConfig,
     from_start: bool,
-    hits: mpsc::SyncSender<Hit>,
-) -> Result<()> {
+    events: mpsc::SyncSender<Event>,
+) -> Result<usize> {
+    let mut drains = 0;
     let mut by_source: BTreeMap<String, (Source, Vec<usize>)> = BTreeMap::new();
     for (i, j) in cfg.jails.iter().enumerate() {
         let key = match &j.source {
@@ -42,11 +52,12 @@ pub fn start_readers(
             .iter()
             .map(|i| (*i, cfg.jails[*i].matcher.clone()))
             .collect();
-        let hits = hits.clone();
+        let events = events.clone();
+        let done = events.clone();
         let mut on_line = move |line: &[u8]| {
             for (jail, m) in &matchers {
                 if let Some(host) = m.find_host(line) {
-                    let _ = hits.send(Hit { jail: *jail, host });
+                    let _ = events.send(Event::Hit { jail: *jail, host });
                 }
             }
         };
@@ -55,14 +66,21 @@ pub fn start_readers(
                 let wake = follow::Wakeup::new(std::slice::from_ref(&path))
                     .with_context(|| format!("cannot watch {}", path.display()))?;
                 let mut f = follow::Follower::open(&path, from_start);
+                drains += 1;
                 std::thread::spawn(move || {
                     let mut skipped = 0;
                     loop {
+                        // Seen before the read: a stop then finds every line written before it.
+                        let last = stopping();
                         if let Err(e) = f.poll(&mut on_line) {
                             eprintln!("palisade watch: reading {}: {e}", path.display());
                         }
                         report_skipped(&path.display().to_string(), &mut skipped, f.skipped());
-                        wake.wait(Duration::from_millis(500));
+                        if last {
+                            let _ = done.send(Event::Drained);
+                            return;
+                        }
+                        wake.wait(Duration::from_millis(100));
                     }
                 });
             }
@@ -96,7 +114,7 @@ pub fn start_readers(
             }
         }
     }
-    Ok(())
+    Ok(drains)
 }
 
 /// Tell the admin about lines skipped for their length since the last report (once per
