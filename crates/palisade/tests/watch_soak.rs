@@ -248,7 +248,7 @@ impl Soak {
             Kind::TruncateThenKill => {
                 self.wait_banned(&mut burst, &last, t0, written);
                 self.push(burst);
-                self.wait_saved(&last);
+                self.wait_saved(&last, last_round_at + BANTIME as f64 - 2.0);
                 self.watcher.take().unwrap().kill();
                 self.restart();
                 self.check_bans(f64::MAX, "after SIGKILL once saved, and a restart");
@@ -293,14 +293,31 @@ impl Soak {
     }
 
     /// Wait until the saved state holds the ban of `addr` (within the save window).
-    fn wait_saved(&self, addr: &str) {
-        let needle = format!("\"target\": \"{addr}\"");
+    /// Wait until the saved state holds the ban of `addr` made by this burst (one ending at
+    /// `until_from` or later: the state may still hold an earlier, expired one of the slot).
+    fn wait_saved(&self, addr: &str, until_from: f64) {
         let state = find_state(&self.lab.state);
         let saved = palisade_lab::eventually(SAVE_WINDOW + Duration::from_secs(3), || {
-            std::fs::read_to_string(&state).is_ok_and(|s| s.contains(&needle))
+            std::fs::read_to_string(&state)
+                .is_ok_and(|s| saved_until(&s, addr).is_some_and(|u| u as f64 >= until_from))
         });
         assert!(saved, "{addr}'s ban not saved within {SAVE_WINDOW:?}");
     }
+}
+
+/// The end of the saved ban of `addr`: in the state's JSON a ban's `until` follows its
+/// `target` (the format is palisade-watch's `state.rs`, written sorted and pretty).
+fn saved_until(state: &str, addr: &str) -> Option<u64> {
+    let needle = format!("\"target\": \"{addr}\"");
+    state.match_indices(&needle).find_map(|(at, _)| {
+        let rest = &state[at..];
+        let until = rest.find("\"until\": ")? + "\"until\": ".len();
+        let digits: String = rest[until..]
+            .chars()
+            .take_while(char::is_ascii_digit)
+            .collect();
+        digits.parse().ok()
+    })
 }
 
 /// The watcher's state file under the lab's state directory (per-namespace directory).

@@ -14,7 +14,7 @@ use palisade_watch::{Ban, Tracker, WatchConfig};
 use super::bans::{ban_sets, commit_bans, lift, BATCH_MAX, BATCH_WAIT};
 use super::own_addrs::OwnAddresses;
 use super::readers::{start_readers, Event};
-use super::saver::{save, saver, SAVE_EVERY};
+use super::saver::{Saver, SAVE_EVERY};
 use super::sys::{catch_signals, stopping};
 use super::unban_queue::UnbanQueue;
 use super::WatchPaths;
@@ -35,6 +35,8 @@ pub fn run(
     from_start: bool,
     ns: &Namespace,
 ) -> Result<i32> {
+    // From here on a stop signal is a request to save and stop, even during the restore.
+    catch_signals();
     let own = OwnAddresses::open(ns, cfg.allow.clone())?;
     let (all, _) = ban_sets(&cfg);
     let all = store.ensure(&all)?;
@@ -63,7 +65,6 @@ pub fn run(
         d.tracker.unban(target);
     }
     d.restore()?;
-    catch_signals();
     let (tx, rx) = mpsc::sync_channel::<Event>(1 << 16);
     let drains = start_readers(&d.cfg, from_start, tx)?;
     eprintln!(
@@ -81,7 +82,7 @@ pub fn run(
     let mut last_housekeeping = Instant::now();
     let mut dirty = false;
     let mut last_save = Instant::now();
-    let to_saver = saver(paths.state.clone());
+    let saver = Saver::start(paths.state.clone());
     loop {
         if stop_by.is_none() && stopping() {
             stop_by = Some(Instant::now() + DRAIN_LIMIT);
@@ -144,13 +145,12 @@ pub fn run(
             }
         }
         if dirty && last_save.elapsed() >= SAVE_EVERY {
-            let _ = to_saver.send(d.tracker.save());
+            saver.send(&d.tracker);
             last_save = Instant::now();
             dirty = false;
         }
     }
-    drop(to_saver);
-    save(&paths.state, &d.tracker.save());
+    saver.finish(&d.tracker);
     eprintln!("palisade watch: stopped; state saved");
     Ok(0)
 }
