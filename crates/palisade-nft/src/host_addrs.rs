@@ -5,10 +5,10 @@
 //! dump requests. The subscription is made before the first dump, so a change that races
 //! the dump is queued and applied after it (applying a change the dump already shows changes
 //! nothing). The owner calls [`HostAddrs::refresh`] whenever it is about to rely on the list:
-//! the kernel queues a notification before the `ip addr add` that caused it returns, so
-//! whatever happened after the change (a log line from the new address) is decided with it
-//! known. If notifications were lost because the queue overflowed, the addresses are dumped
-//! again.
+//! the kernel queues the notification of an IPv4 address before the `ip addr add` that caused
+//! it returns (of an IPv6 one, from its address work queue an instant later), so what happened
+//! after the change (a log line from the new address) is decided with it known. If
+//! notifications were lost because the queue overflowed, the addresses are dumped again.
 
 use std::collections::BTreeSet;
 use std::io;

@@ -254,12 +254,21 @@ fn the_namespaces_own_addresses_are_never_banned_as_they_come_and_go() {
     // itself runs in.
     let mut own = vec![SERVER4.to_string(), SERVER6.to_string()];
     // Addresses added after the watcher started.
+    let mut announced = palisade_nft::HostAddrs::open_in_netns(&lab.server.path()).unwrap();
     lab.server
         .ip(&["addr", "add", "198.51.100.10/32", "dev", "lo"])
         .unwrap();
     lab.server
         .ip(&["addr", "add", "2001:db8:99::10/128", "dev", "lo", "nodad"])
         .unwrap();
+    // The kernel announces an IPv6 address from a work queue just after `ip` returns (an
+    // IPv4 one before): the lines come once it did.
+    assert!(palisade_lab::eventually(Duration::from_secs(2), || {
+        announced.refresh().unwrap();
+        announced
+            .addresses()
+            .contains(&"2001:db8:99::10".parse().unwrap())
+    }));
     own.extend(["198.51.100.10".to_string(), "2001:db8:99::10".to_string()]);
     for a in &own {
         fail(&log, a, 3);

@@ -25,6 +25,8 @@ struct Bounded {
 /// Run `palisade ARGS`, killed after `limit` or once its resident memory passes 1 GB (the
 /// unfixed reader reaches gigabytes in seconds on `/dev/zero`: the test must not take the
 /// machine down with it).
+// The child is reaped by `wait4`, which `Child::wait` cannot replace: it returns the rusage.
+#[allow(clippy::zombie_processes)]
 fn run_bounded(args: &[&str], limit: Duration) -> Bounded {
     let mut child = Command::new(env!("CARGO_BIN_EXE_palisade"))
         .args(args)
