@@ -80,6 +80,8 @@ pub fn start_readers(
                             let _ = done.send(Event::Drained);
                             return;
                         }
+                        // inotify wakes it at once for a change; the timeout bounds how long
+                        // a stop waits for this reader.
                         wake.wait(Duration::from_millis(100));
                     }
                 });
