@@ -110,18 +110,24 @@ impl Soak {
         self.rss.push(sample);
     }
 
-    /// The kernel's bans: address and the second it ends.
-    fn kernel_bans(&self) -> HashMap<IpAddr, u64> {
+    /// The kernel's bans (`palisade bans`): address and the second it ends; and how long the
+    /// listing took, which bounds how late it may say a ban ends (it reads the clock after
+    /// the kernel's dump, and each element's time left as of its part of the dump).
+    fn kernel_bans(&self) -> (HashMap<IpAddr, u64>, f64) {
         let cfg = self.config.to_str().unwrap();
+        let t = Instant::now();
         let text = self.lab.ok(&["bans", "--json", "-c", cfg]);
+        let took = t.elapsed().as_secs_f64();
         let list: Vec<serde_json::Value> = serde_json::from_str(&text).unwrap();
-        list.iter()
+        let bans = list
+            .iter()
             .map(|b| {
                 let target = b["target"].as_str().unwrap();
                 let addr = target.split('/').next().unwrap().parse().unwrap();
                 (addr, b["until"].as_u64().unwrap())
             })
-            .collect()
+            .collect();
+        (bans, took)
     }
 
     /// Whether the kernel's ban set holds an address: lookups, not a dump.
@@ -137,7 +143,7 @@ impl Soak {
     /// or from a source that failed less than `maxretry` times. `made_before`: only bursts all
     /// banned before this time are required (after SIGKILL).
     fn check_bans(&self, made_before: f64, what: &str) {
-        let bans = self.kernel_bans();
+        let (bans, listing_took) = self.kernel_bans();
         let mut kernel_holds = self.kernel_lookups();
         let now = unix_now();
         let mut required = 0;
@@ -145,8 +151,11 @@ impl Soak {
             let Some(banned_by) = b.banned_by else {
                 continue;
             };
-            let lo = (b.last_round_at + BANTIME as f64 - 2.0) as u64;
-            let hi = (banned_by + BANTIME as f64 + 2.0) as u64;
+            // A ban made at `t` ends at the second `t` + BANTIME; one restored after a restart
+            // lasts up to a second longer (the kernel's timeout is whole seconds from the
+            // restart's second); the listing may say up to its own duration later.
+            let lo = (b.last_round_at + BANTIME as f64 - 1.0) as u64;
+            let hi = (banned_by + BANTIME as f64 + 2.0 + listing_took) as u64;
             // Bursts whose first bans may have ended by now (the kernel lifted them) are
             // not required any more.
             if banned_by > made_before || (lo as f64) < now + 2.0 {
@@ -206,7 +215,8 @@ impl Soak {
         let bait: Vec<&IpAddr> = bans.keys().filter(|a| is_bait(a)).collect();
         assert!(bait.is_empty(), "{what}: banned from client text: {bait:?}");
         eprintln!(
-            "soak: {what}: {} bans in the kernel, the {required} required ones with their time",
+            "soak: {what}: {} bans in the kernel (listed in {listing_took:.2} s), the {required} \
+             required ones with their time",
             bans.len()
         );
     }

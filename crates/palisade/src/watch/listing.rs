@@ -21,8 +21,12 @@ struct KernelBan {
 
 /// The bans in a set's hash and recent parts, read from the kernel: it is the authority on who
 /// is banned and for how long (the daemon writes its own state only every few seconds).
-fn kernel_bans(store: &mut Store, set: &str, now_ms: u64) -> Result<Vec<KernelBan>> {
+fn kernel_bans(store: &mut Store, set: &str) -> Result<Vec<KernelBan>> {
     let (loaded, recent) = store.held_parts(set)?;
+    // The kernel says how long each element has left when it dumps it: the clock is read
+    // right after the dump, not before the reading (which can take seconds for a large set,
+    // and made every ban look that much shorter).
+    let now_ms = now_ms();
     let mut out = Vec::new();
     let mut push = |target: String,
                     r_timeout: Option<u64>,
@@ -59,18 +63,22 @@ fn kernel_bans(store: &mut Store, set: &str, now_ms: u64) -> Result<Vec<KernelBa
     Ok(out)
 }
 
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
 /// `palisade bans`: who is banned, why, since and until.
 pub fn list(store: &mut Store, cfg: &WatchConfig, json: bool) -> Result<i32> {
-    let now_ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64);
     let (all, ports) = ban_sets(cfg);
     let mut bans = Vec::new();
     for set in [&all.name, &ports.name] {
         if store.get(set).is_ok() {
-            bans.extend(kernel_bans(store, set, now_ms)?);
+            bans.extend(kernel_bans(store, set)?);
         }
     }
+    let now_ms = now_ms();
     if json {
         let v: Vec<_> = bans
             .iter()
