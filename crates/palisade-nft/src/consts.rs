@@ -152,6 +152,8 @@ pub const NF_ACCEPT: u32 = 1;
 pub const NFT_REG_VERDICT: u32 = 0;
 /// First 16-byte data register.
 pub const NFT_REG_1: u32 = 1;
+/// The second 128-bit register.
+pub const NFT_REG_2: u32 = 2;
 /// First 32-bit data register; concatenations use consecutive 32-bit registers.
 pub const NFT_REG32_00: u32 = 8;
 

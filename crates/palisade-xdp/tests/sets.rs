@@ -120,6 +120,18 @@ fn an_address_withdrawn_from_a_network_passes_and_the_rest_still_drops() {
     let r = x.withdraw(list, "list", &[net()]).unwrap();
     assert_eq!((r.deleted, r.written), (4, 0));
     assert_eq!(x.drop_entry_counts().unwrap(), (0, 0));
+
+    // Told what the set held, a withdrawal finds the entries by lookups: the /28 is cut to
+    // its upper half by withdrawing .16-.23, and a /32 of another set inside stays.
+    x.replace_set(list, "list", &permanent(&[net()])).unwrap();
+    x.add(SetId(9), "other", &[addr(NET_MEMBER)], None).unwrap();
+    let v4 = |a: &str| u32::from(a.parse::<std::net::Ipv4Addr>().unwrap());
+    let lower = AddrRange::V4(Interval::new(v4(LISTED_NET), v4("192.0.2.23")).unwrap());
+    let r = x.withdraw_held(list, "list", &[lower], &[net()]).unwrap();
+    assert_eq!((r.deleted, r.written), (1, 1));
+    let counts = x.entries_by_set().unwrap();
+    assert_eq!(counts.get(&list), Some(&(1, 0)));
+    assert_eq!(counts.get(&SetId(9)), Some(&(1, 0)));
 }
 
 #[test]

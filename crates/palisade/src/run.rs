@@ -113,7 +113,7 @@ fn policy_command(env: &mut Env, command: Command, out: Out) -> Result<i32> {
         Command::Watch(a) => {
             let cfg = watch::read_config(&a.policy.config)?;
             let paths = watch_paths();
-            watch::daemon::run(&mut env.store, cfg, &paths, a.from_start)
+            watch::daemon::run(&mut env.store, cfg, &paths, a.from_start, &env.ns)
         }
         Command::Bans(a) => {
             let cfg = watch::read_config(&a.policy.config)?;

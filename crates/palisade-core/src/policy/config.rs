@@ -289,7 +289,13 @@ pub fn parse_config(file: &str, text: &str, services: &Services) -> Result<Polic
     if let Some(a) = &raw.allowlist {
         sets.push(read_allowlist(&r, a, &sets)?);
     }
-    let declared: Vec<&str> = sets.iter().map(|s| s.name.as_str()).collect();
+    // Rules reference lists (`from_set`, `to_set`); sets that block are matched by the block
+    // chains, and their kernel layout (hash parts per prefix length) is not one a rule reads.
+    let declared: Vec<&str> = sets
+        .iter()
+        .filter(|s| matches!(s.action, SetAction::None | SetAction::Accept))
+        .map(|s| s.name.as_str())
+        .collect();
 
     let direction = |d: Direction, raw: &Option<RawDirection>, default: ChainPolicy| {
         read_direction(&r, d, raw.as_ref(), default, &declared)
@@ -612,7 +618,7 @@ fn read_allow(
                     None => Ok(None),
                     Some(Value::String(s)) if declared.contains(&s.as_str()) => Ok(Some(s.clone())),
                     Some(Value::String(s)) => {
-                        Err(err(format!("{k}: no set `{s}` is declared under [sets]")))
+                        Err(err(format!("{k}: no set `{s}` with action \"none\" or \"accept\" is declared under [sets] (rules read lists; a set that drops or rejects is matched before every rule)")))
                     }
                     Some(_) => Err(err(format!("{k}: expected a set name"))),
                 }

@@ -101,7 +101,9 @@ fn blocked_by<'a>(
     sets: &dyn Membership,
 ) -> Option<&'a BlockSet> {
     let loopback = packet.iif.as_deref() == Some("lo") || packet.oif.as_deref() == Some("lo");
-    if loopback {
+    let neighbour_discovery =
+        packet.l4 == Some(L4::Icmpv6) && packet.icmp_type.is_some_and(|t| (133..=137).contains(&t));
+    if loopback || neighbour_discovery {
         return None;
     }
     let port = match (packet.l4, packet.dport) {

@@ -59,16 +59,36 @@ impl Xdp {
     /// of other sets stay. For single addresses (an unblock, an unban) this is a few lookups;
     /// a network walks the drop trie once.
     pub fn withdraw(&mut self, set: SetId, name: &str, ranges: &[AddrRange]) -> Result<SetReport> {
+        self.withdraw_hinted(set, name, ranges, None)
+    }
+
+    /// [`Xdp::withdraw`] told what the set held: `held` (a load's contents before, say), whose
+    /// prefixes are the entries the set can own inside `ranges`. Lookups instead of a walk of
+    /// the trie, so a load that removes a few networks from a million costs a few lookups. An
+    /// entry inside `ranges` that did not come from `held` (the maps out of step after a failed
+    /// write) is missed; the next full [`Xdp::sync`] deletes it.
+    pub fn withdraw_held(
+        &mut self,
+        set: SetId,
+        name: &str,
+        ranges: &[AddrRange],
+        held: &[AddrRange],
+    ) -> Result<SetReport> {
+        self.withdraw_hinted(set, name, ranges, Some(held))
+    }
+
+    fn withdraw_hinted(
+        &mut self,
+        set: SetId,
+        name: &str,
+        ranges: &[AddrRange],
+        held: Option<&[AddrRange]>,
+    ) -> Result<SetReport> {
         let _lock = self.lock()?;
         let now = host::kernel_now()?;
-        let mut report = withdraw_family::<u32>(&mut self.maps, set, name, ranges, now)?;
-        report.add(withdraw_family::<u128>(
-            &mut self.maps,
-            set,
-            name,
-            ranges,
-            now,
-        )?);
+        let maps = &mut self.maps;
+        let mut report = withdraw_family::<u32>(maps, set, name, ranges, held, now)?;
+        report.add(withdraw_family::<u128>(maps, set, name, ranges, held, now)?);
         Ok(report)
     }
 
@@ -150,6 +170,7 @@ fn withdraw_family<T: FamilyMaps>(
     set: SetId,
     name: &str,
     ranges: &[AddrRange],
+    held: Option<&[AddrRange]>,
     now: KernelTime,
 ) -> Result<SetReport> {
     let removed: IntervalSet<T> = ranges.iter().filter_map(T::interval_of).collect();
@@ -157,7 +178,25 @@ fn withdraw_family<T: FamilyMaps>(
         return Ok(SetReport::default());
     }
     let touched = if only_single_addresses(&removed) {
-        covering(maps, &removed)?
+        covering(maps, removed.iter().map(|iv| iv.first))?
+    } else if let Some(held) = held {
+        // Entries reaching out of a removed range hold one of its ends; those inside it are
+        // among the prefixes of what the set held there.
+        let ends = removed.iter().flat_map(|iv| [iv.first, iv.last]);
+        let mut touched = covering(maps, ends)?;
+        let inside: Vec<AddrRange> = held
+            .iter()
+            .filter(|r| T::interval_of(r).is_some_and(|iv| overlaps(&removed, iv)))
+            .copied()
+            .collect();
+        for p in prefixes_of_family::<T>(&inside) {
+            if overlaps(&removed, p.interval()) {
+                touched.extend(maps.drop_entry(&p)?.map(|v| (p, v)));
+            }
+        }
+        touched.sort_unstable_by_key(|e| e.0);
+        touched.dedup_by(|a, b| a.0 == b.0);
+        touched
     } else {
         maps.read_drops::<T>()?
             .into_iter()
@@ -172,13 +211,13 @@ fn withdraw_family<T: FamilyMaps>(
 /// longest match shorter than that, and so on.
 fn covering<T: FamilyMaps>(
     maps: &mut Maps,
-    addrs: &IntervalSet<T>,
+    addrs: impl Iterator<Item = T>,
 ) -> Result<Vec<(Prefix<T>, DropValue)>> {
     let mut out = Vec::new();
     let width = u8::try_from(T::BITS).expect("32 or 128");
-    for iv in addrs.iter() {
+    for addr in addrs {
         let mut max = width;
-        while let Some((p, v)) = maps.longest_match(iv.first, max)? {
+        while let Some((p, v)) = maps.longest_match(addr, max)? {
             out.push((p, v));
             match p.len().checked_sub(1) {
                 Some(shorter) => max = shorter,

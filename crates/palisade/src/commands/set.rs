@@ -33,6 +33,7 @@ pub fn set(store: &mut Store, cmd: SetCommand, out: Out) -> Result<i32> {
                     SetDirectionArg::Out => SetDirection::Out,
                     SetDirectionArg::Both => SetDirection::Both,
                 },
+                prefixes: Default::default(),
                 default_timeout: duration_arg(&a.timeout, "--timeout")?,
                 dynamic: false,
             };

@@ -11,7 +11,7 @@ use palisade_core::{Contents, Format, ParseOptions};
 
 use super::apply::DesiredSet;
 use super::facts;
-use super::membership::KernelSets;
+use super::membership::PlannedSets;
 use crate::store::{BlockAction, SetDef};
 
 /// A config read, validated and compiled.
@@ -55,6 +55,7 @@ pub fn set_def(decl: &palisade_core::policy::SetDecl) -> SetDef {
         default_timeout: decl.timeout_secs.map(Duration::from_secs),
         dynamic: decl.dynamic,
         direction: decl.direction,
+        prefixes: Default::default(),
     }
 }
 
@@ -83,7 +84,7 @@ pub fn desired_sets(c: &Compiled, base: &Path) -> Result<Vec<DesiredSet>> {
 }
 
 /// Print the config's lints; returns how many are warnings.
-pub fn print_lints(c: &Compiled, facts: &HostFacts, sets: &KernelSets<'_>) -> usize {
+pub fn print_lints(c: &Compiled, facts: &HostFacts, sets: &PlannedSets<'_>) -> usize {
     let lints = lint(&c.policy, &c.ruleset, facts, &sets.block_sets(), sets);
     for l in &lints {
         let label = match l.severity {

@@ -179,6 +179,7 @@ pub fn parse(file: &str, text: &str) -> Result<SavedState> {
                     default_timeout: d.default_timeout_secs.map(Duration::from_secs),
                     dynamic: d.dynamic,
                     direction: d.direction,
+                    prefixes: Default::default(),
                 };
                 current = Some((def, ContentsBuilder::default(), Vec::new()));
             }

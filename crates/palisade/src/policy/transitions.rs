@@ -8,7 +8,7 @@ use super::apply::Desired;
 use super::config::{config_dir, desired_sets, print_lints, read_config};
 use super::env::Env;
 use super::intent::{recover, transact, until, Change};
-use super::membership::KernelSets;
+use super::membership::{KernelSets, PlannedSets};
 use super::persist::{capture, restore_file, restore_text, save_for_boot};
 use super::saved::{self, SavedPolicy};
 use crate::cli::ApplyArgs;
@@ -22,7 +22,10 @@ pub fn apply_cmd(env: &mut Env, a: &ApplyArgs, out: Out) -> Result<i32> {
     // Everything `check` validates: the jails too, so `watch` never refuses what was applied.
     crate::watch::read_config(&a.policy.config)?;
     {
-        let membership = KernelSets::new(&mut env.store)?;
+        let membership = PlannedSets {
+            kernel: KernelSets::new(&mut env.store)?,
+            desired: &sets,
+        };
         print_lints(&c, &facts, &membership);
     }
     let before = capture(env)?;

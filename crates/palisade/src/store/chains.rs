@@ -16,15 +16,15 @@
 //! | `block_forward` | forward, filter - 10 | reject sets on sources; every set on destinations |
 //! | `block_output` | output, raw (-300) | every set on destinations |
 //!
-//! Loopback always passes (the first rule of each chain), and so does the admin's SSH
-//! session (the regular chain `pins`, jumped to first). Each block rule looks its own set up
+//! Loopback always passes (the first rule of each chain), IPv6 neighbour discovery too, and
+//! so does the admin's SSH session (the regular chain `pins`, jumped to first). Each block rule looks its own set up
 //! first and only then checks that the address is in no allowlist (`!= @allow…`): a packet
 //! that is in no block set pays one lookup per part, as before, and an allowlisted address is
 //! never dropped, whatever a list, a ban or a peer put in a block set.
 
 use super::def::{BlockAction, SetDef};
 use super::kernel_addr::KernelAddr;
-use super::layout::{kernel_name, FAMILY, PARTS, TABLE};
+use super::layout::{kernel_name, Part, FAMILY, PARTS, TABLE};
 use palisade_core::policy::Session;
 use palisade_nft::consts::*;
 use palisade_nft::{Batch, Expr, Hook, Reject, Verdict};
@@ -98,6 +98,13 @@ pub fn rebuild_block_chain(b: &mut Batch, sets: &[SetDef]) {
             &loopback_accepts(lo),
             Some("palisade: loopback always passes"),
         );
+        b.add_rule(
+            FAMILY,
+            TABLE,
+            chain,
+            &neighbour_discovery_accepts(),
+            Some("palisade: IPv6 neighbour discovery always passes"),
+        );
         if ssh {
             b.add_rule(
                 FAMILY,
@@ -112,28 +119,50 @@ pub fn rebuild_block_chain(b: &mut Batch, sets: &[SetDef]) {
         .iter()
         .filter(|d| d.block == Some(BlockAction::Allow))
         .collect();
-    for def in sets {
-        let Some(action) = def.block.filter(|a| *a != BlockAction::Allow) else {
-            continue;
-        };
-        let comment = format!("{BLOCK_RULE_PREFIX}{}", def.name);
-        for (chain, side) in placements(def, action) {
-            for part in PARTS {
-                let families = [
+    // Sources first, then destinations, each in set-name order: the order `explain` follows.
+    for pass in [Side::Source, Side::Destination] {
+        for def in sets {
+            let Some(action) = def.block.filter(|a| *a != BlockAction::Allow) else {
+                continue;
+            };
+            let comment = format!("{BLOCK_RULE_PREFIX}{}", def.name);
+            for (chain, side) in placements(def, action)
+                .into_iter()
+                .filter(|(_, s)| *s == pass)
+            {
+                let v4 = def.parts::<u32>().into_iter().map(|p| {
                     (
                         NFPROTO_IPV4,
-                        kernel_name::<u32>(&def.name, part),
+                        kernel_name::<u32>(&def.name, p),
+                        p,
                         allow_names::<u32>(&allow, side),
-                    ),
+                    )
+                });
+                let v6 = def.parts::<u128>().into_iter().map(|p| {
                     (
                         NFPROTO_IPV6,
-                        kernel_name::<u128>(&def.name, part),
+                        kernel_name::<u128>(&def.name, p),
+                        p,
                         allow_names::<u128>(&allow, side),
-                    ),
-                ];
-                for (family, set, allow) in families {
+                    )
+                });
+                for (family, set, part, allow) in v4.chain(v6) {
+                    let mask = match part {
+                        Part::Prefix(len) => Some(len),
+                        _ => None,
+                    };
                     for verdict in verdicts(action) {
-                        let rule = block_rule(family, &set, def.with_ports, side, &allow, verdict);
+                        let rule = block_rule(
+                            family,
+                            BlockKey {
+                                set: &set,
+                                with_ports: def.with_ports,
+                                prefix: mask,
+                            },
+                            side,
+                            &allow,
+                            verdict,
+                        );
                         b.add_rule(FAMILY, TABLE, chain, &rule, Some(&comment));
                     }
                 }
@@ -189,6 +218,27 @@ fn loopback_accepts(key: u32) -> [Expr; 3] {
     ]
 }
 
+/// ICMPv6 types 133 to 137 (router and neighbour solicitations, advertisements, redirects):
+/// link-local plumbing, not traffic. A blocked on-link neighbour that cannot resolve the
+/// host's address never even sends the connection a reject set should refuse at once.
+fn neighbour_discovery_accepts() -> Vec<Expr> {
+    let mut rule: Vec<Expr> = Expr::nfproto_is(NFPROTO_IPV6).into();
+    rule.extend(Expr::l4proto_is(libc::IPPROTO_ICMPV6 as u8));
+    rule.push(Expr::Payload {
+        base: NFT_PAYLOAD_TRANSPORT_HEADER,
+        offset: 0,
+        len: 1,
+        dreg: NFT_REG_1,
+    });
+    rule.push(Expr::Range {
+        sreg: NFT_REG_1,
+        from: vec![133],
+        to: vec![137],
+    });
+    rule.push(Expr::Verdict(Verdict::Accept));
+    rule
+}
+
 /// The final expressions of a block rule, and whether the rule applies to TCP only.
 fn verdicts(action: BlockAction) -> Vec<(bool, Expr)> {
     match action {
@@ -211,18 +261,32 @@ fn address_field(family: u8, side: Side) -> (u32, u32) {
     }
 }
 
+/// The kernel set a block rule looks up, and how its key is built.
+pub struct BlockKey<'a> {
+    pub set: &'a str,
+    /// Address+port pairs: `addr . l4proto . dport`.
+    pub with_ports: bool,
+    /// A hash part of networks of this prefix length: the address is masked to it.
+    pub prefix: Option<u8>,
+}
+
 /// `ip saddr @set ip saddr != @allow… counter drop` (or `ip saddr . meta l4proto . th dport
-/// @set` for a port set; `daddr` for a destination). Conditions on registers come first: the
-/// address load may span the same registers. The set's own lookup comes before the allowlist
-/// ones, so a packet in no block set pays one lookup.
+/// @set` for a port set; `ip saddr & MASK @set` for a hash part of networks; `daddr` for a
+/// destination). Conditions on registers come first: the address load may span the same
+/// registers. The set's own lookup comes before the allowlist ones, so a packet in no block
+/// set pays one lookup; the allowlist is looked up with the unmasked address.
 pub fn block_rule(
     family: u8,
-    set: &str,
-    with_ports: bool,
+    key: BlockKey<'_>,
     side: Side,
     allow: &[String],
     (tcp_only, verdict): (bool, Expr),
 ) -> Vec<Expr> {
+    let BlockKey {
+        set,
+        with_ports,
+        prefix,
+    } = key;
     let (offset, len) = address_field(family, side);
     let mut rule: Vec<Expr> = Expr::nfproto_is(family).into();
     if tcp_only {
@@ -249,9 +313,22 @@ pub fn block_rule(
             dreg: after_addr + 1,
         });
     }
+    let lookup_reg = match prefix {
+        Some(len) => {
+            let mask = prefix_mask(len, offset_len(family));
+            rule.push(Expr::Bitwise {
+                sreg: addr_reg,
+                dreg: NFT_REG_2,
+                xor: vec![0; mask.len()],
+                mask,
+            });
+            NFT_REG_2
+        }
+        None => addr_reg,
+    };
     rule.push(Expr::Lookup {
         set: set.to_string(),
-        sreg: addr_reg,
+        sreg: lookup_reg,
     });
     for a in allow {
         rule.push(Expr::LookupNot {
@@ -262,6 +339,25 @@ pub fn block_rule(
     rule.push(Expr::Counter);
     rule.push(verdict);
     rule
+}
+
+/// Bytes of an address of `family`.
+fn offset_len(family: u8) -> usize {
+    if family == NFPROTO_IPV4 {
+        4
+    } else {
+        16
+    }
+}
+
+/// The netmask of a prefix length over `bytes` bytes, big-endian.
+fn prefix_mask(len: u8, bytes: usize) -> Vec<u8> {
+    (0..bytes)
+        .map(|i| {
+            let bits = (usize::from(len)).saturating_sub(i * 8).min(8);
+            (0xffu16 << (8 - bits)) as u8
+        })
+        .collect()
 }
 
 /// Put into `b` the pins of `session`: its packets both ways are accepted ahead of every block
@@ -347,8 +443,11 @@ mod tests {
     fn block_rules_test_conditions_before_loading_the_address() {
         let r = block_rule(
             NFPROTO_IPV6,
-            "s_v6",
-            true,
+            BlockKey {
+                set: "s_v6",
+                with_ports: true,
+                prefix: None,
+            },
             Side::Source,
             &[],
             (true, Expr::Reject(Reject::TcpReset)),
@@ -376,8 +475,11 @@ mod tests {
     fn the_block_lookup_comes_before_the_allowlist() {
         let r = block_rule(
             NFPROTO_IPV4,
-            "bad_v4",
-            false,
+            BlockKey {
+                set: "bad_v4",
+                with_ports: false,
+                prefix: None,
+            },
             Side::Destination,
             &["allow_v4".into()],
             (false, Expr::Verdict(Verdict::Drop)),
@@ -397,6 +499,42 @@ mod tests {
             len: 4,
             dreg: NFT_REG_1
         }));
+    }
+
+    #[test]
+    fn hash_parts_of_networks_are_looked_up_with_the_masked_address() {
+        let r = block_rule(
+            NFPROTO_IPV4,
+            BlockKey {
+                set: "bad_v4_p20",
+                with_ports: false,
+                prefix: Some(20),
+            },
+            Side::Source,
+            &["allow_v4".into()],
+            (false, Expr::Verdict(Verdict::Drop)),
+        );
+        assert!(r.contains(&Expr::Bitwise {
+            sreg: NFT_REG_1,
+            dreg: NFT_REG_2,
+            mask: vec![255, 255, 240, 0],
+            xor: vec![0; 4],
+        }));
+        assert!(r.contains(&Expr::Lookup {
+            set: "bad_v4_p20".into(),
+            sreg: NFT_REG_2
+        }));
+        assert!(
+            r.contains(&Expr::LookupNot {
+                set: "allow_v4".into(),
+                sreg: NFT_REG_1
+            }),
+            "the allowlist sees the whole address"
+        );
+        assert_eq!(
+            prefix_mask(64, 16)[..9],
+            [255, 255, 255, 255, 255, 255, 255, 255, 0]
+        );
     }
 
     #[test]

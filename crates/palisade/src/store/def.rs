@@ -60,6 +60,9 @@ pub struct SetDef {
     /// Whether it matches packets' sources, destinations or both.
     #[serde(serialize_with = "direction_name")]
     pub direction: SetDirection,
+    /// Prefix lengths of its hash parts (IPv4, IPv6), as the kernel holds them now.
+    #[serde(skip)]
+    pub prefixes: (Vec<u8>, Vec<u8>),
 }
 
 fn direction_name<S: serde::Serializer>(
@@ -78,7 +81,18 @@ impl SetDef {
             default_timeout: None,
             dynamic: false,
             direction: SetDirection::In,
+            prefixes: (Vec::new(), Vec::new()),
         }
+    }
+
+    /// Every part of family `T` of this set, its hash parts included.
+    pub fn parts<T: super::kernel_addr::KernelAddr>(&self) -> Vec<super::layout::Part> {
+        let prefixes = if T::BITS == 32 {
+            &self.prefixes.0
+        } else {
+            &self.prefixes.1
+        };
+        super::layout::parts_with(prefixes)
     }
 }
 

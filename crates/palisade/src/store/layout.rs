@@ -30,23 +30,27 @@ pub const TABLE: &str = "palisade";
 pub const FAMILY: u8 = NFPROTO_INET;
 const COMMENT_PREFIX: &str = "palisade set";
 
-/// The two kernel sets behind each family of a palisade set.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// The kernel sets behind each family of a palisade set.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Part {
-    /// Networks and ranges written by loads; large.
+    /// Networks and ranges written by loads: an interval set.
     Bulk,
     /// Single addresses written by loads, in a hash set; large.
     Singles,
     /// Single additions since the last load; small.
     Recent,
+    /// Networks of one prefix length written by loads, in a hash set looked up with the
+    /// address masked to that length (see [`super::partition`]). Made by loads as needed.
+    Prefix(u8),
 }
 
+/// The parts every palisade set has.
 pub const PARTS: [Part; 3] = [Part::Bulk, Part::Singles, Part::Recent];
 
 impl Part {
-    /// Interval sets hold ranges; the singles part holds one key per address.
+    /// Interval sets hold ranges; the hash parts hold one key per address or network.
     pub fn is_interval(self) -> bool {
-        self != Part::Singles
+        matches!(self, Part::Bulk | Part::Recent)
     }
 }
 
@@ -56,7 +60,28 @@ pub fn kernel_name<T: KernelAddr>(set: &str, part: Part) -> String {
         Part::Bulk => format!("{set}{}", T::SUFFIX),
         Part::Singles => format!("{set}{}_addrs", T::SUFFIX),
         Part::Recent => format!("{set}{}_recent", T::SUFFIX),
+        Part::Prefix(len) => format!("{set}{}_p{len}", T::SUFFIX),
     }
+}
+
+/// The prefix lengths of set `set`'s hash parts of family `T` that the kernel holds.
+pub fn prefix_parts<T: KernelAddr>(infos: &[SetInfo], set: &str) -> Vec<u8> {
+    let stem = format!("{set}{}_p", T::SUFFIX);
+    let mut out: Vec<u8> = infos
+        .iter()
+        .filter_map(|i| i.name.strip_prefix(&stem)?.parse().ok())
+        .filter(|len: &u8| u32::from(*len) < T::BITS)
+        .collect();
+    out.sort_unstable();
+    out
+}
+
+/// Every part of one family of a set: the fixed ones and its hash parts of `prefixes`.
+pub fn parts_with(prefixes: &[u8]) -> Vec<Part> {
+    PARTS
+        .into_iter()
+        .chain(prefixes.iter().map(|l| Part::Prefix(*l)))
+        .collect()
 }
 
 impl SetDef {
@@ -87,6 +112,8 @@ impl SetDef {
             direction: field("dir=")
                 .and_then(SetDirection::parse)
                 .unwrap_or_default(),
+            // Filled in from the other kernel sets by `Store::sets`.
+            prefixes: Default::default(),
         })
     }
 
@@ -113,25 +140,30 @@ impl SetDef {
                 Part::Bulk => self.comment(),
                 Part::Singles => format!("palisade: loaded addresses of set {}", self.name),
                 Part::Recent => format!("palisade: recent additions to set {}", self.name),
+                Part::Prefix(len) => {
+                    format!("palisade: loaded /{len} networks of set {}", self.name)
+                }
             }),
         }
     }
 }
 
-/// Kernel element counts (as `NFTA_SET_COUNT` reports them) for contents stored in `part`:
+/// Kernel element counts (as `NFTA_SET_COUNT` reports them) for `groups` stored in `part`:
 /// in a hash set or an address+port set one per element; in a plain interval set one per
 /// interval end, and a range that runs to the top of the address space has none.
+pub fn count_in<T: AddrBits>(part: Part, groups: &Groups<T>) -> usize {
+    groups
+        .iter()
+        .map(|(port, set)| match port {
+            None if part.is_interval() => set.iter().filter(|iv| iv.last != T::MAX).count(),
+            _ => set.len(),
+        })
+        .sum()
+}
+
+/// [`count_in`] for both families of `c`.
 pub fn expected_kernel_counts(c: &Contents, part: Part) -> (usize, usize) {
-    fn count<T: AddrBits>(groups: &Groups<T>, part: Part) -> usize {
-        groups
-            .iter()
-            .map(|(port, set)| match port {
-                None if part.is_interval() => set.iter().filter(|iv| iv.last != T::MAX).count(),
-                _ => set.len(),
-            })
-            .sum()
-    }
-    (count(&c.v4, part), count(&c.v6, part))
+    (count_in(part, &c.v4), count_in(part, &c.v6))
 }
 
 /// The companion set holding the cache token of set `name` (see [`super::cache`]).
@@ -201,6 +233,7 @@ mod tests {
             default_timeout: None,
             dynamic: true,
             direction: SetDirection::Both,
+            prefixes: Default::default(),
         };
         let info = SetInfo {
             family: FAMILY,

@@ -27,6 +27,7 @@ pub mod kernel_addr;
 pub mod layout;
 pub mod load;
 mod observe;
+mod partition;
 mod plan;
 pub mod snapshot;
 mod timed_merge;
@@ -198,10 +199,17 @@ impl Store {
 
     /// Every palisade set in the kernel, by name.
     pub fn sets(&mut self) -> Result<Vec<SetDef>> {
-        let mut defs: Vec<SetDef> = self
-            .set_infos()?
+        let infos = self.set_infos()?;
+        let mut defs: Vec<SetDef> = infos
             .iter()
             .filter_map(SetDef::from_kernel)
+            .map(|mut d| {
+                d.prefixes = (
+                    layout::prefix_parts::<u32>(&infos, &d.name),
+                    layout::prefix_parts::<u128>(&infos, &d.name),
+                );
+                d
+            })
             .collect();
         defs.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(defs)
@@ -249,9 +257,9 @@ impl Store {
 
     pub fn destroy(&mut self, name: &str) -> Result<()> {
         let all = self.sets()?;
-        if !all.iter().any(|d| d.name == name) {
+        let Some(def) = all.iter().find(|d| d.name == name).cloned() else {
             return Err(StoreError::NoSuchSet(name.to_string()));
-        }
+        };
         let rest: Vec<SetDef> = all.into_iter().filter(|d| d.name != name).collect();
         let done = self.transaction(|store, b| {
             // Rules referring to the set go first, in the same transaction.
@@ -259,7 +267,7 @@ impl Store {
             if let Some(s) = &store.session {
                 stage_pins(b, s);
             }
-            stage_delete(b, name);
+            stage_delete(b, &def);
             Ok(())
         });
         match done {
@@ -301,8 +309,10 @@ impl Store {
     pub fn flush(&mut self, name: &str) -> Result<()> {
         let def = self.get(name)?;
         self.transaction(|_, b| {
-            for part in PARTS {
+            for part in def.parts::<u32>() {
                 b.flush_set(FAMILY, TABLE, &kernel_name::<u32>(name, part));
+            }
+            for part in def.parts::<u128>() {
                 b.flush_set(FAMILY, TABLE, &kernel_name::<u128>(name, part));
             }
             invalidate(b, name);
@@ -331,14 +341,16 @@ pub fn stage_create(b: &mut Batch, def: &SetDef, exclusive: bool) {
     b.add_set(FAMILY, &stamp_spec(&def.name), exclusive);
 }
 
-/// Put into `b` the deletion of set `name`'s kernel sets (rules using them must go earlier
-/// in the batch). Call [`Store::forget`] once it committed.
-pub fn stage_delete(b: &mut Batch, name: &str) {
-    for part in PARTS {
-        b.del_set(FAMILY, TABLE, &kernel_name::<u32>(name, part));
-        b.del_set(FAMILY, TABLE, &kernel_name::<u128>(name, part));
+/// Put into `b` the deletion of set `def`'s kernel sets, its hash parts included (rules using
+/// them must go earlier in the batch). Call [`Store::forget`] once it committed.
+pub fn stage_delete(b: &mut Batch, def: &SetDef) {
+    for part in def.parts::<u32>() {
+        b.del_set(FAMILY, TABLE, &kernel_name::<u32>(&def.name, part));
     }
-    b.del_set(FAMILY, TABLE, &stamp_name(name));
+    for part in def.parts::<u128>() {
+        b.del_set(FAMILY, TABLE, &kernel_name::<u128>(&def.name, part));
+    }
+    b.del_set(FAMILY, TABLE, &stamp_name(&def.name));
 }
 
 /// Put into `b` the emptying of set `name`'s recent part.

@@ -16,14 +16,16 @@ use super::{SetDef, Store, Timed};
 /// One committed change to one set.
 #[derive(Clone, Copy, Debug)]
 pub enum SetChange<'a> {
-    /// A load: the set's loaded parts hold exactly `loaded` (elements without timeouts). With
-    /// `recent_emptied` the recent part was folded in, so `loaded` is all the set holds;
-    /// otherwise the recent part holds what it held, or what the same transaction put there
-    /// (read it with [`Store::recent_part`]: it is small).
+    /// A load: the set's loaded parts hold exactly `loaded` (elements without timeouts).
+    /// `before` is what they held (`None` for a set made anew in the same transaction, which
+    /// may replace an older set of that name). `folded` is what the recent part held when the
+    /// load folded it in and emptied it; `None`: the recent part holds what it held, or what
+    /// the same transaction put there (read it with [`Store::recent_part`]: it is small).
     Loaded {
         def: &'a SetDef,
         loaded: &'a Contents,
-        recent_emptied: bool,
+        before: Option<&'a Contents>,
+        folded: Option<&'a Contents>,
     },
     /// Additions, each with its own time left, counted from `since` (taken before the commit,
     /// so a deadline computed from it never falls after the kernel's).
@@ -47,6 +49,12 @@ pub enum SetChange<'a> {
 
 /// Something that follows the changes to palisade's sets.
 pub trait SetObserver {
+    /// Whether it follows changes now: when not, the store skips the work of describing them
+    /// (what a load's set held before). Checked before each load.
+    fn active(&mut self) -> bool {
+        true
+    }
+
     /// Called after `change` committed; `store` may be read (not changed: the change is done).
     fn changed(&mut self, store: &mut Store, change: SetChange<'_>);
 }
@@ -56,6 +64,11 @@ impl Store {
     pub fn with_observer(mut self, observer: Option<Box<dyn SetObserver>>) -> Self {
         self.observer = observer;
         self
+    }
+
+    /// Whether an observer follows changes now.
+    pub(super) fn observing(&mut self) -> bool {
+        self.observer.as_mut().is_some_and(|o| o.active())
     }
 
     /// Tell the observer, if any, about a committed change.

@@ -15,7 +15,8 @@ use super::mirror::Role;
 use super::mirror::{added_entries, before, by_deadline, held_entries, permanent, ranges, role};
 use super::sync::sync_allowlist;
 use crate::netns::Namespace;
-use crate::store::{SetChange, SetObserver, Store};
+use crate::store::{SetChange, SetDef, SetObserver, Store};
+use palisade_core::Contents;
 
 /// Follows the changes to the sets of one network namespace into its XDP maps.
 pub struct XdpMirror {
@@ -44,6 +45,12 @@ impl XdpMirror {
 }
 
 impl SetObserver for XdpMirror {
+    /// Only while XDP is attached in the namespace (its maps are pinned).
+    fn active(&mut self) -> bool {
+        self.dir()
+            .is_ok_and(|d| d.join(palisade_xdp::layout::DROP_V4).exists())
+    }
+
     fn changed(&mut self, store: &mut Store, change: SetChange<'_>) {
         let followed = self
             .open()
@@ -66,17 +73,11 @@ fn follow(x: &mut Xdp, store: &mut Store, change: SetChange<'_>) -> Result<()> {
         SetChange::Loaded {
             def,
             loaded,
-            recent_emptied,
+            before,
+            folded,
         } => {
             if role(def) == Some(Role::Drop) {
-                let base = kernel_now()?;
-                let mut entries = permanent(loaded);
-                if !recent_emptied {
-                    let recent = store.recent_part(&def.name)?.into_timed();
-                    entries.extend(held_entries(&recent, base));
-                }
-                let id = x.set_id(&def.name)?;
-                x.replace_set(id, &def.name, &entries)?;
+                follow_load(x, store, def, loaded, before, folded)?;
             } else {
                 forget(x, &def.name)?;
             }
@@ -122,6 +123,45 @@ fn follow(x: &mut Xdp, store: &mut Store, change: SetChange<'_>) -> Result<()> {
             forget(x, name)?;
             sync_allowlist(x, store)?;
         }
+    }
+    Ok(())
+}
+
+/// A load of a drop set. Told what the set held before, only the difference is written: the
+/// addresses it no longer holds are withdrawn by lookups among what it held, the new ones added
+/// (a blocklist that changed a little costs a little, whatever its size). Without `before` (a
+/// set made anew), the set's entries are replaced whole, which reads the drop trie once.
+fn follow_load(
+    x: &mut Xdp,
+    store: &mut Store,
+    def: &SetDef,
+    loaded: &Contents,
+    before: Option<&Contents>,
+    folded: Option<&Contents>,
+) -> Result<()> {
+    let base = kernel_now()?;
+    let id = x.set_id(&def.name)?;
+    // Unless folded in, the recent part keeps its elements, with their time left.
+    let recent = match folded {
+        Some(_) => Vec::new(),
+        None => store.recent_part(&def.name)?.into_timed(),
+    };
+    let Some(before) = before else {
+        let mut entries = permanent(loaded);
+        entries.extend(held_entries(&recent, base));
+        x.replace_set(id, &def.name, &entries)?;
+        return Ok(());
+    };
+    let held = match folded {
+        Some(f) => before.union(f),
+        None => before.clone(),
+    };
+    let still_recent = Contents::from_ranges(recent.iter().map(|t| (t.addr, t.port)));
+    let gone = held.difference(loaded).difference(&still_recent);
+    x.withdraw_held(id, &def.name, &ranges(&gone), &ranges(&held))?;
+    x.add(id, &def.name, &ranges(&loaded.difference(before)), None)?;
+    for (expires, ranges) in by_deadline(&held_entries(&recent, base)) {
+        x.add(id, &def.name, &ranges, expires)?;
     }
     Ok(())
 }
