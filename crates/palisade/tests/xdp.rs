@@ -446,11 +446,42 @@ fn a_ban_the_kernel_made_by_itself_reaches_xdp_with_the_next_sync() {
     }));
     // No palisade command saw it: XDP does not hold it until a sync.
     assert_eq!(x.xdp_set("flood").1, 0);
-    let said = x.ok(&["xdp", "sync"]);
-    assert!(said.contains("in step"), "{said}");
+    // What the timer runs every minute: the kernel's bans added, nothing read back.
+    let said = x.ok(&["xdp", "sync", "--kernel-bans"]);
+    assert!(said.contains("1 entries written"), "{said}");
     assert_eq!(x.xdp_set("flood").1, 1);
+    let said = x.ok(&["xdp", "sync"]);
+    assert!(
+        said.contains("in step") && said.contains("0 written"),
+        "{said}"
+    );
     let blocked = x.nft_blocked("flood");
     x.send_udp(BLOCKED4, 10);
     assert!(eventually(WAIT, || x.xdp_dropped("flood") >= 10));
     assert_eq!(x.nft_blocked("flood"), blocked);
+}
+
+#[test]
+fn a_reloaded_list_changes_xdp_by_its_difference() {
+    let Some(x) = XdpLab::new() else { return };
+    x.attach("native");
+    x.ok(&["set", "create", "list", "--block", "drop"]);
+    let first = x
+        .lab
+        .write_config("first.txt", "198.18.0.0/30\n203.0.113.0/24\n");
+    x.ok(&["set", "load", "list", &first]);
+    x.ok(&["set", "add", "list", "198.18.0.8", "--timeout", "1h"]);
+    assert_eq!(x.xdp_set("list").1, 3);
+    assert!(!x.connects(ALLOWED4));
+    // The network shrinks to one address, the other network and the recent addition go (the
+    // load folds the recent part in), a new network comes.
+    let second = x
+        .lab
+        .write_config("second.txt", &format!("{BLOCKED4}\n198.51.100.0/24\n"));
+    x.ok(&["set", "load", "list", &second]);
+    assert_eq!(x.xdp_set("list").1, 2, "{}", x.status());
+    assert!(x.connects(ALLOWED4));
+    x.send_udp(BLOCKED4, 10);
+    assert!(eventually(WAIT, || x.xdp_dropped("list") >= 10));
+    assert_eq!(x.nft_blocked("list"), 0);
 }

@@ -12,7 +12,7 @@ pub enum XdpCommand {
     /// Interfaces and their XDP mode; per drop set, packets dropped and entries per family.
     Status(XdpStatusArgs),
     /// Make the XDP maps hold exactly what the kernel sets hold now (bans the kernel made by
-    /// itself, expired entries); run every minute by palisade-xdp-sync.timer.
+    /// itself, expired entries deleted); palisade-xdp-resync.timer runs it hourly.
     Sync(XdpSyncArgs),
 }
 
@@ -66,4 +66,8 @@ pub struct XdpSyncArgs {
     /// empty.
     #[arg(long)]
     pub attach: bool,
+    /// Only add the bans the kernel made by itself (dynamic sets), without reading the maps
+    /// back: cheap, for palisade-xdp-sync.timer every minute.
+    #[arg(long)]
+    pub kernel_bans: bool,
 }

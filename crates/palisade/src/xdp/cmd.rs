@@ -5,7 +5,7 @@ use palisade_core::policy::XdpSettings;
 use palisade_xdp::{AttachInfo, Capacity, Xdp};
 
 use super::record::{ModeName, Record, Wanted};
-use super::sync::{sync_all, Summary};
+use super::sync::{sync_all, sync_kernel_bans, Summary};
 use super::{in_namespace, pin_root, status};
 use crate::cli::{XdpAttachArgs, XdpCommand, XdpDetachArgs, XdpModeArg};
 use crate::commands::Out;
@@ -41,10 +41,19 @@ pub fn run(ns: &Namespace, store: &mut Store, cmd: XdpCommand, out: Out) -> Resu
                     }
                 }
             }
-            match sync_here(ns, store)? {
-                None if !out.quiet => eprintln!("XDP is not attached here: nothing to sync"),
-                None => {}
-                Some(s) => report_sync(&s, out),
+            let Some(mut x) = Xdp::open_at(&super::state_dir(ns)?)? else {
+                if !out.quiet {
+                    eprintln!("XDP is not attached here: nothing to sync");
+                }
+                return Ok(0);
+            };
+            if a.kernel_bans {
+                let n = sync_kernel_bans(&mut x, store)?;
+                if !out.quiet {
+                    eprintln!("XDP: {n} entries written for bans the kernel made");
+                }
+            } else {
+                report_sync(&sync_all(&mut x, store)?, out);
             }
             Ok(0)
         }

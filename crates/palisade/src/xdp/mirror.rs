@@ -89,9 +89,20 @@ fn entries(
         .iter()
         .map(|t| Entry {
             range: t.addr,
-            expires: time_left(t).map(|d| base.after(d)),
+            expires: time_left(t).map(|d| deadline(base, d)),
         })
         .collect()
+}
+
+/// The deadline `left` after `base`, rounded down to a whole second of the kernel's clock.
+/// Each computation of one ban's deadline (from the time left nftables reports, in
+/// milliseconds, and a clock read before it) lands a little differently; rounded down, they
+/// land on the same second, so a sync finds the entry unchanged instead of rewriting every
+/// timed entry each time. Down, so XDP stops at most a second before nftables, never after.
+pub fn deadline(base: KernelTime, left: Duration) -> KernelTime {
+    const SECOND: u64 = 1_000_000_000;
+    let exact = base.after(left).as_nanos();
+    KernelTime::from_nanos(exact - exact % SECOND)
 }
 
 /// Entries grouped by deadline, for incremental adds (one call per distinct deadline).
@@ -176,6 +187,12 @@ mod tests {
         ];
         let e = held_entries(&items, base);
         assert_eq!(e[0].expires, Some(KernelTime::from_nanos(4_000_000_000)));
+        // Rounded down to the second: two reads a few milliseconds apart agree.
+        let early = KernelTime::from_nanos(1_000_300_000);
+        let late = KernelTime::from_nanos(1_004_000_000);
+        let left = Duration::from_millis(2_500);
+        assert_eq!(deadline(early, left), deadline(late, left));
+        assert!(deadline(late, left) <= late.after(left));
         assert_eq!(e[1].expires, None);
         let mut def = SetDef {
             default_timeout: Some(Duration::from_secs(10)),

@@ -15,9 +15,12 @@
 //!   flush, destroy, apply) reaches the maps through the store's observer ([`observer`]),
 //!   with what the store has in hand: a load's contents, bans with their time left;
 //! - what arrives without a palisade command (the kernel's own bans on exceed, written into
-//!   dynamic sets from the packet path) is caught by `palisade xdp sync`, which systemd runs
-//!   every minute (`packaging/palisade-xdp-sync.timer`); it also deletes expired entries,
-//!   which the program already ignores, since a timed entry carries its deadline.
+//!   dynamic sets from the packet path) is caught by a timer, not by the log watcher (which
+//!   may not run at all): `palisade-xdp-sync.timer` runs `palisade xdp sync --kernel-bans`
+//!   every minute (the dynamic sets read, missing entries added: no walk of the maps);
+//!   `palisade-xdp-resync.timer` runs a full `palisade xdp sync` hourly, which also deletes
+//!   expired entries (the program already ignores them: a timed entry carries its deadline)
+//!   and puts right whatever a failed write left out of step.
 //!
 //! Files: [`mirror`] (pure: which sets XDP holds and as what), [`record`] (pure: which
 //! interfaces palisade keeps XDP on), [`observer`], [`sync`] (a full sync from the kernel

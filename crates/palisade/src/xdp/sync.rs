@@ -10,7 +10,7 @@ use anyhow::Result;
 use palisade_core::AddrRange;
 use palisade_xdp::{kernel_now, DropSet, SyncReport, Xdp, XdpError};
 
-use super::mirror::{held_entries, pinned_clients, ranges, role, Role};
+use super::mirror::{by_deadline, held_entries, pinned_clients, ranges, role, Role};
 use crate::store::Store;
 
 /// What a full sync did.
@@ -62,6 +62,25 @@ pub fn sync_all(x: &mut Xdp, store: &mut Store) -> Result<Summary> {
         sets: drops.len(),
         skipped,
     })
+}
+
+/// Only what the kernel adds by itself: the bans in dynamic drop sets (flood bans on exceed),
+/// added where XDP does not hold them yet, by lookups: no walk of the maps, so it is cheap to
+/// run every minute. Returns the number of entries written.
+pub fn sync_kernel_bans(x: &mut Xdp, store: &mut Store) -> Result<usize> {
+    let base = kernel_now()?;
+    let mut written = 0;
+    for def in store.sets()? {
+        if !def.dynamic || role(&def) != Some(Role::Drop) {
+            continue;
+        }
+        let id = x.set_id(&def.name)?;
+        let held = store.held(&def.name)?.into_timed();
+        for (expires, ranges) in by_deadline(&held_entries(&held, base)) {
+            written += x.add(id, &def.name, &ranges, expires)?;
+        }
+    }
+    Ok(written)
 }
 
 /// Everything XDP must pass: the allow sets' addresses and the admin's pinned session.
