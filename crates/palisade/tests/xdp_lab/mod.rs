@@ -149,4 +149,3 @@ impl XdpLab {
         self.lab.connect(source, PORT).is_ok()
     }
 }
-
