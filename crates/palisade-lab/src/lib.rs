@@ -6,6 +6,10 @@
 //! namespaces left by a process that died hard are swept by the next [`Netns::create`].
 //!
 //! Links and addresses are set up with iproute2's `ip`, the standard tool for the job.
+//!
+//! [`mmdb`] writes small geolocation databases for the tests of country and AS sets.
+
+pub mod mmdb;
 
 use std::io;
 use std::net::{IpAddr, SocketAddr, TcpStream};

@@ -18,6 +18,7 @@ pub mod cli;
 pub mod commands;
 pub mod fault;
 pub mod generate;
+pub mod geo;
 pub mod lists;
 pub mod lock;
 pub mod netns;
