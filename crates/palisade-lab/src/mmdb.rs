@@ -136,7 +136,10 @@ impl Writer {
             ("binary_format_major_version".into(), Value::U16(2)),
             ("binary_format_minor_version".into(), Value::U16(0)),
             ("build_epoch".into(), Value::U64(1_700_000_000)),
-            ("database_type".into(), Value::Str(self.database_type.clone())),
+            (
+                "database_type".into(),
+                Value::Str(self.database_type.clone()),
+            ),
             (
                 "description".into(),
                 Value::Map(vec![(
@@ -145,7 +148,10 @@ impl Writer {
                 )]),
             ),
             ("ip_version".into(), Value::U16(6)),
-            ("languages".into(), Value::Array(vec![Value::Str("en".into())])),
+            (
+                "languages".into(),
+                Value::Array(vec![Value::Str("en".into())]),
+            ),
             ("node_count".into(), Value::U32(node_count as u32)),
             ("record_size".into(), Value::U16(32)),
         ]);

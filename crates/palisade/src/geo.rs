@@ -77,10 +77,7 @@ fn open(path: &str) -> Result<Reader<Vec<u8>>, GeoError> {
         path: path.to_string(),
         err: e.to_string(),
     })?;
-    Reader::from_source(bytes).map_err(|e| GeoError::Damaged {
-        path: path.to_string(),
-        err: e.to_string(),
-    })
+    Reader::from_source(bytes).map_err(|e| damaged(path, e))
 }
 
 /// A record's country: `country`, else `registered_country`.
@@ -104,14 +101,11 @@ fn asn_of_record<S: AsRef<[u8]>>(
 fn networks_where<K: Ord + Clone + std::fmt::Display>(
     path: &str,
     wanted: &[K],
-    key: impl Fn(&maxminddb::LookupResult<'_, Vec<u8>>) -> Result<Option<K>, maxminddb::MaxMindDbError>,
+    key: impl Fn(&Lookup<'_>) -> Result<Option<K>, maxminddb::MaxMindDbError>,
     out: &mut ContentsBuilder,
 ) -> Result<BTreeMap<K, u64>, GeoError> {
     let reader = open(path)?;
-    let damaged = |e: maxminddb::MaxMindDbError| GeoError::Damaged {
-        path: path.to_string(),
-        err: e.to_string(),
-    };
+    let damaged = |e| damaged(path, e);
     let mut found: BTreeMap<K, u64> = wanted.iter().map(|k| (k.clone(), 0)).collect();
     let mut decided: HashMap<usize, Option<K>> = HashMap::new();
     for item in reader.networks(WithinOptions::default()).map_err(damaged)? {
@@ -220,35 +214,48 @@ impl Place {
     }
 }
 
+/// A looked-up or iterated network of a database held in memory.
+type Lookup<'a> = maxminddb::LookupResult<'a, Vec<u8>>;
+
+fn damaged(path: &str, e: maxminddb::MaxMindDbError) -> GeoError {
+    GeoError::Damaged {
+        path: path.to_string(),
+        err: e.to_string(),
+    }
+}
+
+/// Look `addr` up in the database at `path` and read its record with `read`; `None` when the
+/// database has nothing for it.
+fn with_record<T>(
+    path: &str,
+    addr: IpAddr,
+    read: impl FnOnce(&Lookup<'_>) -> Result<T, maxminddb::MaxMindDbError>,
+) -> Result<Option<T>, GeoError> {
+    let reader = open(path)?;
+    match reader.lookup(addr) {
+        // An IPv6 address in an IPv4-only database: nothing to say.
+        Err(_) if addr.is_ipv6() && reader.metadata().ip_version == 4 => Ok(None),
+        Err(e) => Err(damaged(path, e)),
+        Ok(r) if !r.has_data() => Ok(None),
+        Ok(r) => read(&r).map(Some).map_err(|e| damaged(path, e)),
+    }
+}
+
 /// Look `addr` up in the configured databases.
 pub fn place_of(addr: IpAddr, files: &GeoFiles) -> Result<Place, GeoError> {
     let mut place = Place::default();
-    let damaged = |path: &str, e: maxminddb::MaxMindDbError| GeoError::Damaged {
-        path: path.to_string(),
-        err: e.to_string(),
-    };
-    let lookup = |path: &str, f: &mut dyn FnMut(&maxminddb::LookupResult<'_, Vec<u8>>) -> Result<(), maxminddb::MaxMindDbError>| -> Result<(), GeoError> {
-        let reader = open(path)?;
-        match reader.lookup(addr) {
-            // An IPv6 address in an IPv4-only database: nothing to say.
-            Err(_) if addr.is_ipv6() && reader.metadata().ip_version == 4 => Ok(()),
-            Err(e) => Err(damaged(path, e)),
-            Ok(r) if !r.has_data() => Ok(()),
-            Ok(r) => f(&r).map_err(|e| damaged(path, e)),
-        }
-    };
     if let Some(path) = &files.database {
-        lookup(path, &mut |r| {
-            place.country = country_of_record(r)?;
-            Ok(())
-        })?;
+        place.country = with_record(path, addr, country_of_record)?.flatten();
     }
     if let Some(path) = asn_file(files) {
-        lookup(path, &mut |r| {
-            place.asn = asn_of_record(r)?;
-            place.organization = r.decode_path(&path!["autonomous_system_organization"])?;
-            Ok(())
+        let asn = with_record(path, addr, |r| {
+            let org: Option<String> = r.decode_path(&path!["autonomous_system_organization"])?;
+            Ok((asn_of_record(r)?, org))
         })?;
+        if let Some((asn, org)) = asn {
+            place.asn = asn;
+            place.organization = org;
+        }
     }
     Ok(place)
 }

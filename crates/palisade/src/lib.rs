@@ -12,18 +12,24 @@
 //! - [`store`]: palisade's sets in the kernel; [`lists`]: reading list files into them;
 //! - [`commands`]: the set, block and OTP commands;
 //! - [`policy`]: the default-deny policy in the kernel and its commands;
-//! - [`watch`]: the log-watching daemon and its commands.
+//! - [`watch`]: the log-watching daemon and its commands;
+//! - operations: [`metrics`] (Prometheus), [`feeds`] (blocklists downloaded from URLs),
+//!   [`geo`] (country and AS sets), [`serve`] (the daemon that serves metrics and keeps feeds
+//!   and country sets current); `palisade panic` is in [`policy::panic`].
 
 pub mod cli;
 pub mod commands;
 pub mod fault;
+pub mod feeds;
 pub mod generate;
 pub mod geo;
 pub mod lists;
 pub mod lock;
+pub mod metrics;
 pub mod netns;
 pub mod policy;
 pub mod run;
+pub mod serve;
 pub mod state;
 pub mod store;
 pub mod watch;

@@ -2,7 +2,7 @@
 
 use anyhow::Result;
 
-use crate::cli::{Cli, Command, SetCommand};
+use crate::cli::{Cli, Command, FeedsCommand, PanicSwitch, SetCommand};
 use crate::commands::{self, Out};
 use crate::lock::{self, Lock};
 use crate::netns::Namespace;
@@ -78,6 +78,7 @@ fn policy_command(env: &mut Env, command: Command, out: Out) -> Result<i32> {
         Command::Rollback => Some("rollback"),
         Command::Restore { .. } => Some("restore"),
         Command::Save { .. } => Some("save"),
+        Command::Panic(_) => Some("panic"),
         _ => None,
     };
     // The confirm timer starts while its apply is still under way: it recovers only when it
@@ -121,6 +122,14 @@ fn policy_command(env: &mut Env, command: Command, out: Out) -> Result<i32> {
             let paths = watch_paths();
             watch::listing::unban(&mut env.store, &cfg, &paths, &a.addresses)
         }
+        Command::Metrics(a) => crate::metrics::print(env, &a),
+        Command::Serve(a) => crate::serve::run(env, &a),
+        Command::Feeds(FeedsCommand::Update(a)) => crate::feeds::update_cmd(env, &a),
+        Command::Feeds(FeedsCommand::Status(a)) => crate::feeds::status_cmd(env, &a),
+        Command::Panic(a) => match a.switch {
+            PanicSwitch::On => policy::panic::panic_on(env, out),
+            PanicSwitch::Off => policy::panic::panic_off(env, out),
+        },
         Command::Set(_)
         | Command::Block(_)
         | Command::Unblock(_)

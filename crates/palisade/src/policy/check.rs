@@ -10,7 +10,7 @@ use crate::cli::PolicyArgs;
 pub fn check(env: &mut Env, a: &PolicyArgs) -> Result<i32> {
     let facts = env.facts();
     let c = read_config(&a.config, &facts)?;
-    let desired = desired_sets(&c, &config_dir(&a.config))?;
+    let desired = desired_sets(&c, &config_dir(&a.config), &env.state)?;
     let jails = crate::watch::read_config(&a.config)?;
     let sets = PlannedSets {
         kernel: KernelSets::new(&mut env.store)?,

@@ -8,7 +8,7 @@
 //! bans (or 100 ms) under load. State is written off that loop ([`saver`]); `palisade unban`
 //! talks to a running daemon through a queue ([`unban_queue`]). The host's own addresses,
 //! never banned, are followed as they come and go ([`own_addrs`]); the signal handling is in
-//! [`sys`].
+//! [`sys`]; what it reports for metrics, in [`stats`].
 //!
 //! - [`follow`]: following a file through rotation; [`lines`]: cutting input into lines
 //!   with bounded memory; [`offline`]: `watch --test`;
@@ -23,7 +23,8 @@ pub mod offline;
 mod own_addrs;
 mod readers;
 mod saver;
-mod sys;
+pub mod stats;
+pub mod sys;
 pub mod unban_queue;
 
 use std::path::{Path, PathBuf};
