@@ -71,6 +71,46 @@ impl Lab {
         })
     }
 
+    /// An echo service on `port` in the server namespace (standing in for sshd): every
+    /// connection gets back what it sends.
+    pub fn echo(&self, port: u16) {
+        let l = self
+            .server
+            .run(move || TcpListener::bind(("::", port)).unwrap())
+            .unwrap();
+        std::thread::spawn(move || {
+            for s in l.incoming().flatten() {
+                std::thread::spawn(move || {
+                    let mut s = s;
+                    let mut buf = [0u8; 64];
+                    while let Ok(n) = s.read(&mut buf) {
+                        if n == 0 || s.write_all(&buf[..n]).is_err() {
+                            break;
+                        }
+                    }
+                });
+            }
+        });
+    }
+
+    /// A TCP connection from `source` to the server's `port` (an admin's SSH session).
+    pub fn open(&self, source: &str, port: u16) -> std::net::TcpStream {
+        let source: std::net::IpAddr = source.parse().unwrap();
+        let server: std::net::IpAddr = if source.is_ipv4() { SERVER4 } else { SERVER6 }
+            .parse()
+            .unwrap();
+        self.client
+            .run(move || {
+                palisade_lab::connect_from(
+                    source,
+                    SocketAddr::new(server, port),
+                    Duration::from_secs(2),
+                )
+                .unwrap()
+            })
+            .unwrap()
+    }
+
     /// Run the palisade binary against the server namespace.
     pub fn palisade(&self, args: &[&str]) -> Output {
         Command::new(env!("CARGO_BIN_EXE_palisade"))
@@ -125,6 +165,40 @@ impl Lab {
             })
             .unwrap()
     }
+}
+
+/// Whether `msg` sent on `s` comes back within 2 s (through an [`Lab::echo`] service).
+pub fn echoes(s: &std::net::TcpStream, msg: &[u8]) -> bool {
+    let mut s = s;
+    s.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+    if s.write_all(msg).is_err() {
+        return false;
+    }
+    let mut buf = vec![0u8; msg.len()];
+    s.read_exact(&mut buf).is_ok() && buf == msg
+}
+
+/// Run palisade against `lab`'s server namespace from the admin's SSH `session` (the
+/// connection's addresses and ports go into `SSH_CONNECTION`).
+pub fn palisade_from_session(lab: &Lab, session: &std::net::TcpStream, args: &[&str]) -> Output {
+    let local = session.local_addr().unwrap();
+    let peer = session.peer_addr().unwrap();
+    Command::new(env!("CARGO_BIN_EXE_palisade"))
+        .env("PALISADE_STATE_DIR", &lab.state)
+        .env(
+            "SSH_CONNECTION",
+            format!(
+                "{} {} {} {}",
+                local.ip(),
+                local.port(),
+                peer.ip(),
+                peer.port()
+            ),
+        )
+        .args(["--netns", lab.server.name()])
+        .args(args)
+        .output()
+        .unwrap()
 }
 
 /// Path of a blocklist shipped in the repository.
