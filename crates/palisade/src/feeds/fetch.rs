@@ -35,6 +35,10 @@ pub enum FetchError {
     TooLarge { limit_mib: u64 },
     #[error("no complete answer within {secs} s (raise --fetch-timeout for a slow publisher)")]
     Timeout { secs: u64 },
+    #[error("cut short: the connection closed before the whole list arrived")]
+    CutShort,
+    #[error("the server closed the connection without an answer")]
+    NoAnswer,
     #[error("{0}")]
     Transport(String),
 }
@@ -52,8 +56,8 @@ pub struct Fetcher {
     limits: Limits,
 }
 
-/// The system's trusted CAs; Mozilla's (built into rustls-webpki's users) are not bundled, so
-/// a host without a CA store gets a clear TLS error rather than a silent different trust.
+/// The system's trusted CAs (Debian's `ca-certificates`, plus any the admin added). No CA list
+/// is built into palisade: what the host trusts is what its feeds are checked against.
 fn system_roots() -> RootCerts {
     let found = rustls_native_certs::load_native_certs();
     let certs: Vec<Certificate<'static>> = found
@@ -99,7 +103,7 @@ impl Fetcher {
         if let Some(m) = last_modified {
             req = req.header("If-Modified-Since", m);
         }
-        let mut resp = req.call().map_err(|e| self.error(e))?;
+        let mut resp = req.call().map_err(|e| self.error(e, false))?;
         let status = resp.status().as_u16();
         if status == 304 {
             return Ok(Fetched::NotModified);
@@ -123,7 +127,7 @@ impl Fetcher {
             .with_config()
             .limit(self.limits.max_bytes)
             .read_to_vec()
-            .map_err(|e| self.error(e))?;
+            .map_err(|e| self.error(e, true))?;
         Ok(Fetched::Body {
             bytes,
             etag,
@@ -132,7 +136,8 @@ impl Fetcher {
         })
     }
 
-    fn error(&self, e: ureq::Error) -> FetchError {
+    /// What went wrong, for the admin; `in_body`: while reading the list itself.
+    fn error(&self, e: ureq::Error, in_body: bool) -> FetchError {
         match e {
             ureq::Error::Timeout(_) => FetchError::Timeout {
                 secs: self.limits.timeout.as_secs(),
@@ -144,6 +149,13 @@ impl Fetcher {
             ureq::Error::Io(io) if io.kind() == std::io::ErrorKind::TimedOut => {
                 FetchError::Timeout {
                     secs: self.limits.timeout.as_secs(),
+                }
+            }
+            ureq::Error::Io(io) if io.kind() == std::io::ErrorKind::UnexpectedEof => {
+                if in_body {
+                    FetchError::CutShort
+                } else {
+                    FetchError::NoAnswer
                 }
             }
             other => FetchError::Transport(other.to_string()),

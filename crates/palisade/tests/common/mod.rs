@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod publisher;
+
 use palisade_lab::Netns;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener};
@@ -120,6 +122,14 @@ impl Lab {
             .args(args)
             .output()
             .unwrap()
+    }
+
+    /// Run the palisade binary inside the server namespace (`ip netns exec`): for commands
+    /// that talk to the network themselves (feed downloads, the metrics listener).
+    pub fn inside(&self) -> Command {
+        let mut c = self.server.command(env!("CARGO_BIN_EXE_palisade"));
+        c.env("PALISADE_STATE_DIR", &self.state);
+        c
     }
 
     /// Like `palisade`, but the command must succeed; returns stdout.
