@@ -273,3 +273,49 @@ fn read_fleet(path: &std::path::Path) -> Option<FleetReading> {
             .unwrap_or_default(),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The fleet daemon's status file as `palisade fleet run` writes it (the fields metrics
+    /// read, and others they must ignore).
+    #[test]
+    fn the_fleet_status_file_is_read_loosely() {
+        let dir = std::env::temp_dir().join(format!("palisade-fleet-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("status.json");
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as u64;
+        let text = serde_json::json!({
+            "written_at_ms": now_ms - 1500,
+            "pid": 42,
+            "config": "/etc/palisade/palisade.toml",
+            "engine": {
+                "host": "web1", "connection": "connected", "server": "nats://10.0.0.1:4222",
+                "caught_up": true, "peers": {}, "lag_ms": 12, "records_out": 5,
+                "envelopes_out": 2, "queued": 1, "queue_dropped": 0, "records_in": 80,
+                "bans_delivered": 77, "lifts_delivered": 0,
+                "dropped": {"untrusted": 3, "replayed": 1}, "lists": {}
+            },
+            "text": "host web1: connected",
+            "daemon": {"spooled": 4}
+        });
+        std::fs::write(&path, text.to_string()).unwrap();
+        let f = read_fleet(&path).unwrap();
+        assert!(f.connected);
+        assert!((1.4..10.0).contains(&f.age_seconds), "{}", f.age_seconds);
+        assert_eq!(f.lag_seconds, Some(0.012));
+        assert_eq!(
+            (f.bans_delivered, f.records_in, f.records_out, f.queued),
+            (77, 80, 5, 1)
+        );
+        assert_eq!(f.dropped.get("untrusted"), Some(&3));
+        std::fs::write(&path, "{ not json").unwrap();
+        assert_eq!(read_fleet(&path), None, "a damaged file is no reading");
+        assert_eq!(read_fleet(&dir.join("absent.json")), None);
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+}
