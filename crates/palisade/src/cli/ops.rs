@@ -33,6 +33,10 @@ pub struct ServeArgs {
     pub listen: Option<SocketAddr>,
     #[command(flatten)]
     pub fetch: FetchArgs,
+    /// Look at the geolocation databases' files every SECONDS, and rebuild the country and AS
+    /// sets of one that changed.
+    #[arg(long, value_name = "SECONDS", default_value_t = 30, value_parser = value_parser!(u64).range(1..=86400))]
+    pub geo_check: u64,
 }
 
 #[derive(Subcommand, Debug)]

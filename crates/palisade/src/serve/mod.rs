@@ -36,19 +36,19 @@ use crate::watch::sys::{catch_signals, stopping};
 
 /// How soon a failed or refused feed is tried again (at most; `every` if that is shorter).
 pub const RETRY: Duration = Duration::from_secs(15 * 60);
-/// How often the geolocation databases' files are looked at.
-pub const GEO_POLL: Duration = Duration::from_secs(30);
 
-/// A database file as last seen: modification time and size.
-type Seen = Vec<(PathBuf, Option<(SystemTime, u64)>)>;
+/// Database files as last seen: inode (a new file renamed over the old one), modification
+/// time and size.
+type Seen = Vec<(PathBuf, Option<(u64, SystemTime, u64)>)>;
 
 fn seen(files: &[PathBuf]) -> Seen {
+    use std::os::unix::fs::MetadataExt;
     files
         .iter()
         .map(|f| {
             let m = std::fs::metadata(f)
                 .ok()
-                .and_then(|m| Some((m.modified().ok()?, m.len())));
+                .and_then(|m| Some((m.ino(), m.modified().ok()?, m.len())));
             (f.clone(), m)
         })
         .collect()
@@ -108,11 +108,12 @@ pub fn run(env: &mut Env, a: &ServeArgs) -> Result<i32> {
     // Country sets are rebuilt once at start (the file may have changed while nothing was
     // running), then whenever their file changes.
     let mut geo_seen: Vec<Option<Seen>> = vec![None; geo_sets.len()];
+    let geo_poll = Duration::from_secs(a.geo_check);
     let mut next_geo = Instant::now();
     let mut next_feed: Vec<u64> = feeds.iter().map(|d| due(env, d)).collect();
     while !stopping() {
         if Instant::now() >= next_geo {
-            next_geo = Instant::now() + GEO_POLL;
+            next_geo = Instant::now() + geo_poll;
             for (decl, last) in geo_sets.iter().zip(&mut geo_seen) {
                 let now_seen = seen(&geo::files_of(decl, &geo_files));
                 if last.as_ref() == Some(&now_seen) {
@@ -146,7 +147,7 @@ pub fn run(env: &mut Env, a: &ServeArgs) -> Result<i32> {
             .iter()
             .map(|t| Duration::from_secs(t.saturating_sub(now())))
             .min()
-            .unwrap_or(GEO_POLL);
+            .unwrap_or(geo_poll);
         let wait = until_feed
             .min(next_geo.saturating_duration_since(Instant::now()))
             .clamp(Duration::from_millis(100), Duration::from_secs(1));
