@@ -18,6 +18,8 @@ cargo run --release --locked -p palisade-xdp --example xdp_bench -- --quick
 cargo run --release --locked -p palisade-fleet --example fleet_bench -- --quick
 cargo run --release --locked -p palisade --example metrics_bench -- --quick
 
+./scripts/test-package.sh
+
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 cargo test --workspace --locked --no-fail-fast 2>&1 | tee "$log"
