@@ -147,47 +147,42 @@ pub fn contents_for(decl: &SetDecl, files: &GeoFiles) -> Result<Contents, GeoErr
         what,
         key,
     };
-    let not_found = |found: BTreeMap<String, u64>, path: &str| -> Result<(), GeoError> {
-        let missing: Vec<String> = found
-            .into_iter()
-            .filter(|(_, n)| *n == 0)
-            .map(|(k, _)| k)
-            .collect();
-        if missing.is_empty() {
-            return Ok(());
-        }
-        Err(GeoError::NotFound {
-            set: decl.name.clone(),
-            missing: missing.join(", "),
-            path: path.to_string(),
-        })
-    };
     if !geo.countries.is_empty() {
         let path = files
             .database
             .as_ref()
             .ok_or_else(|| missing("countries", "database"))?;
         let found = networks_where(path, &geo.countries, country_of_record, &mut out)?;
-        not_found(
-            found
-                .into_iter()
-                .map(|(k, n)| (format!("country {k}"), n))
-                .collect(),
-            path,
-        )?;
+        all_found(&decl.name, found, "country ", path)?;
     }
     if !geo.asns.is_empty() {
         let path = asn_file(files).ok_or_else(|| missing("asns", "asn_database"))?;
         let found = networks_where(path, &geo.asns, asn_of_record, &mut out)?;
-        not_found(
-            found
-                .into_iter()
-                .map(|(k, n)| (format!("AS{k}"), n))
-                .collect(),
-            path,
-        )?;
+        all_found(&decl.name, found, "AS", path)?;
     }
     Ok(out.build())
+}
+
+/// An error naming the wanted keys (`country XQ`, `AS64999`) no network of the file has.
+fn all_found<K: std::fmt::Display>(
+    set: &str,
+    found: BTreeMap<K, u64>,
+    label: &str,
+    path: &str,
+) -> Result<(), GeoError> {
+    let missing: Vec<String> = found
+        .iter()
+        .filter(|(_, n)| **n == 0)
+        .map(|(k, _)| format!("{label}{k}"))
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    Err(GeoError::NotFound {
+        set: set.to_string(),
+        missing: missing.join(", "),
+        path: path.to_string(),
+    })
 }
 
 /// What the databases say about one address, for `explain`.

@@ -11,7 +11,7 @@ use std::process::Output;
 
 const PUBLISHER: &str = "198.18.0.2";
 
-fn config(extra: &str) -> String {
+fn config() -> String {
     format!(
         r#"
 [input]
@@ -26,7 +26,7 @@ urls = ["http://{PUBLISHER}:8090/part.txt", "http://{PUBLISHER}:8091/flaky.txt"]
 
 [sets.flaky]
 urls = ["http://{PUBLISHER}:8091/flaky.txt"]
-{extra}"#
+"#
     )
 }
 
@@ -85,12 +85,20 @@ fn publishers(lab: &Lab) -> Publishers {
     Publishers { nginx, scripted }
 }
 
+/// A lab with its publishers and the feeds' config applied (no copies yet).
+fn applied() -> Option<(Lab, Publishers, String)> {
+    let lab = Lab::new()?;
+    let p = publishers(&lab);
+    let cfg = lab.write_config("feeds.toml", &config());
+    lab.ok(&["apply", "-c", &cfg]);
+    Some((lab, p, cfg))
+}
+
 #[test]
 fn good_lists_load_by_difference_and_unchanged_ones_cost_a_304() {
-    let Some(lab) = Lab::new() else { return };
-    let p = publishers(&lab);
-    let cfg = lab.write_config("feeds.toml", &config(""));
-    lab.ok(&["apply", "-c", &cfg]);
+    let Some((lab, p, cfg)) = applied() else {
+        return;
+    };
     assert!(!member(&lab, "good", "192.0.2.1"), "no copy yet: empty");
 
     p.nginx
@@ -149,10 +157,9 @@ fn good_lists_load_by_difference_and_unchanged_ones_cost_a_304() {
 
 #[test]
 fn broken_downloads_keep_the_set_as_it_was() {
-    let Some(lab) = Lab::new() else { return };
-    let p = publishers(&lab);
-    let cfg = lab.write_config("feeds.toml", &config(""));
-    lab.ok(&["apply", "-c", &cfg]);
+    let Some((lab, p, cfg)) = applied() else {
+        return;
+    };
     p.scripted.set(Mode::List(list("192.0.2", 10)));
     update(&lab, &cfg, "flaky", true);
     assert!(member(&lab, "flaky", "192.0.2.10"));
@@ -223,13 +230,12 @@ fn broken_downloads_keep_the_set_as_it_was() {
 
 #[test]
 fn serve_keeps_feeds_current() {
-    let Some(lab) = Lab::new() else { return };
-    let p = publishers(&lab);
+    let Some((lab, p, cfg)) = applied() else {
+        return;
+    };
     p.nginx.publish("good.netset", &list("192.0.2", 20));
     p.nginx.publish("part.txt", &list("203.0.113", 5));
     p.scripted.set(Mode::List(list("198.51.100", 4)));
-    let cfg = lab.write_config("feeds.toml", &config(""));
-    lab.ok(&["apply", "-c", &cfg]);
     let serve = lab
         .inside()
         .args(["serve", "-c", &cfg])

@@ -97,19 +97,22 @@ impl Lab {
 
     /// A TCP connection from `source` to the server's `port` (an admin's SSH session).
     pub fn open(&self, source: &str, port: u16) -> std::net::TcpStream {
+        self.dial(source, port, Duration::from_secs(2)).unwrap()
+    }
+
+    /// Connect from `source` (in the client namespace) to the server's `port`.
+    fn dial(
+        &self,
+        source: &str,
+        port: u16,
+        wait: Duration,
+    ) -> std::io::Result<std::net::TcpStream> {
         let source: std::net::IpAddr = source.parse().unwrap();
         let server: std::net::IpAddr = if source.is_ipv4() { SERVER4 } else { SERVER6 }
             .parse()
             .unwrap();
         self.client
-            .run(move || {
-                palisade_lab::connect_from(
-                    source,
-                    SocketAddr::new(server, port),
-                    Duration::from_secs(2),
-                )
-                .unwrap()
-            })
+            .run(move || palisade_lab::connect_from(source, SocketAddr::new(server, port), wait))
             .unwrap()
     }
 
@@ -160,20 +163,11 @@ impl Lab {
 
     /// Connect from `source` to the server on `port`: Ok(reply) or the connect error.
     pub fn connect(&self, source: &str, port: u16) -> std::io::Result<String> {
-        let source: std::net::IpAddr = source.parse().unwrap();
-        let server: std::net::IpAddr = if source.is_ipv4() { SERVER4 } else { SERVER6 }
-            .parse()
-            .unwrap();
-        self.client
-            .run(move || {
-                let dest = SocketAddr::new(server, port);
-                let stream = palisade_lab::connect_from(source, dest, Duration::from_millis(1500))?;
-                stream.set_read_timeout(Some(Duration::from_secs(2)))?;
-                let mut reply = String::new();
-                (&stream).read_to_string(&mut reply)?;
-                Ok(reply)
-            })
-            .unwrap()
+        let stream = self.dial(source, port, Duration::from_millis(1500))?;
+        stream.set_read_timeout(Some(Duration::from_secs(2)))?;
+        let mut reply = String::new();
+        (&stream).read_to_string(&mut reply)?;
+        Ok(reply)
     }
 }
 
