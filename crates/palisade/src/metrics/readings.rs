@@ -19,7 +19,7 @@ use crate::policy::panic::in_panic;
 use crate::policy::records::now;
 use crate::policy::status::chain_reports;
 use crate::store::counts::{block_counters, kernel_counts};
-use crate::store::layout::{kernel_name, Part, PARTS};
+use crate::store::layout::{kernel_name, parts_with, prefix_parts, Part};
 use crate::watch::stats::{self as watch_stats, WatchStats};
 
 /// The palisade set the fleet daemon puts peers' bans in.
@@ -46,8 +46,9 @@ pub struct SetReading {
     pub name: String,
     /// `drop`, `reject`, `allow`, or `none`.
     pub block: &'static str,
-    /// (family, part, kernel elements): `("ipv4", "bulk", Some(1000))`.
-    pub parts: Vec<(&'static str, &'static str, Option<u32>)>,
+    /// (family, part, kernel elements): `("ipv4", "bulk", Some(1000))`; hash parts of one
+    /// prefix length are `p24` and the like.
+    pub parts: Vec<(&'static str, String, Option<u32>)>,
     pub blocked_packets: u64,
     pub blocked_bytes: u64,
 }
@@ -99,11 +100,12 @@ pub struct FleetReading {
     pub dropped: BTreeMap<String, u64>,
 }
 
-fn part_name(p: Part) -> &'static str {
+fn part_name(p: Part) -> String {
     match p {
-        Part::Bulk => "bulk",
-        Part::Singles => "singles",
-        Part::Recent => "recent",
+        Part::Bulk => "bulk".into(),
+        Part::Singles => "singles".into(),
+        Part::Recent => "recent".into(),
+        Part::Prefix(len) => format!("p{len}"),
     }
 }
 
@@ -139,22 +141,25 @@ pub fn read(env: &mut Env) -> Result<Readings> {
     let defs = env.store.sets()?;
     let applied = env.records.applied();
     let counters = block_counters(&snapshot.rules);
-    let count_of = |name: &str, part: Part| -> (Option<u32>, Option<u32>) {
-        let find = |k: String| snapshot.set(&k).and_then(|i| i.count);
-        (
-            find(kernel_name::<u32>(name, part)),
-            find(kernel_name::<u128>(name, part)),
-        )
-    };
+    let count = |k: String| snapshot.set(&k).and_then(|i| i.count);
     let sets = defs
         .iter()
         .map(|def| {
             let (packets, bytes) = counters.get(&def.name).copied().unwrap_or_default();
             let mut parts = Vec::new();
-            for part in PARTS {
-                let (v4, v6) = count_of(&def.name, part);
-                parts.push(("ipv4", part_name(part), v4));
-                parts.push(("ipv6", part_name(part), v6));
+            for part in parts_with(&prefix_parts::<u32>(&snapshot.sets, &def.name)) {
+                parts.push((
+                    "ipv4",
+                    part_name(part),
+                    count(kernel_name::<u32>(&def.name, part)),
+                ));
+            }
+            for part in parts_with(&prefix_parts::<u128>(&snapshot.sets, &def.name)) {
+                parts.push((
+                    "ipv6",
+                    part_name(part),
+                    count(kernel_name::<u128>(&def.name, part)),
+                ));
             }
             SetReading {
                 name: def.name.clone(),

@@ -20,9 +20,10 @@ fn readings() -> Readings {
             name: "drop-list".into(),
             block: "drop",
             parts: vec![
-                ("ipv4", "bulk", Some(1_000_000)),
-                ("ipv4", "singles", Some(3)),
-                ("ipv6", "recent", None),
+                ("ipv4", "bulk".into(), Some(1_000_000)),
+                ("ipv4", "singles".into(), Some(3)),
+                ("ipv4", "p24".into(), Some(5_000)),
+                ("ipv6", "recent".into(), None),
             ],
             blocked_packets: 42,
             blocked_bytes: 4200,
@@ -112,6 +113,7 @@ fn every_series_is_exposed_with_its_labels() {
     let t = render(&readings());
     for line in [
         "# TYPE palisade_set_elements gauge",
+        r#"palisade_set_elements{set="drop-list",family="ipv4",part="p24",block="drop"} 5000"#,
         r#"palisade_set_elements{set="drop-list",family="ipv4",part="bulk",block="drop"} 1000000"#,
         r#"palisade_set_blocked_packets_total{set="drop-list",block="drop"} 42"#,
         r#"palisade_rule_packets_total{chain="filter_input",rule="0",origin="input.allow[0] \"ssh\" (line 7)"} 5"#,
