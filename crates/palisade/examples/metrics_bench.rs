@@ -7,8 +7,8 @@
 //! cargo run --release -p palisade --example metrics_bench -- --quick # 100,000
 //! ```
 //!
-//! Two sets are loaded: one of single addresses (the hash part) and one of networks (the
-//! interval part), half the elements each. Collection is `palisade::metrics::collect`, what
+//! Two sets are loaded: one of single addresses (the singles hash part) and one of /30
+//! networks (a hash part of their prefix length), half the elements each. Collection is `palisade::metrics::collect`, what
 //! both `palisade metrics` and a scrape of `palisade serve` run. Needs root.
 
 use std::net::Ipv4Addr;
@@ -58,7 +58,7 @@ fn main() {
     let empty = collect(&mut env, runs);
 
     let half = total / 2;
-    // Addresses 10.0.0.0 upwards, one apart; networks 100.64.0.0/30 upwards, a gap between.
+    // Addresses 10.0.0.0 upwards, one apart; /30 networks from 64.0.0.0 upwards, a gap between.
     let addrs = Contents::from_ranges((0..half).map(|i| {
         (
             AddrRange::from(std::net::IpAddr::V4(Ipv4Addr::from(0x0a00_0000 + i * 2))),
