@@ -76,23 +76,7 @@ impl Lab {
     /// An echo service on `port` in the server namespace (standing in for sshd): every
     /// connection gets back what it sends.
     pub fn echo(&self, port: u16) {
-        let l = self
-            .server
-            .run(move || TcpListener::bind(("::", port)).unwrap())
-            .unwrap();
-        std::thread::spawn(move || {
-            for s in l.incoming().flatten() {
-                std::thread::spawn(move || {
-                    let mut s = s;
-                    let mut buf = [0u8; 64];
-                    while let Ok(n) = s.read(&mut buf) {
-                        if n == 0 || s.write_all(&buf[..n]).is_err() {
-                            break;
-                        }
-                    }
-                });
-            }
-        });
+        palisade_lab::echo_service(&self.server, port).unwrap();
     }
 
     /// A TCP connection from `source` to the server's `port` (an admin's SSH session).
