@@ -15,6 +15,7 @@
 //! - [`load`]: making a set hold exactly a list; [`edit`]: single additions and deletions;
 //! - [`held`]: what the kernel holds, as read back; [`counts`]: counters and element counts.
 
+mod block_rules;
 pub mod cache;
 pub mod chains;
 pub mod counts;
