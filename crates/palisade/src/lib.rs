@@ -12,16 +12,20 @@
 //! - [`store`]: palisade's sets in the kernel; [`lists`]: reading list files into them;
 //! - [`commands`]: the set, block and OTP commands;
 //! - [`policy`]: the default-deny policy in the kernel and its commands;
-//! - [`watch`]: the log-watching daemon and its commands.
+//! - [`watch`]: the log-watching daemon and its commands; [`queue_dir`]: how commands hand
+//!   work to daemons;
+//! - [`fleet`]: sharing bans and blocklists with other hosts (`palisade fleet`).
 
 pub mod cli;
 pub mod commands;
 pub mod fault;
+pub mod fleet;
 pub mod generate;
 pub mod lists;
 pub mod lock;
 pub mod netns;
 pub mod policy;
+pub mod queue_dir;
 pub mod run;
 pub mod state;
 pub mod store;

@@ -8,6 +8,7 @@
 //! /var/lib/palisade/policy/              applied.json, previous.state, pending.json, ...
 //! /var/lib/palisade/sets/NAME.cache      what the last load put in a set
 //! /var/lib/palisade/watch/               the log watcher's bans and unban queue
+//! /var/lib/palisade/fleet/               the fleet daemon's status, outgoing bans, forgets
 //! /var/lib/palisade/netns/INODE/...      the same for any other network namespace
 //! ```
 //!
@@ -71,6 +72,11 @@ impl StateDir {
     /// The log watcher's state.
     pub fn watch(&self) -> PathBuf {
         self.dir.join("watch")
+    }
+
+    /// The fleet daemon's files (see [`crate::fleet::FleetPaths`]).
+    pub fn fleet(&self) -> PathBuf {
+        self.dir.join("fleet")
     }
 }
 

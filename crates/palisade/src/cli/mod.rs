@@ -4,11 +4,13 @@
 //! Values with a fixed set of choices are clap `ValueEnum`s, so they are parsed (and refused
 //! with the list of choices) by clap, and the commands get typed values.
 
+mod fleet;
 mod otp;
 mod policy;
 mod sets;
 mod watch;
 
+pub use fleet::*;
 pub use otp::*;
 pub use policy::*;
 pub use sets::*;
@@ -77,6 +79,9 @@ pub enum Command {
     Bans(BansArgs),
     /// Lift log-watcher bans now (from the kernel and the watcher's state).
     Unban(UnbanArgs),
+    /// Share bans and blocklists with other hosts over NATS JetStream (`[fleet]`).
+    #[command(subcommand)]
+    Fleet(FleetCommand),
     /// Print the man page or shell completions, generated from these definitions.
     Generate(GenerateArgs),
     /// (internal) the timer behind `apply --confirm`.

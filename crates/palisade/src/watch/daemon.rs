@@ -1,4 +1,5 @@
-//! The daemon's main loop: hits in, bans out in batches, state saved, unbans taken.
+//! The daemon's main loop: hits in, bans out in batches (and to the fleet daemon's spool, when
+//! this host is in a fleet), state saved, unbans taken.
 
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
@@ -13,6 +14,7 @@ use super::saver::{save, saver, SAVE_EVERY};
 use super::sys::{catch_signals, own_addresses, stopping};
 use super::unban_queue::UnbanQueue;
 use super::WatchPaths;
+use crate::fleet::spool::{watch_records, Spool};
 use crate::policy::records::now;
 use crate::store::Store;
 
@@ -38,6 +40,7 @@ pub fn run(
         Err(_) => Tracker::new(),
     };
     let queue = UnbanQueue::new(&paths.unban_queue);
+    let fleet = Spool::new(&paths.fleet_spool);
     for target in queue.take() {
         tracker.unban(target);
     }
@@ -91,6 +94,7 @@ pub fn run(
             let t = Instant::now();
             match commit_bans(store, &cfg, &all, &pending, now()) {
                 Ok(()) => {
+                    fleet.send_or_warn(&watch_records(&pending), "palisade watch");
                     for b in pending.iter().take(20) {
                         eprintln!(
                             "palisade watch: banned {} until {} ({})",
