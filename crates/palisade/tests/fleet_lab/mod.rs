@@ -201,18 +201,17 @@ impl FleetLab {
             });
             keys.push(lab.keygen(i));
         }
-        for i in 0..NAMES.len() {
+        for (i, name) in NAMES.into_iter().enumerate() {
             let peers: String = NAMES
                 .iter()
                 .zip(&keys)
-                .filter(|(n, _)| **n != NAMES[i])
+                .filter(|(n, _)| **n != name)
                 .map(|(n, k)| format!("{n} = \"{k}\"\n"))
                 .collect();
             let text = format!(
-                "[fleet]\nhost = \"{}\"\nservers = [\"nats://{NATS}:{NATS_PORT}\"]\nkey_file = \"{}\"\n\n[fleet.peers]\n{peers}\n{}\n",
-                NAMES[i],
+                "[fleet]\nhost = \"{name}\"\nservers = [\"nats://{NATS}:{NATS_PORT}\"]\nkey_file = \"{}\"\n\n[fleet.peers]\n{peers}\n{}\n",
                 lab.key_path(i).display(),
-                extra(NAMES[i])
+                extra(name)
             );
             std::fs::write(&lab.hosts[i].config, text).unwrap();
         }
