@@ -151,6 +151,7 @@ fn fleet_command(ns: &Namespace, cmd: FleetCommand) -> Result<i32> {
         FleetCommand::Status(a) => commands::status(ns, a.json),
         FleetCommand::Forget(a) => commands::forget(ns, &a.host),
         FleetCommand::Keygen(a) => commands::keygen(&a),
+        FleetCommand::Nkey(a) => commands::nkey(&a),
     }
 }
 

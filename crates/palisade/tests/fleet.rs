@@ -301,3 +301,76 @@ fn a_shared_list_is_loaded_into_the_same_set_on_the_peers_and_follows_its_change
     );
     assert!(lab.holds(B, "drop-list", "192.0.2.77"));
 }
+
+#[test]
+fn with_the_documented_permissions_a_host_may_publish_only_on_its_own_subject() {
+    let Some(mut lab) = FleetLab::with_permissions(|name| match name {
+        "a" => "[fleet.share]\nlists = [\"drop-list\"]\n".to_string(),
+        _ => "[fleet.accept]\nlists = [\"drop-list\"]\n".to_string(),
+    }) else {
+        return;
+    };
+    lab.start_all();
+    // Everything the fleet does works under them: bans, catch-up, lists.
+    lab.ok(A, &["block", "10.99.4.1", "--timeout", "1h"]);
+    let list = lab.write("drop.netset", "192.0.2.0/24\n");
+    lab.ok(A, &["set", "create", "drop-list"]);
+    lab.ok(A, &["set", "load", "drop-list", list.to_str().unwrap()]);
+    for peer in [B, C] {
+        assert!(eventually(WAIT, || lab.holds(peer, "fleet", "10.99.4.1")));
+        assert!(eventually(WAIT, || lab.holds(
+            peer,
+            "drop-list",
+            "192.0.2.9"
+        )));
+    }
+    let list = lab.write("drop.netset", "192.0.2.0/25\n");
+    lab.ok(A, &["set", "load", "drop-list", list.to_str().unwrap()]);
+    assert!(eventually(WAIT, || !lab.holds(
+        B,
+        "drop-list",
+        "192.0.2.200"
+    )));
+    lab.stop(B);
+    lab.start(B);
+    lab.link_down(C);
+    lab.ok(A, &["block", "10.99.4.9", "--timeout", "1h"]);
+    assert!(eventually(WAIT, || lab.status(C).unwrap()["engine"]
+        ["connection"]
+        == "disconnected"));
+    lab.link_up(C);
+    assert!(eventually(WAIT, || lab.holds(C, "fleet", "10.99.4.9")));
+    let nats = lab.nats.as_ref().unwrap();
+    assert!(!nats.said(&["Violation"]), "palisade needs nothing more");
+
+    // B's NKey with A's name and A's signing key (B's NATS identity was stolen, or B's config
+    // copied from A's): the server refuses its bans on A's subject.
+    let config = std::fs::read_to_string(&lab.hosts[A].config)
+        .unwrap()
+        .replace(
+            lab.nkey_path(A).to_str().unwrap(),
+            lab.nkey_path(B).to_str().unwrap(),
+        );
+    let config = lab.write("imposter.toml", &config);
+    let _imposter = lab.attacker_daemon(&config);
+    let out = lab
+        .attacker_palisade(&["block", "10.99.4.2", "--timeout", "1h"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(
+        eventually(WAIT, || lab
+            .nats
+            .as_ref()
+            .unwrap()
+            .said(&["Violation", "palisade.bans.a"])),
+        "the server never refused the imposter"
+    );
+    lab.ok(A, &["block", "10.99.4.3", "--timeout", "1h"]);
+    assert!(eventually(WAIT, || lab.holds(B, "fleet", "10.99.4.3")));
+    assert!(
+        !lab.holds(B, "fleet", "10.99.4.2"),
+        "the imposter's ban never arrived"
+    );
+    assert!(!lab.holds(C, "fleet", "10.99.4.2"));
+}

@@ -16,6 +16,9 @@ pub enum FleetCommand {
     Forget(ForgetArgs),
     /// Make this host's signing key and print its public key for the peers' trust lists.
     Keygen(KeygenArgs),
+    /// Make this host's NATS NKey (`nkey_file` in [fleet]) and print its public key for the
+    /// servers' `authorization` block.
+    Nkey(NkeyArgs),
 }
 
 #[derive(Args, Debug)]
@@ -41,6 +44,17 @@ pub struct KeygenArgs {
     #[arg(long, value_name = "NAME")]
     pub host: Option<String>,
     /// Only print the public key of the existing key file.
+    #[arg(long)]
+    pub public: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct NkeyArgs {
+    /// Where the NKey seed goes (`nkey_file` in `[fleet]`); an existing one is never
+    /// overwritten.
+    #[arg(long, value_name = "FILE", default_value = "/etc/palisade/nats.nk")]
+    pub nkey_file: PathBuf,
+    /// Only print the public key of the existing NKey file.
     #[arg(long)]
     pub public: bool,
 }

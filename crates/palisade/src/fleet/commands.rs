@@ -1,4 +1,4 @@
-//! `palisade fleet keygen`, `status` and `forget`: the subcommands around the daemon.
+//! `palisade fleet keygen`, `nkey`, `status` and `forget`: the subcommands around the daemon.
 
 use anyhow::{bail, Context, Result};
 use palisade_core::Contents;
@@ -8,7 +8,7 @@ use palisade_fleet::{generate_key_file, public_key_of};
 use super::holdings::comment_origin;
 use super::status_file::StatusFile;
 use super::{FleetPaths, FLEET_SET};
-use crate::cli::KeygenArgs;
+use crate::cli::{KeygenArgs, NkeyArgs};
 use crate::netns::Namespace;
 use crate::state::StateDir;
 use crate::store::{Store, StoreError};
@@ -52,6 +52,56 @@ pub fn keygen(a: &KeygenArgs) -> Result<i32> {
     };
     println!("{public}");
     Ok(0)
+}
+
+/// `palisade fleet nkey`: a NATS user NKey for this host (Debian ships no tool that makes
+/// one), written like the signing key: mode 0600, never over an existing file. Its public
+/// key (`U...`) goes to stdout, for the servers' `authorization { users: [...] }`.
+pub fn nkey(a: &NkeyArgs) -> Result<i32> {
+    let path = &a.nkey_file;
+    let public = if a.public {
+        let seed = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read the NKey {}", path.display()))?;
+        nkeys::KeyPair::from_seed(seed.trim())
+            .map_err(|e| anyhow::anyhow!("{}: not an NKey seed: {e}", path.display()))?
+            .public_key()
+    } else {
+        let pair = nkeys::KeyPair::new_user();
+        let seed = pair
+            .seed()
+            .map_err(|e| anyhow::anyhow!("cannot encode the NKey: {e}"))?;
+        write_secret(path, &format!("{seed}\n"))?;
+        eprintln!(
+            "wrote a NATS NKey to {} (mode 0600); set nkey_file = \"{}\" in [fleet] and give \
+             the servers this host's public key (see FLEET.md, permissions)",
+            path.display(),
+            path.display()
+        );
+        pair.public_key()
+    };
+    println!("{public}");
+    Ok(0)
+}
+
+/// Create `path` with `text`, readable by root only; an existing file is an error.
+fn write_secret(path: &std::path::Path, text: &str) -> Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .with_context(|| {
+            format!(
+                "cannot create {} (an existing key is never overwritten: remove it first, then \
+                 update the servers' authorization)",
+                path.display()
+            )
+        })?;
+    f.write_all(text.as_bytes())
+        .and_then(|()| f.sync_all())
+        .with_context(|| format!("cannot write {}", path.display()))
 }
 
 /// `palisade fleet status`: what the running daemon last wrote; exit code 1 if it is not

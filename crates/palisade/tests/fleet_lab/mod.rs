@@ -6,10 +6,15 @@
 
 #![allow(dead_code)]
 
-use std::io::BufRead;
+mod nats;
+mod proc;
+
+pub use nats::permissions;
+pub use proc::Proc;
+
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::time::Duration;
 
 use palisade_lab::{eventually, Netns};
@@ -41,50 +46,6 @@ pub fn require() -> bool {
     false
 }
 
-/// A process killed (SIGTERM, then waited for) on drop.
-pub struct Proc(Child);
-
-impl Proc {
-    /// Spawn with stderr forwarded to the test's, each line prefixed with `tag`; `ready`
-    /// returns once a line contains `marker` (if given).
-    fn spawn(mut cmd: Command, tag: String, marker: Option<&'static str>) -> Proc {
-        let mut child = cmd
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap_or_else(|e| panic!("{tag}: cannot start: {e}"));
-        let seen = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(marker.is_none()));
-        let flag = seen.clone();
-        let stderr = child.stderr.take().unwrap();
-        let prefix = tag.clone();
-        std::thread::spawn(move || {
-            for line in std::io::BufReader::new(stderr)
-                .lines()
-                .map_while(Result::ok)
-            {
-                if marker.is_some_and(|m| line.contains(m)) {
-                    flag.store(true, std::sync::atomic::Ordering::SeqCst);
-                }
-                eprintln!("[{prefix}] {line}");
-            }
-        });
-        assert!(
-            eventually(WAIT, || seen.load(std::sync::atomic::Ordering::SeqCst)),
-            "{tag} did not start"
-        );
-        Proc(child)
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        // SAFETY: signalling our own child.
-        unsafe { libc::kill(self.0.id() as i32, libc::SIGTERM) };
-        let _ = self.0.wait();
-    }
-}
-
 pub struct Host {
     pub name: &'static str,
     pub ns: Netns,
@@ -101,9 +62,9 @@ pub struct FleetLab {
     pub hosts: Vec<Host>,
     pub attacker: Netns,
     pub dir: PathBuf,
-    nats: Option<Proc>,
-    _nats_ns: Netns,
-    _switch: Netns,
+    pub nats: Option<Proc>,
+    nats_ns: Netns,
+    switch: Netns,
 }
 
 impl Drop for FleetLab {
@@ -129,6 +90,16 @@ impl FleetLab {
     /// The lab, with `extra(name)` added to each host's `[fleet]` table (and any tables
     /// after it). Daemons are not started. `None` when it cannot be built outside CI.
     pub fn new(extra: impl Fn(&str) -> String) -> Option<FleetLab> {
+        Self::build(extra, false)
+    }
+
+    /// The same, with the NATS server requiring each host's NKey and letting it publish bans
+    /// only on its own subject ([`permissions`]).
+    pub fn with_permissions(extra: impl Fn(&str) -> String) -> Option<FleetLab> {
+        Self::build(extra, true)
+    }
+
+    fn build(extra: impl Fn(&str) -> String, secure: bool) -> Option<FleetLab> {
         if !require() {
             return None;
         }
@@ -141,34 +112,8 @@ impl FleetLab {
         let dir = std::env::temp_dir().join(format!("palisade-fleetlab-{}", switch.name()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
-
         let nats_ns = Netns::create("fnats").unwrap();
         attach(&switch, &nats_ns, &[&format!("{NATS}/24")]);
-        let conf = dir.join("nats.conf");
-        std::fs::write(
-            &conf,
-            format!(
-                "server_name: lab\nlisten: \"{NATS}:{NATS_PORT}\"\njetstream {{\n  store_dir: \"{}\"\n  max_memory_store: 64MB\n  max_file_store: 256MB\n}}\n",
-                dir.join("js").display()
-            ),
-        )
-        .unwrap();
-        let mut cmd = nats_ns.command("nats-server");
-        cmd.args(["-c", conf.to_str().unwrap()]);
-        let nats = Proc::spawn(cmd, "nats".into(), None);
-        let up = eventually(WAIT, || {
-            nats_ns
-                .run(|| {
-                    TcpStream::connect_timeout(
-                        &SocketAddr::from((NATS, NATS_PORT)),
-                        Duration::from_millis(200),
-                    )
-                    .is_ok()
-                })
-                .unwrap()
-        });
-        assert!(up, "nats-server did not come up");
-
         let attacker = Netns::create("fatk").unwrap();
         let attacker_addrs: Vec<String> = ATTACKER.iter().map(|a| format!("{a}/24")).collect();
         let refs: Vec<&str> = attacker_addrs.iter().map(String::as_str).collect();
@@ -178,15 +123,16 @@ impl FleetLab {
             hosts: Vec::new(),
             attacker,
             dir,
-            nats: Some(nats),
-            _nats_ns: nats_ns,
-            _switch: switch,
+            nats: None,
+            nats_ns,
+            switch,
         };
         let mut keys = Vec::new();
+        let mut users = String::new();
         for (i, name) in NAMES.into_iter().enumerate() {
             let ns = Netns::create(&format!("f{name}")).unwrap();
             let addr = Ipv4Addr::new(10, 77, 0, 101 + i as u8);
-            let link = attach(&lab._switch, &ns, &[&format!("{addr}/24")]);
+            let link = attach(&lab.switch, &ns, &[&format!("{addr}/24")]);
             let state = lab.dir.join(format!("state-{name}"));
             let config = lab.dir.join(format!("{name}.toml"));
             lab.hosts.push(Host {
@@ -200,6 +146,13 @@ impl FleetLab {
                 watcher: None,
             });
             keys.push(lab.keygen(i));
+            if secure {
+                let nkey = lab.nkey(i);
+                users.push_str(&format!(
+                    "    {{ nkey: {nkey}, permissions: {} }}\n",
+                    permissions(name)
+                ));
+            }
         }
         for (i, name) in NAMES.into_iter().enumerate() {
             let peers: String = NAMES
@@ -208,14 +161,61 @@ impl FleetLab {
                 .filter(|(n, _)| **n != name)
                 .map(|(n, k)| format!("{n} = \"{k}\"\n"))
                 .collect();
+            let auth = if secure {
+                format!("nkey_file = \"{}\"\n", lab.nkey_path(i).display())
+            } else {
+                String::new()
+            };
             let text = format!(
-                "[fleet]\nhost = \"{name}\"\nservers = [\"nats://{NATS}:{NATS_PORT}\"]\nkey_file = \"{}\"\n\n[fleet.peers]\n{peers}\n{}\n",
+                "[fleet]\nhost = \"{name}\"\nservers = [\"nats://{NATS}:{NATS_PORT}\"]\nkey_file = \"{}\"\n{auth}\n[fleet.peers]\n{peers}\n{}\n",
                 lab.key_path(i).display(),
                 extra(name)
             );
             std::fs::write(&lab.hosts[i].config, text).unwrap();
         }
+        let authorization = if secure {
+            format!("authorization {{\n  users: [\n{users}  ]\n}}\n")
+        } else {
+            String::new()
+        };
+        lab.start_nats(&authorization);
         Some(lab)
+    }
+
+    fn start_nats(&mut self, authorization: &str) {
+        let conf = self.dir.join("nats.conf");
+        let listen = format!("{NATS}:{NATS_PORT}");
+        std::fs::write(
+            &conf,
+            nats::config(&listen, &self.dir.join("js"), authorization),
+        )
+        .unwrap();
+        let mut cmd = self.nats_ns.command("nats-server");
+        cmd.args(["-c", conf.to_str().unwrap()]);
+        self.nats = Some(Proc::spawn(cmd, "nats".into(), None));
+        let up = eventually(WAIT, || {
+            self.nats_ns
+                .run(|| {
+                    TcpStream::connect_timeout(
+                        &SocketAddr::from((NATS, NATS_PORT)),
+                        Duration::from_millis(200),
+                    )
+                    .is_ok()
+                })
+                .unwrap()
+        });
+        assert!(up, "nats-server did not come up");
+    }
+
+    pub fn nkey_path(&self, i: usize) -> PathBuf {
+        self.dir.join(format!("{}.nk", self.hosts[i].name))
+    }
+
+    /// `palisade fleet nkey` for host `i`; its public NKey.
+    fn nkey(&self, i: usize) -> String {
+        let path = self.nkey_path(i);
+        let out = self.ok(i, &["fleet", "nkey", "--nkey-file", path.to_str().unwrap()]);
+        out.trim().to_string()
     }
 
     pub fn key_path(&self, i: usize) -> PathBuf {
@@ -246,11 +246,19 @@ impl FleetLab {
 
     fn command(&self, i: usize, args: &[&str]) -> Command {
         let h = &self.hosts[i];
-        let mut c = Command::new(env!("CARGO_BIN_EXE_palisade"));
-        c.env("PALISADE_STATE_DIR", &h.state)
-            .args(["--netns", h.ns.name()])
-            .args(args);
-        c
+        command_in(&h.ns, &h.state, args)
+    }
+
+    /// palisade in the attacker's namespace, with a state directory of its own: a fourth
+    /// host the fleet does not expect.
+    pub fn attacker_palisade(&self, args: &[&str]) -> Command {
+        command_in(&self.attacker, &self.dir.join("state-attacker"), args)
+    }
+
+    /// `palisade fleet run` in the attacker's namespace with `config`.
+    pub fn attacker_daemon(&self, config: &Path) -> Proc {
+        let cmd = self.attacker_palisade(&["fleet", "run", "-c", config.to_str().unwrap()]);
+        Proc::spawn(cmd, "attacker fleet".into(), Some("palisade fleet: host"))
     }
 
     /// Like `palisade`, but it must succeed; its stdout.
@@ -367,6 +375,14 @@ impl FleetLab {
         std::fs::write(&p, text).unwrap();
         p
     }
+}
+
+fn command_in(ns: &Netns, state: &Path, args: &[&str]) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_palisade"));
+    c.env("PALISADE_STATE_DIR", state)
+        .args(["--netns", ns.name()])
+        .args(args);
+    c
 }
 
 /// Append `text` to a file (a log the watcher follows).
