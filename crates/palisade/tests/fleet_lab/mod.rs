@@ -241,10 +241,11 @@ impl FleetLab {
 
     /// The palisade binary for host `i`: its namespace and its state directory.
     pub fn palisade(&self, i: usize, args: &[&str]) -> Output {
-        self.command(i, args).output().unwrap()
+        self.command_for(i, args).output().unwrap()
     }
 
-    fn command(&self, i: usize, args: &[&str]) -> Command {
+    /// A palisade command for host `i` (its namespace and state), not yet run.
+    pub fn command_for(&self, i: usize, args: &[&str]) -> Command {
         let h = &self.hosts[i];
         command_in(&h.ns, &h.state, args)
     }
@@ -276,7 +277,7 @@ impl FleetLab {
     /// Start host `i`'s fleet daemon and wait until it is connected and caught up.
     pub fn start(&mut self, i: usize) {
         let config = self.hosts[i].config.to_str().unwrap().to_string();
-        let cmd = self.command(i, &["fleet", "run", "-c", &config]);
+        let cmd = self.command_for(i, &["fleet", "run", "-c", &config]);
         let tag = format!("{} fleet", self.hosts[i].name);
         self.hosts[i].daemon = Some(Proc::spawn(cmd, tag, Some("palisade fleet: host")));
         let ready = eventually(WAIT, || {
@@ -308,7 +309,7 @@ impl FleetLab {
     /// Start host `i`'s log watcher with its config.
     pub fn start_watcher(&mut self, i: usize) {
         let config = self.hosts[i].config.to_str().unwrap().to_string();
-        let cmd = self.command(i, &["watch", "-c", &config]);
+        let cmd = self.command_for(i, &["watch", "-c", &config]);
         let tag = format!("{} watch", self.hosts[i].name);
         self.hosts[i].watcher = Some(Proc::spawn(cmd, tag, Some("banning into set")));
     }
@@ -377,8 +378,21 @@ impl FleetLab {
     }
 }
 
+/// The palisade binary: cargo's for the tests; beside `target/*/examples/` for the benchmark.
+pub fn binary() -> PathBuf {
+    if let Some(p) = option_env!("CARGO_BIN_EXE_palisade") {
+        return p.into();
+    }
+    let exe = std::env::current_exe().unwrap();
+    exe.parent()
+        .and_then(Path::parent)
+        .map(|d| d.join("palisade"))
+        .filter(|p| p.exists())
+        .expect("build the palisade binary first (cargo build --release -p palisade)")
+}
+
 fn command_in(ns: &Netns, state: &Path, args: &[&str]) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_palisade"));
+    let mut c = Command::new(binary());
     c.env("PALISADE_STATE_DIR", state)
         .args(["--netns", ns.name()])
         .args(args);
