@@ -81,6 +81,32 @@ pub fn read_config(path: &Path) -> Result<FleetConfig> {
     })
 }
 
+/// For `palisade check`: `[fleet]` validated as `fleet run` reads it (errors name the file,
+/// line and key), in a few words; `None` when the host is not in a fleet. A missing key
+/// file is a warning (it is made on the host, after the config is written).
+pub fn check_config(path: &Path) -> Result<Option<String>> {
+    let file = path.display().to_string();
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read the config {file} (choose another with -c FILE)"))?;
+    let Some(c) = parse_fleet_config(&file, &text)? else {
+        return Ok(None);
+    };
+    if !c.key_file.exists() {
+        eprintln!(
+            "{file}: warning: fleet.key_file {} does not exist: create it with `palisade fleet \
+             keygen --host {} --key-file {}`",
+            c.key_file.display(),
+            c.host,
+            c.key_file.display()
+        );
+    }
+    Ok(Some(format!(
+        "fleet host {} trusting {} peers",
+        c.host,
+        c.peers.len()
+    )))
+}
+
 /// Unix seconds now.
 pub fn now() -> u64 {
     crate::policy::records::now()
