@@ -13,12 +13,46 @@ const B: usize = 1;
 const C: usize = 2;
 const PORT: u16 = 8080;
 
+/// The lab with no extra config, every daemon connected and caught up.
+fn running() -> Option<FleetLab> {
+    let mut lab = FleetLab::new(|_| String::new())?;
+    lab.start_all();
+    Some(lab)
+}
+
+/// Host a shares the list `drop-list`, the others take it.
+fn shared_drop_list(name: &str) -> String {
+    match name {
+        "a" => "[fleet.share]\nlists = [\"drop-list\"]\n".into(),
+        _ => "[fleet.accept]\nlists = [\"drop-list\"]\n".into(),
+    }
+}
+
+/// A list file, loaded into host a's set `drop-list` (created the first time).
+fn load_drop_list(lab: &FleetLab, text: &str, create: bool) {
+    let list = lab.write("drop.netset", text);
+    if create {
+        lab.ok(A, &["set", "create", "drop-list"]);
+    }
+    lab.ok(A, &["set", "load", "drop-list", list.to_str().unwrap()]);
+}
+
+/// Config `text` for host a only.
+fn on_a(text: &'static str) -> impl Fn(&str) -> String {
+    move |name| {
+        if name == "a" {
+            text.into()
+        } else {
+            String::new()
+        }
+    }
+}
+
 #[test]
 fn a_block_on_one_host_drops_the_address_on_every_peer_until_it_expires_on_the_first() {
-    let Some(mut lab) = FleetLab::new(|_| String::new()) else {
+    let Some(lab) = running() else {
         return;
     };
-    lab.start_all();
     lab.listen(B, PORT);
     let [banned, other, _] = ATTACKER;
     assert!(lab.connects(banned, B, PORT), "reachable before the ban");
@@ -60,13 +94,9 @@ fn a_block_on_one_host_drops_the_address_on_every_peer_until_it_expires_on_the_f
 
 #[test]
 fn a_log_watcher_ban_reaches_the_peers() {
-    let Some(mut lab) = FleetLab::new(|name| {
-        if name == "a" {
-            "[jails.sshd]\nfile = \"LOG\"\nmaxretry = 2\nbantime = \"1h\"\n".to_string()
-        } else {
-            String::new()
-        }
-    }) else {
+    let Some(mut lab) = FleetLab::new(on_a(
+        "[jails.sshd]\nfile = \"LOG\"\nmaxretry = 2\nbantime = \"1h\"\n",
+    )) else {
         return;
     };
     let log = lab.dir.join("auth.log");
@@ -95,10 +125,9 @@ fn a_log_watcher_ban_reaches_the_peers() {
 
 #[test]
 fn bans_made_while_cut_off_arrive_later_and_a_wiped_host_gets_every_active_ban_back() {
-    let Some(mut lab) = FleetLab::new(|_| String::new()) else {
+    let Some(mut lab) = running() else {
         return;
     };
-    lab.start_all();
     let targets = ["10.99.0.1", "10.99.0.2", "10.99.0.3"];
     lab.link_down(A);
     for t in targets {
@@ -169,10 +198,9 @@ fn a_peer_never_bans_an_allowlisted_address_or_the_host_itself() {
 
 #[test]
 fn forgetting_a_host_removes_its_bans_and_keeps_those_another_peer_also_made() {
-    let Some(mut lab) = FleetLab::new(|_| String::new()) else {
+    let Some(lab) = running() else {
         return;
     };
-    lab.start_all();
     lab.ok(A, &["block", "10.99.1.1", "--timeout", "1h"]);
     lab.ok(A, &["block", "10.99.1.2", "--timeout", "2h"]);
     lab.ok(C, &["block", "10.99.1.2", "--timeout", "1h"]);
@@ -202,10 +230,9 @@ fn forgetting_a_host_removes_its_bans_and_keeps_those_another_peer_also_made() {
 
 #[test]
 fn fleet_status_shows_the_connection_and_the_counters_and_a_stopped_daemon() {
-    let Some(mut lab) = FleetLab::new(|_| String::new()) else {
+    let Some(mut lab) = running() else {
         return;
     };
-    lab.start_all();
     lab.ok(A, &["block", "10.99.2.1", "--timeout", "1h"]);
     assert!(eventually(WAIT, || lab.holds(B, "fleet", "10.99.2.1")));
     assert!(eventually(WAIT, || lab.status(B).unwrap()["daemon"]
@@ -236,13 +263,9 @@ fn fleet_status_shows_the_connection_and_the_counters_and_a_stopped_daemon() {
 
 #[test]
 fn a_flood_ban_by_the_kernel_reaches_the_peers() {
-    let Some(mut lab) = FleetLab::new(|name| {
-        if name == "a" {
-            "[input]\npolicy = \"drop\"\nallow = [{ port = 8080, limit = \"1/second burst 3\", per_source = true, over = \"ban\", ban_for = \"1h\" }]\n".to_string()
-        } else {
-            String::new()
-        }
-    }) else {
+    let Some(mut lab) = FleetLab::new(on_a(
+        "[input]\npolicy = \"drop\"\nallow = [{ port = 8080, limit = \"1/second burst 3\", per_source = true, over = \"ban\", ban_for = \"1h\" }]\n",
+    )) else {
         return;
     };
     lab.start_all();
@@ -275,16 +298,11 @@ fn a_flood_ban_by_the_kernel_reaches_the_peers() {
 
 #[test]
 fn a_shared_list_is_loaded_into_the_same_set_on_the_peers_and_follows_its_changes() {
-    let Some(mut lab) = FleetLab::new(|name| match name {
-        "a" => "[fleet.share]\nlists = [\"drop-list\"]\n".to_string(),
-        _ => "[fleet.accept]\nlists = [\"drop-list\"]\n".to_string(),
-    }) else {
+    let Some(mut lab) = FleetLab::new(shared_drop_list) else {
         return;
     };
     lab.start_all();
-    let list = lab.write("drop.netset", "192.0.2.0/24\n198.18.5.0/24\n10.99.3.3\n");
-    lab.ok(A, &["set", "create", "drop-list"]);
-    lab.ok(A, &["set", "load", "drop-list", list.to_str().unwrap()]);
+    load_drop_list(&lab, "192.0.2.0/24\n198.18.5.0/24\n10.99.3.3\n", true);
     for peer in [B, C] {
         assert!(
             eventually(WAIT, || lab.holds(peer, "drop-list", "192.0.2.77")),
@@ -293,8 +311,7 @@ fn a_shared_list_is_loaded_into_the_same_set_on_the_peers_and_follows_its_change
         );
         assert!(lab.holds(peer, "drop-list", "10.99.3.3"));
     }
-    let list = lab.write("drop.netset", "192.0.2.0/24\n");
-    lab.ok(A, &["set", "load", "drop-list", list.to_str().unwrap()]);
+    load_drop_list(&lab, "192.0.2.0/24\n", false);
     assert!(
         eventually(WAIT, || !lab.holds(B, "drop-list", "198.18.5.1")),
         "B never followed the change"
@@ -304,18 +321,13 @@ fn a_shared_list_is_loaded_into_the_same_set_on_the_peers_and_follows_its_change
 
 #[test]
 fn with_the_documented_permissions_a_host_may_publish_only_on_its_own_subject() {
-    let Some(mut lab) = FleetLab::with_permissions(|name| match name {
-        "a" => "[fleet.share]\nlists = [\"drop-list\"]\n".to_string(),
-        _ => "[fleet.accept]\nlists = [\"drop-list\"]\n".to_string(),
-    }) else {
+    let Some(mut lab) = FleetLab::with_permissions(shared_drop_list) else {
         return;
     };
     lab.start_all();
     // Everything the fleet does works under them: bans, catch-up, lists.
     lab.ok(A, &["block", "10.99.4.1", "--timeout", "1h"]);
-    let list = lab.write("drop.netset", "192.0.2.0/24\n");
-    lab.ok(A, &["set", "create", "drop-list"]);
-    lab.ok(A, &["set", "load", "drop-list", list.to_str().unwrap()]);
+    load_drop_list(&lab, "192.0.2.0/24\n", true);
     for peer in [B, C] {
         assert!(eventually(WAIT, || lab.holds(peer, "fleet", "10.99.4.1")));
         assert!(eventually(WAIT, || lab.holds(
@@ -324,8 +336,7 @@ fn with_the_documented_permissions_a_host_may_publish_only_on_its_own_subject() 
             "192.0.2.9"
         )));
     }
-    let list = lab.write("drop.netset", "192.0.2.0/25\n");
-    lab.ok(A, &["set", "load", "drop-list", list.to_str().unwrap()]);
+    load_drop_list(&lab, "192.0.2.0/25\n", false);
     assert!(eventually(WAIT, || !lab.holds(
         B,
         "drop-list",

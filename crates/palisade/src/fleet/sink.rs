@@ -15,13 +15,13 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use palisade_core::{AddrRange, Contents, IntervalSet};
+use palisade_core::{AddrBits, AddrRange, Contents, Interval, IntervalSet};
 use palisade_fleet::{BanBatch, Expiry, FleetSink, SharedList, SinkError, VerifiedLift};
 use palisade_nft::Batch;
 
 use super::holdings::{Element, Holdings, KernelChange};
 use super::FLEET_SET;
-use crate::store::kernel_addr::{self, Extras};
+use crate::store::kernel_addr::{self, Extras, KernelAddr};
 use crate::store::layout::{invalidate, PARTS};
 use crate::store::{kernel_name, BlockAction, Part, SetDef, Store, StoreError, Timed};
 use crate::store::{FAMILY, TABLE};
@@ -79,22 +79,8 @@ fn disjoint_first(mut ranges: Vec<Timed>) -> (Vec<Timed>, Vec<Timed>) {
     let (mut first, mut rest) = (Vec::new(), Vec::new());
     for t in ranges {
         let free = match t.addr {
-            AddrRange::V4(iv) => {
-                let one = IntervalSet::from_unsorted(vec![iv]);
-                let free = v4.intersection(&one).is_empty();
-                if free {
-                    v4 = v4.union(&one);
-                }
-                free
-            }
-            AddrRange::V6(iv) => {
-                let one = IntervalSet::from_unsorted(vec![iv]);
-                let free = v6.intersection(&one).is_empty();
-                if free {
-                    v6 = v6.union(&one);
-                }
-                free
-            }
+            AddrRange::V4(iv) => claim(&mut v4, iv),
+            AddrRange::V6(iv) => claim(&mut v6, iv),
         };
         if free {
             first.push(t)
@@ -103,6 +89,16 @@ fn disjoint_first(mut ranges: Vec<Timed>) -> (Vec<Timed>, Vec<Timed>) {
         }
     }
     (first, rest)
+}
+
+/// Take `iv` into `taken` if it overlaps nothing there yet; whether it did.
+fn claim<T: AddrBits>(taken: &mut IntervalSet<T>, iv: Interval<T>) -> bool {
+    let one = IntervalSet::from_unsorted(vec![iv]);
+    let free = taken.intersection(&one).is_empty();
+    if free {
+        *taken = taken.union(&one);
+    }
+    free
 }
 
 impl KernelSink {
@@ -204,27 +200,16 @@ impl KernelSink {
 
 /// Deletions of single addresses from a dynamic set's hash part.
 fn stage_single_deletions(b: &mut Batch, set: &str, targets: &[AddrRange]) {
-    let none = Extras::default();
-    let v4 = targets.iter().filter_map(|t| match t {
-        AddrRange::V4(iv) => Some(iv.first),
-        AddrRange::V6(_) => None,
-    });
-    b.del_elements(
-        FAMILY,
-        TABLE,
-        &kernel_name::<u32>(set, Part::Singles),
-        v4.flat_map(|a| kernel_addr::single(a, None, none)),
-    );
-    let v6 = targets.iter().filter_map(|t| match t {
-        AddrRange::V6(iv) => Some(iv.first),
-        AddrRange::V4(_) => None,
-    });
-    b.del_elements(
-        FAMILY,
-        TABLE,
-        &kernel_name::<u128>(set, Part::Singles),
-        v6.flat_map(|a| kernel_addr::single(a, None, none)),
-    );
+    stage_family_deletions::<u32>(b, set, targets);
+    stage_family_deletions::<u128>(b, set, targets);
+}
+
+fn stage_family_deletions<T: KernelAddr>(b: &mut Batch, set: &str, targets: &[AddrRange]) {
+    let keys = targets
+        .iter()
+        .filter_map(|t| T::of(*t))
+        .flat_map(|iv| kernel_addr::single(iv.first, None, Extras::default()));
+    b.del_elements(FAMILY, TABLE, &kernel_name::<T>(set, Part::Singles), keys);
 }
 
 impl FleetSink for KernelSink {
