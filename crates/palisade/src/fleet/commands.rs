@@ -155,16 +155,15 @@ pub fn forget(ns: &Namespace, host: &str) -> Result<i32> {
         "removed {} bans from {host} out of set {FLEET_SET}",
         targets.len()
     );
-    let running = StatusFile::read(&paths.status).is_ok_and(|s| s.running());
-    if paths.forget.is_dir() {
+    // A daemon that is not running reads the whole history at its next start, HOST's bans
+    // included: telling it now would not keep them out.
+    if StatusFile::read(&paths.status).is_ok_and(|s| s.running()) {
         paths.forget_queue().push(host).with_context(|| {
             format!("cannot tell the fleet daemon ({})", paths.forget.display())
         })?;
-    }
-    if running {
         println!("the fleet daemon drops the rest of what {host} sent, and keeps addresses other peers also ban");
     } else {
-        println!("the fleet daemon is not running: it will drop what {host} sent when it starts");
+        println!("the fleet daemon is not running: when it starts, it puts {host}'s active bans back unless {host} is removed from [fleet.peers] first");
     }
     eprintln!(
         "note: {host} can still send new bans, and its old ones come back at the daemon's next \

@@ -51,17 +51,22 @@ fn enter_namespace(file: &Path) -> Result<()> {
     Ok(())
 }
 
-/// The sets the kernel puts flood bans in: the applied policy's dynamic sets, but never the
-/// log watcher's nor the fleet's own.
-fn flood_sets(state: &StateDir, config: &Path) -> Vec<String> {
+/// Sets whose dynamic elements are not flood bans: the log watcher's (its bans come through
+/// the spool) and the fleet's own (peers' bans must never come back as this host's).
+fn not_flood_sets(config: &Path) -> Vec<String> {
     let watch_set = crate::watch::read_config(config)
         .map(|c| c.set)
         .unwrap_or_else(|_| palisade_watch::config::DEFAULT_SET.to_string());
-    let not_flood = [
+    vec![
         FLEET_SET.to_string(),
-        watch_set.clone(),
         format!("{watch_set}-ports"),
-    ];
+        watch_set,
+    ]
+}
+
+/// The sets the kernel puts flood bans in: the applied policy's dynamic sets, but none of
+/// `not_flood`.
+fn flood_sets(state: &StateDir, not_flood: &[String]) -> Vec<String> {
     let Some(applied) = Records::new(state.policy()).applied() else {
         return Vec::new();
     };
@@ -102,6 +107,7 @@ struct Daemon {
     paths: FleetPaths,
     state: StateDir,
     config_path: std::path::PathBuf,
+    not_flood: Vec<String>,
     share_lists: Vec<String>,
     flood: FloodWatch,
     lists: ListPublisher,
@@ -237,10 +243,8 @@ pub fn run(ns: &Namespace, config_path: &Path) -> Result<i32> {
         share_lists,
         flood: FloodWatch::new(),
         lists: ListPublisher::new(),
-        counters: DaemonCounters {
-            flood_sets: flood_sets(&state, config_path),
-            ..DaemonCounters::default()
-        },
+        counters: DaemonCounters::default(),
+        not_flood: not_flood_sets(config_path),
         state,
         sink_counters,
     };
@@ -250,7 +254,7 @@ pub fn run(ns: &Namespace, config_path: &Path) -> Result<i32> {
         d.take_queues();
         if Instant::now() >= next_slow {
             next_slow = Instant::now() + SLOW_TICK;
-            d.counters.flood_sets = flood_sets(&d.state, &d.config_path);
+            d.counters.flood_sets = flood_sets(&d.state, &d.not_flood);
             d.poll_lists();
         }
         if Instant::now() >= next_tick {
