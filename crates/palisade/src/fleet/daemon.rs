@@ -129,8 +129,11 @@ impl Daemon {
         }
     }
 
+    /// Note a problem in the status; say it in the log once, not every second it lasts.
     fn note(&mut self, e: String) {
-        eprintln!("palisade fleet: {e}");
+        if self.counters.last_error.as_ref() != Some(&e) {
+            eprintln!("palisade fleet: {e}");
+        }
         self.counters.last_error = Some(e);
     }
 
@@ -184,12 +187,23 @@ impl Daemon {
     }
 }
 
+/// A server URL without the user and password it may carry, for the log.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            format!("{}://***@{}", &url[..scheme], &url[at + 1..])
+        }
+        _ => url.to_string(),
+    }
+}
+
 fn describe(config: &FleetConfig) -> String {
     let peers: Vec<&str> = config.peers.keys().map(String::as_str).collect();
+    let servers: Vec<String> = config.servers.iter().map(|s| redact(s)).collect();
     format!(
         "host {} on {}, trusting {}; peers' bans go into set {FLEET_SET}",
         config.host,
-        config.servers.join(", "),
+        servers.join(", "),
         if peers.is_empty() {
             "no peer".to_string()
         } else {
@@ -273,4 +287,18 @@ pub fn run(ns: &Namespace, config_path: &Path) -> Result<i32> {
         eprintln!("palisade fleet: stopped with up to {left} bans not yet on the bus");
     }
     Ok(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_in_server_urls_stay_out_of_the_log() {
+        assert_eq!(
+            redact("nats://route:s3cret@10.0.0.1:4222"),
+            "nats://***@10.0.0.1:4222"
+        );
+        assert_eq!(redact("tls://10.0.0.1:4222"), "tls://10.0.0.1:4222");
+    }
 }
