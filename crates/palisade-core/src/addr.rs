@@ -82,6 +82,17 @@ impl From<IpAddr> for AddrRange {
     }
 }
 
+impl AddrRange {
+    /// The network of prefix length `len` around this range's first address (`None` if the
+    /// length is too long for the family).
+    pub fn network_of(self, len: u8) -> Option<AddrRange> {
+        Some(match self {
+            AddrRange::V4(r) => AddrRange::V4(Interval::from_prefix(r.first, len)?),
+            AddrRange::V6(r) => AddrRange::V6(Interval::from_prefix(r.first, len)?),
+        })
+    }
+}
+
 /// `::ffff:0.0.0.0`, the first IPv4-mapped IPv6 address.
 const MAPPED_V4: u128 = 0xffff_0000_0000;
 

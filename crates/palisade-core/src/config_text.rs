@@ -85,6 +85,25 @@ impl<'a> ConfigText<'a> {
         }
     }
 
+    /// A duration given as `"7d"`/`"12h"` or as a number of seconds.
+    pub fn seconds(&self, v: &toml::Spanned<toml::Value>, key: &str) -> Result<u64, ConfigError> {
+        match v.get_ref() {
+            toml::Value::Integer(n) => u64::try_from(*n)
+                .map_err(|_| self.error(v.span(), key, "a duration cannot be negative")),
+            toml::Value::String(s) => crate::parse_duration(s)
+                .map(|d| d.as_secs())
+                .map_err(|p| self.error(v.span(), key, format!("`{s}`: {p}"))),
+            other => Err(self.error(
+                v.span(),
+                key,
+                format!(
+                    "expected a duration (\"7d\", \"12h\") or seconds, not {}",
+                    other.type_str()
+                ),
+            )),
+        }
+    }
+
     /// Deserialize the whole text; a TOML error names its line.
     pub fn parse<T: serde::de::DeserializeOwned>(&self) -> Result<T, ConfigError> {
         toml::from_str(self.text).map_err(|e| {

@@ -34,7 +34,8 @@ use std::path::PathBuf;
 
 use ed25519_dalek::VerifyingKey;
 use palisade_core::policy::ConfigError;
-use palisade_core::{parse_addr_range, parse_duration, AddrRange};
+use palisade_core::ConfigText;
+use palisade_core::{parse_addr_range, AddrRange};
 use serde::Deserialize;
 use toml::Spanned;
 
@@ -309,22 +310,7 @@ fn read_kinds(
 }
 
 fn read_seconds(r: &Reader<'_>, v: &Spanned<toml::Value>, key: &str) -> Result<u64, ConfigError> {
-    match v.get_ref() {
-        toml::Value::Integer(n) => {
-            u64::try_from(*n).map_err(|_| r.error(v.span(), key, "a duration cannot be negative"))
-        }
-        toml::Value::String(s) => parse_duration(s)
-            .map(|d| d.as_secs())
-            .map_err(|p| r.error(v.span(), key, format!("`{s}`: {p}"))),
-        other => Err(r.error(
-            v.span(),
-            key,
-            format!(
-                "expected a duration (\"7d\", \"12h\") or seconds, not {}",
-                other.type_str()
-            ),
-        )),
-    }
+    ConfigText::new(r.file, r.text).seconds(v, key)
 }
 
 fn read_count(

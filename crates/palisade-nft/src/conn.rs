@@ -4,7 +4,7 @@ use crate::batch::{Batch, EncodedBatch};
 use crate::consts::*;
 use crate::dump::{self, ChainInfo, RuleInfo, SetInfo, TableInfo};
 use crate::error::{describe_errno, NftError, Result};
-use crate::set::{ElementInfo, Key};
+use crate::set::{Element, ElementInfo, Key};
 use crate::socket::NlSocket;
 use crate::wire::{cstr, Attrs, Messages, MsgHeader, MsgWriter};
 use std::path::Path;
@@ -290,25 +290,8 @@ impl Netlink {
         key: Key,
     ) -> Result<Option<ElementInfo>> {
         let seq = self.next_seq();
-        let mut w = MsgWriter::new();
-        let m = w.begin_msg(
-            nft_type(NFT_MSG_GETSETELEM),
-            NLM_F_REQUEST | NLM_F_ACK,
-            seq,
-            family,
-            0,
-        );
-        w.attr_str(NFTA_SET_ELEM_LIST_TABLE, table);
-        w.attr_str(NFTA_SET_ELEM_LIST_SET, set);
-        let list = w.begin_nested(NFTA_SET_ELEM_LIST_ELEMENTS);
-        let el = w.begin_nested(NFTA_LIST_ELEM);
-        let k = w.begin_nested(NFTA_SET_ELEM_KEY);
-        w.attr(NFTA_DATA_VALUE, key.as_bytes());
-        w.end_nested(k);
-        w.end_nested(el);
-        w.end_nested(list);
-        w.end_msg(m);
-        self.sock.send(w.as_bytes())?;
+        let request = get_elements_request(seq, family, table, set, &[Element::key(key)]);
+        self.sock.send(&request)?;
         let mut found = None;
         match self.read_until_ack(seq, |hdr, payload| {
             if hdr.nft_msg() == Some(NFT_MSG_NEWSETELEM) {
@@ -320,6 +303,34 @@ impl Netlink {
             Err(e) => Err(e),
         }
     }
+}
+
+/// A `GETSETELEM` request for `elements` of set `set`: the kernel answers with each element it
+/// holds, or fails at the first it does not.
+pub(crate) fn get_elements_request(
+    seq: u32,
+    family: u8,
+    table: &str,
+    set: &str,
+    elements: &[Element<'_>],
+) -> Vec<u8> {
+    let mut w = MsgWriter::with_capacity(64 + elements.len() * 40);
+    let m = w.begin_msg(
+        nft_type(NFT_MSG_GETSETELEM),
+        NLM_F_REQUEST | NLM_F_ACK,
+        seq,
+        family,
+        0,
+    );
+    w.attr_str(NFTA_SET_ELEM_LIST_TABLE, table);
+    w.attr_str(NFTA_SET_ELEM_LIST_SET, set);
+    let list = w.begin_nested(NFTA_SET_ELEM_LIST_ELEMENTS);
+    for e in elements {
+        crate::batch::encode_element(&mut w, e);
+    }
+    w.end_nested(list);
+    w.end_msg(m);
+    w.into_bytes()
 }
 
 pub(crate) fn nft_type(msg: u16) -> u16 {

@@ -109,6 +109,9 @@ pub const NFT_PAYLOAD_TRANSPORT_HEADER: u32 = 2;
 pub const NFTA_LOOKUP_SET: u16 = 1;
 pub const NFTA_LOOKUP_SREG: u16 = 2;
 pub const NFTA_LOOKUP_SET_ID: u16 = 4;
+pub const NFTA_LOOKUP_FLAGS: u16 = 5;
+/// `NFTA_LOOKUP_FLAGS`: match when the key is not in the set.
+pub const NFT_LOOKUP_F_INV: u32 = 1;
 pub const NFTA_IMMEDIATE_DREG: u16 = 1;
 pub const NFTA_IMMEDIATE_DATA: u16 = 2;
 pub const NFTA_COUNTER_BYTES: u16 = 1;
@@ -120,6 +123,8 @@ pub const NFT_REJECT_ICMPX_UNREACH: u32 = 2;
 pub const NFT_REJECT_ICMPX_ADMIN_PROHIBITED: u8 = 3;
 pub const NFT_REJECT_ICMPX_PORT_UNREACH: u8 = 1;
 pub const NFT_CMP_NEQ: u32 = 1;
+pub const NFT_META_IIF: u32 = 4;
+pub const NFT_META_OIF: u32 = 5;
 pub const NFT_META_IIFNAME: u32 = 6;
 pub const NFT_META_OIFNAME: u32 = 7;
 pub const NFTA_CT_DREG: u16 = 1;
@@ -147,6 +152,8 @@ pub const NF_ACCEPT: u32 = 1;
 pub const NFT_REG_VERDICT: u32 = 0;
 /// First 16-byte data register.
 pub const NFT_REG_1: u32 = 1;
+/// The second 128-bit register.
+pub const NFT_REG_2: u32 = 2;
 /// First 32-bit data register; concatenations use consecutive 32-bit registers.
 pub const NFT_REG32_00: u32 = 8;
 
@@ -213,3 +220,6 @@ pub const TYPE_BITS: u32 = 6;
 pub const NFTNL_UDATA_SET_COMMENT: u8 = 7;
 pub const NFTNL_UDATA_RULE_COMMENT: u8 = 0;
 pub const NFTNL_UDATA_SET_ELEM_COMMENT: u8 = 0;
+
+/// Verdict code of a jump to a regular chain.
+pub const NFT_JUMP: i32 = -3;

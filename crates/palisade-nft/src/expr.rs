@@ -23,6 +23,8 @@ pub enum Expr {
     },
     /// Match when the register (or concatenation starting at it) is in the named set.
     Lookup { set: String, sreg: u32 },
+    /// Match when the register's value is NOT in the set (`!= @set`).
+    LookupNot { set: String, sreg: u32 },
     /// Load connection-tracking data (`ct state`) into a register.
     Ct { key: u32, dreg: u32 },
     /// `dreg = (sreg & mask) ^ xor` over `mask.len()` bytes: prefix and bit tests.
@@ -71,6 +73,8 @@ pub enum Expr {
 pub enum Verdict {
     Accept,
     Drop,
+    /// Continue in a regular chain of the same table, then come back.
+    Jump(&'static str),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -118,7 +122,7 @@ impl Expr {
             Expr::Meta { .. } => "meta",
             Expr::Cmp { .. } => "cmp",
             Expr::Payload { .. } => "payload",
-            Expr::Lookup { .. } => "lookup",
+            Expr::Lookup { .. } | Expr::LookupNot { .. } => "lookup",
             Expr::Ct { .. } => "ct",
             Expr::Bitwise { .. } => "bitwise",
             Expr::Range { .. } => "range",
@@ -169,6 +173,11 @@ impl Expr {
             Expr::Lookup { set, sreg } => {
                 w.attr_str(NFTA_LOOKUP_SET, set);
                 w.attr_u32(NFTA_LOOKUP_SREG, *sreg);
+            }
+            Expr::LookupNot { set, sreg } => {
+                w.attr_str(NFTA_LOOKUP_SET, set);
+                w.attr_u32(NFTA_LOOKUP_SREG, *sreg);
+                w.attr_u32(NFTA_LOOKUP_FLAGS, NFT_LOOKUP_F_INV);
             }
             Expr::Ct { key, dreg } => {
                 w.attr_u32(NFTA_CT_KEY, *key);
@@ -252,8 +261,12 @@ impl Expr {
                     match v {
                         Verdict::Accept => NF_ACCEPT,
                         Verdict::Drop => NF_DROP,
+                        Verdict::Jump(_) => NFT_JUMP as u32,
                     },
                 );
+                if let Verdict::Jump(chain) = v {
+                    w.attr_str(NFTA_VERDICT_CHAIN, chain);
+                }
                 w.end_nested(vd);
                 w.end_nested(d);
             }

@@ -16,37 +16,16 @@ fn check(ret: libc::c_int) -> io::Result<libc::c_int> {
     }
 }
 
-/// A `NETLINK_NETFILTER` socket.
+/// A netlink socket: `NETLINK_NETFILTER` for nftables, or `NETLINK_ROUTE` for addresses.
 pub struct NlSocket {
     fd: OwnedFd,
     sndbuf: usize,
 }
 
 impl NlSocket {
-    /// Open a socket in the calling thread's network namespace.
+    /// Open a `NETLINK_NETFILTER` socket in the calling thread's network namespace.
     pub fn open() -> io::Result<Self> {
-        // SAFETY: plain socket(2) call; the returned descriptor is owned below.
-        let fd = check(unsafe {
-            libc::socket(
-                libc::AF_NETLINK,
-                libc::SOCK_RAW | libc::SOCK_CLOEXEC,
-                libc::NETLINK_NETFILTER,
-            )
-        })?;
-        // SAFETY: fd was just returned by socket(2) and is owned by nobody else.
-        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-        let sock = Self { fd, sndbuf: 0 };
-        // SAFETY: sockaddr_nl is plain data; zeroed is a valid value (pid 0: the kernel assigns one).
-        let mut addr: libc::sockaddr_nl = unsafe { std::mem::zeroed() };
-        addr.nl_family = libc::AF_NETLINK as libc::sa_family_t;
-        // SAFETY: addr is a valid sockaddr_nl and its size is passed.
-        check(unsafe {
-            libc::bind(
-                sock.fd.as_raw_fd(),
-                &addr as *const libc::sockaddr_nl as *const libc::sockaddr,
-                std::mem::size_of::<libc::sockaddr_nl>() as libc::socklen_t,
-            )
-        })?;
+        let sock = Self::bound(libc::NETLINK_NETFILTER, 0)?;
         // Errors then carry the kernel's explanation and the offending attribute's offset, and
         // do not echo back the failed message (which can be 64 KiB of elements).
         sock.set_int(libc::SOL_NETLINK, NETLINK_EXT_ACK, 1)?;
@@ -56,22 +35,50 @@ impl NlSocket {
         Ok(sock)
     }
 
-    /// Open a socket inside the network namespace at `path` (e.g. `/run/netns/NAME`).
-    ///
-    /// A socket stays in the namespace it was created in, so a short-lived thread enters the
-    /// namespace, creates the socket and ends; the rest of the process is not moved.
+    /// Open a `NETLINK_ROUTE` socket in the calling thread's network namespace, subscribed to
+    /// the multicast `groups` (`nl_groups` bits; 0 for a socket that only sends requests).
+    /// A subscribed socket gets a 1 MiB receive buffer: notifications that overflow it are
+    /// lost (the next `recv` says `ENOBUFS`), and a burst of address changes should fit.
+    pub fn open_route(groups: u32) -> io::Result<Self> {
+        let sock = Self::bound(libc::NETLINK_ROUTE, groups)?;
+        if groups != 0 {
+            sock.set_int(libc::SOL_SOCKET, libc::SO_RCVBUFFORCE, 1 << 20)
+                .or_else(|_| sock.set_int(libc::SOL_SOCKET, libc::SO_RCVBUF, 1 << 20))?;
+        }
+        Ok(sock)
+    }
+
+    fn bound(protocol: libc::c_int, groups: u32) -> io::Result<Self> {
+        // SAFETY: plain socket(2) call; the returned descriptor is owned below.
+        let fd = check(unsafe {
+            libc::socket(
+                libc::AF_NETLINK,
+                libc::SOCK_RAW | libc::SOCK_CLOEXEC,
+                protocol,
+            )
+        })?;
+        // SAFETY: fd was just returned by socket(2) and is owned by nobody else.
+        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        let sock = Self { fd, sndbuf: 0 };
+        // SAFETY: sockaddr_nl is plain data; zeroed is a valid value (pid 0: the kernel assigns one).
+        let mut addr: libc::sockaddr_nl = unsafe { std::mem::zeroed() };
+        addr.nl_family = libc::AF_NETLINK as libc::sa_family_t;
+        addr.nl_groups = groups;
+        // SAFETY: addr is a valid sockaddr_nl and its size is passed.
+        check(unsafe {
+            libc::bind(
+                sock.fd.as_raw_fd(),
+                &addr as *const libc::sockaddr_nl as *const libc::sockaddr,
+                std::mem::size_of::<libc::sockaddr_nl>() as libc::socklen_t,
+            )
+        })?;
+        Ok(sock)
+    }
+
+    /// Open a `NETLINK_NETFILTER` socket inside the network namespace at `path`
+    /// (e.g. `/run/netns/NAME`).
     pub fn open_in_netns(path: &Path) -> io::Result<Self> {
-        let ns = std::fs::File::open(path)?;
-        std::thread::scope(|s| {
-            s.spawn(|| {
-                // SAFETY: setns(2) on a namespace file descriptor we hold open; it only affects
-                // this thread, which ends right after creating the socket.
-                check(unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) })?;
-                Self::open()
-            })
-            .join()
-            .unwrap_or_else(|_| Err(io::Error::other("namespace thread panicked")))
-        })
+        in_netns(path, Self::open)
     }
 
     fn set_int(&self, level: libc::c_int, opt: libc::c_int, v: libc::c_int) -> io::Result<()> {
@@ -174,4 +181,25 @@ impl NlSocket {
     pub fn raw_fd(&self) -> RawFd {
         self.fd.as_raw_fd()
     }
+}
+
+/// Run `open` inside the network namespace at `path` (e.g. `/run/netns/NAME`), for the
+/// sockets it creates: a socket stays in the namespace it was created in, so a short-lived
+/// thread enters the namespace, creates the sockets and ends; the rest of the process is
+/// not moved.
+pub fn in_netns<T: Send>(
+    path: &Path,
+    open: impl FnOnce() -> io::Result<T> + Send,
+) -> io::Result<T> {
+    let ns = std::fs::File::open(path)?;
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            // SAFETY: setns(2) on a namespace file descriptor we hold open; it only affects
+            // this thread, which ends right after creating the sockets.
+            check(unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) })?;
+            open()
+        })
+        .join()
+        .unwrap_or_else(|_| Err(io::Error::other("namespace thread panicked")))
+    })
 }

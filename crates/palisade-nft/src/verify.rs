@@ -7,13 +7,11 @@
 //! element count the kernel reports, "every expected element is there" proves the set holds
 //! exactly them.
 
-use crate::batch::encode_element;
-use crate::conn::{nft_type, Netlink};
+use crate::conn::{get_elements_request, Netlink};
 use crate::consts::*;
 use crate::dump;
 use crate::error::Result;
 use crate::set::Element;
-use crate::wire::MsgWriter;
 
 /// Keys per request: every answer is a message of its own (about 4 KiB of receive buffer
 /// each), and all of a request's answers must fit the socket's receive buffer.
@@ -31,23 +29,8 @@ impl Netlink {
     ) -> Result<bool> {
         for chunk in elements.chunks(KEYS_PER_REQUEST) {
             let seq = self.next_seq();
-            let mut w = MsgWriter::with_capacity(64 + chunk.len() * 40);
-            let m = w.begin_msg(
-                nft_type(NFT_MSG_GETSETELEM),
-                NLM_F_REQUEST | NLM_F_ACK,
-                seq,
-                family,
-                0,
-            );
-            w.attr_str(NFTA_SET_ELEM_LIST_TABLE, table);
-            w.attr_str(NFTA_SET_ELEM_LIST_SET, set);
-            let list = w.begin_nested(NFTA_SET_ELEM_LIST_ELEMENTS);
-            for e in chunk {
-                encode_element(&mut w, e);
-            }
-            w.end_nested(list);
-            w.end_msg(m);
-            self.sock.send(w.as_bytes())?;
+            self.sock
+                .send(&get_elements_request(seq, family, table, set, chunk))?;
             let mut next = 0usize;
             let mut exact = true;
             let answered = self.read_until_ack(seq, |hdr, payload| {

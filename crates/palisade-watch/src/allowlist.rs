@@ -28,6 +28,22 @@ impl Allowlist {
         list
     }
 
+    /// This list and `more`, built in one union per family (a host can have thousands of
+    /// addresses, and the list is rebuilt whenever one comes or goes).
+    pub fn with(&self, more: impl IntoIterator<Item = AddrRange>) -> Self {
+        let (mut v4, mut v6) = (Vec::new(), Vec::new());
+        for net in more {
+            match net {
+                AddrRange::V4(r) => v4.push(r),
+                AddrRange::V6(r) => v6.push(r),
+            }
+        }
+        Self {
+            v4: self.v4.union(&IntervalSet::from_unsorted(v4)),
+            v6: self.v6.union(&IntervalSet::from_unsorted(v6)),
+        }
+    }
+
     pub fn add(&mut self, net: AddrRange) {
         match net {
             AddrRange::V4(r) => self.v4 = self.v4.union(&IntervalSet::from_unsorted(vec![r])),
@@ -65,5 +81,32 @@ impl Allowlist {
 impl Default for Allowlist {
     fn default() -> Self {
         Self::new(Vec::new())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn range(s: &str) -> AddrRange {
+        palisade_core::parse_addr_range(s, false).unwrap()
+    }
+
+    #[test]
+    fn with_adds_to_a_copy_and_keeps_loopback() {
+        let configured = Allowlist::new(vec![range("192.0.2.0/24")]);
+        let host = configured.with([range("198.51.100.7"), range("2001:db8::7")]);
+        for a in [
+            "192.0.2.9",
+            "198.51.100.7",
+            "2001:db8::7",
+            "127.0.0.5",
+            "::1",
+        ] {
+            assert!(host.contains(a.parse().unwrap()), "{a}");
+        }
+        assert!(!configured.contains("198.51.100.7".parse().unwrap()));
+        assert!(!host.contains("198.51.100.8".parse().unwrap()));
+        assert_eq!(configured.with([]), configured);
     }
 }

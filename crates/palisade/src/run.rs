@@ -2,7 +2,7 @@
 
 use anyhow::Result;
 
-use crate::cli::{Cli, Command, FleetCommand, SetCommand};
+use crate::cli::{Cli, Command, FeedsCommand, FleetCommand, PanicSwitch, SetCommand};
 use crate::commands::{self, Out};
 use crate::fleet::spool::Spool;
 use crate::fleet::FleetPaths;
@@ -16,7 +16,7 @@ use crate::watch::{self, WatchPaths};
 /// The set commands' store: the kernel of the namespace, and its set caches.
 fn store(ns: &Namespace) -> Result<Store> {
     let cache = StateDir::for_namespace(ns).ok().map(|s| s.sets());
-    Ok(Store::new(ns.netlink()?, cache))
+    Ok(Store::new(ns.netlink()?, cache).with_session(policy::facts::session()))
 }
 
 /// The namespace's fleet spool: `block` and `unblock` hand their changes to the fleet daemon.
@@ -91,6 +91,7 @@ fn policy_command(env: &mut Env, command: Command, out: Out) -> Result<i32> {
         Command::Rollback => Some("rollback"),
         Command::Restore { .. } => Some("restore"),
         Command::Save { .. } => Some("save"),
+        Command::Panic(_) => Some("panic"),
         _ => None,
     };
     // The confirm timer starts while its apply is still under way: it recovers only when it
@@ -123,7 +124,7 @@ fn policy_command(env: &mut Env, command: Command, out: Out) -> Result<i32> {
         Command::Watch(a) => {
             let cfg = watch::read_config(&a.policy.config)?;
             let paths = watch_paths();
-            watch::daemon::run(&mut env.store, cfg, &paths, a.from_start)
+            watch::daemon::run(&mut env.store, cfg, &paths, a.from_start, &env.ns)
         }
         Command::Bans(a) => {
             let cfg = watch::read_config(&a.policy.config)?;
@@ -134,6 +135,14 @@ fn policy_command(env: &mut Env, command: Command, out: Out) -> Result<i32> {
             let paths = watch_paths();
             watch::listing::unban(&mut env.store, &cfg, &paths, &a.addresses)
         }
+        Command::Metrics(a) => crate::metrics::print(env, &a),
+        Command::Serve(a) => crate::serve::run(env, &a),
+        Command::Feeds(FeedsCommand::Update(a)) => crate::feeds::update_cmd(env, &a),
+        Command::Feeds(FeedsCommand::Status(a)) => crate::feeds::status_cmd(env, &a),
+        Command::Panic(a) => match a.switch {
+            PanicSwitch::On => policy::panic::panic_on(env, out),
+            PanicSwitch::Off => policy::panic::panic_off(env, out),
+        },
         Command::Set(_)
         | Command::Block(_)
         | Command::Unblock(_)

@@ -9,6 +9,7 @@
 //! /var/lib/palisade/sets/NAME.cache      what the last load put in a set
 //! /var/lib/palisade/watch/               the log watcher's bans and unban queue
 //! /var/lib/palisade/fleet/               the fleet daemon's status, outgoing bans, forgets
+//! /var/lib/palisade/feeds/NAME/          a feed set's last good copies and update results
 //! /var/lib/palisade/netns/INODE/...      the same for any other network namespace
 //! ```
 //!
@@ -77,6 +78,11 @@ impl StateDir {
     /// The fleet daemon's files (see [`crate::fleet::FleetPaths`]).
     pub fn fleet(&self) -> PathBuf {
         self.dir.join("fleet")
+    }
+
+    /// The feed updater's copies and results (see [`crate::feeds::copies`]).
+    pub fn feeds(&self) -> PathBuf {
+        self.dir.join("feeds")
     }
 }
 

@@ -492,3 +492,63 @@ fn reload_trusts_the_cache_only_when_the_kernel_confirms_it() {
         expected(&[&list])
     );
 }
+
+/// A list's common prefix length gets a hash part of its own (`NAME_v4_p24`), looked up with
+/// the masked address: members of its networks are blocked and tested as members, a network
+/// is deleted from it, and when the list no longer has enough of them the part goes and the
+/// block chain no longer refers to it.
+#[test]
+fn common_networks_load_into_a_hash_part_and_leave_it() {
+    let Some(lab) = Lab::new() else { return };
+    let dir = lab.state.join("lists");
+    std::fs::create_dir_all(&dir).unwrap();
+    // 2,000 /24s in 10.0.0.0/8 (every other one, so none merge), and the lab's blocked client's
+    // /24 among them.
+    let mut text: String = (0..2000u32)
+        .map(|i| format!("10.{}.{}.0/24\n", (i * 2) >> 8, (i * 2) & 255))
+        .collect();
+    text.push_str("198.18.0.0/24\n198.51.100.0/30\n");
+    let big = dir.join("big.txt");
+    std::fs::write(&big, &text).unwrap();
+    lab.ok(&["set", "create", "nets", "--block", "drop"]);
+    lab.ok(&["set", "load", "nets", big.to_str().unwrap()]);
+    let sets = lab
+        .server
+        .output("nft", &["list", "table", "inet", "palisade"])
+        .unwrap();
+    assert!(sets.contains("nets_v4_p24"), "{sets}");
+    assert!(lab
+        .palisade(&["set", "test", "nets", "10.0.2.77"])
+        .status
+        .success());
+    assert!(!lab
+        .palisade(&["set", "test", "nets", "10.0.1.77"])
+        .status
+        .success());
+    assert!(
+        lab.connect(BLOCKED4, PORT).is_err(),
+        "a /24 of the hash part blocks"
+    );
+    assert_eq!(lab.ok(&["set", "export", "nets"]).lines().count(), 2002);
+    // Deleting inside a network of the hash part: the rest of it stays blocked.
+    lab.ok(&["set", "del", "nets", BLOCKED4]);
+    assert!(lab.connect(BLOCKED4, PORT).is_ok());
+    assert!(
+        lab.connect(ALLOWED4, PORT).is_err(),
+        "the rest of the /24 stays"
+    );
+    // A short list: the hash part goes, and nothing refers to it any more.
+    let small = dir.join("small.txt");
+    std::fs::write(&small, "198.18.0.0/24\n10.0.0.0/24\n").unwrap();
+    lab.ok(&["set", "load", "nets", small.to_str().unwrap()]);
+    let sets = lab
+        .server
+        .output("nft", &["list", "table", "inet", "palisade"])
+        .unwrap();
+    assert!(!sets.contains("nets_v4_p24"), "{sets}");
+    assert!(lab.connect(BLOCKED4, PORT).is_err());
+    assert_eq!(
+        lab.ok(&["set", "export", "nets"]),
+        "10.0.0.0/24\n198.18.0.0/24\n"
+    );
+}

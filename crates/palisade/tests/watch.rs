@@ -3,11 +3,14 @@
 //! that follows; restarts keep bans with their remaining time.
 
 mod common;
+#[path = "watch_support/mod.rs"]
+mod watch_support;
 
 use common::*;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+use watch_support::*;
 
 /// sshd, run by the test in the server namespace with a configuration and host key of its
 /// own, logging to a file; killed on drop.
@@ -123,57 +126,6 @@ fn failed_login(lab: &Lab, dir: &Path, source: &str) {
         .status();
 }
 
-/// `palisade watch` for the lab's server namespace, killed (SIGTERM, so it saves) on drop.
-struct Watcher(Child);
-
-impl Drop for Watcher {
-    fn drop(&mut self) {
-        // SAFETY: signalling our own child.
-        unsafe { libc::kill(self.0.id() as i32, libc::SIGTERM) };
-        let _ = self.0.wait();
-    }
-}
-
-fn watcher(lab: &Lab, config: &Path) -> Watcher {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_palisade"))
-        .env("PALISADE_STATE_DIR", &lab.state)
-        .args(["--netns", lab.server.name(), "watch", "-c"])
-        .arg(config)
-        .stdin(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    // Ready once it says which jails it follows: its readers are at the logs' ends then.
-    // Its messages are passed on to ours.
-    let ready = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let seen = ready.clone();
-    let stderr = child.stderr.take().unwrap();
-    std::thread::spawn(move || {
-        use std::io::BufRead;
-        for line in std::io::BufReader::new(stderr)
-            .lines()
-            .map_while(Result::ok)
-        {
-            if line.contains("banning into set") {
-                seen.store(true, std::sync::atomic::Ordering::SeqCst);
-            }
-            eprintln!("{line}");
-        }
-    });
-    assert!(
-        palisade_lab::eventually(Duration::from_secs(10), || ready
-            .load(std::sync::atomic::Ordering::SeqCst)),
-        "palisade watch did not start"
-    );
-    Watcher(child)
-}
-
-fn banned(lab: &Lab, addr: &str) -> bool {
-    lab.palisade(&["set", "test", "bans", addr])
-        .status
-        .success()
-}
-
 #[test]
 fn brute_forcing_sshd_gets_the_client_banned_until_bantime() {
     let Some(lab) = Lab::new() else { return };
@@ -190,7 +142,7 @@ fn brute_forcing_sshd_gets_the_client_banned_until_bantime() {
     .unwrap();
     let check = lab.ok(&["check", "-c", config.to_str().unwrap()]);
     assert!(check.contains("1 jails"), "{check}");
-    let w = watcher(&lab, &config);
+    let w = Watcher::start(&lab, &config);
 
     let mut logins = 0;
     while !banned(&lab, ALLOWED4) {
@@ -222,39 +174,30 @@ fn brute_forcing_sshd_gets_the_client_banned_until_bantime() {
 #[test]
 fn bans_survive_a_restart_with_their_remaining_time() {
     let Some(lab) = Lab::new() else { return };
-    let log = lab.state.join("auth.log");
-    std::fs::create_dir_all(&lab.state).unwrap();
-    std::fs::write(&log, "").unwrap();
-    let config = lab.state.join("palisade.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[jails.sshd]\nfile = \"{}\"\nmaxretry = 2\nbantime = \"1h\"\n",
-            log.display()
-        ),
-    )
-    .unwrap();
-    let w = watcher(&lab, &config);
-    let line = |host: &str| format!("Failed password for root from {host} port 4242 ssh2\n");
-    {
-        use std::io::Write;
-        let mut f = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
-        f.write_all(
-            (line("203.0.113.5") + &line("203.0.113.5") + &line("2001:db8::bad")).as_bytes(),
-        )
+    let (log, config) = file_jail(&lab, "maxretry = 2\nbantime = \"1h\"\n");
+    let w = Watcher::start(&lab, &config);
+    fail(&log, "203.0.113.5", 2);
+    fail(&log, "203.0.113.6", 2);
+    fail(&log, "2001:db8::bad", 1);
+    assert!(
+        palisade_lab::eventually(Duration::from_secs(3), || banned(&lab, "203.0.113.5")
+            && banned(&lab, "203.0.113.6")),
+        "not banned"
+    );
+    w.stop(); // SIGTERM: state saved
+              // While it is down, one banned address becomes the host's own: not restored.
+    lab.server
+        .ip(&["addr", "add", "203.0.113.6/32", "dev", "lo"])
         .unwrap();
-    }
-    let deadline = Instant::now() + Duration::from_secs(3);
-    while !banned(&lab, "203.0.113.5") {
-        assert!(Instant::now() < deadline, "not banned");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    drop(w); // SIGTERM: state saved
-             // As after a reboot: the set is emptied, then the watcher starts again.
+    // As after a reboot: the set is emptied, then the watcher starts again.
     lab.ok(&["set", "flush", "bans"]);
     assert!(!banned(&lab, "203.0.113.5"));
-    let w = watcher(&lab, &config);
+    let w = Watcher::start(&lab, &config);
     assert!(banned(&lab, "203.0.113.5"), "restored by the restart");
+    assert!(
+        !banned(&lab, "203.0.113.6"),
+        "the host's own address restored"
+    );
     let listing = lab
         .server
         .output("nft", &["list", "set", "inet", "palisade", "bans_v4_addrs"])
@@ -265,18 +208,101 @@ fn bans_survive_a_restart_with_their_remaining_time() {
     );
     // The IPv6 source's one failure before the restart is not kept (only bans and ban counts
     // are); after the restart, maxretry new failures ban it, IPv6 as IPv4.
-    {
-        use std::io::Write;
-        let mut f = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
-        f.write_all((line("2001:db8::bad") + &line("2001:db8::bad")).as_bytes())
-            .unwrap();
-    }
-    let deadline = Instant::now() + Duration::from_secs(3);
-    while !banned(&lab, "2001:db8::bad") {
-        assert!(Instant::now() < deadline, "IPv6 source not banned");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    fail(&log, "2001:db8::bad", 2);
+    assert!(
+        palisade_lab::eventually(Duration::from_secs(3), || banned(&lab, "2001:db8::bad")),
+        "IPv6 source not banned"
+    );
     lab.ok(&["unban", "203.0.113.5", "-c", config.to_str().unwrap()]);
     assert!(!banned(&lab, "203.0.113.5"));
+    drop(w);
+}
+
+/// A global address of the namespace this test runs in (not the lab's), if it has one.
+fn test_namespace_address() -> Option<String> {
+    let out = Command::new("ip")
+        .args(["-o", "-4", "addr", "show", "scope", "global"])
+        .output()
+        .ok()?;
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let word = text
+        .split_whitespace()
+        .skip_while(|w| *w != "inet")
+        .nth(1)?;
+    Some(word.split('/').next()?.to_string())
+}
+
+#[test]
+fn the_namespaces_own_addresses_are_never_banned_as_they_come_and_go() {
+    let Some(lab) = Lab::new() else { return };
+    let (log, config) = file_jail(&lab, "maxretry = 2\nbantime = \"1h\"\n");
+    let w = Watcher::start(&lab, &config);
+    // A banned address that becomes the host's loses its ban.
+    fail(&log, "198.51.100.30", 2);
+    assert!(
+        palisade_lab::eventually(Duration::from_secs(5), || banned(&lab, "198.51.100.30")),
+        "198.51.100.30 was not banned"
+    );
+    lab.server
+        .ip(&["addr", "add", "198.51.100.30/32", "dev", "lo"])
+        .unwrap();
+    assert!(
+        palisade_lab::eventually(Duration::from_secs(5), || !banned(&lab, "198.51.100.30")),
+        "198.51.100.30 became the host's own address and is still banned"
+    );
+    // The namespace's addresses at start: the lab's, not those of the namespace palisade
+    // itself runs in.
+    let mut own = vec![SERVER4.to_string(), SERVER6.to_string()];
+    // Addresses added after the watcher started.
+    let mut announced = palisade_nft::HostAddrs::open_in_netns(&lab.server.path()).unwrap();
+    lab.server
+        .ip(&["addr", "add", "198.51.100.10/32", "dev", "lo"])
+        .unwrap();
+    lab.server
+        .ip(&["addr", "add", "2001:db8:99::10/128", "dev", "lo", "nodad"])
+        .unwrap();
+    // The kernel announces an IPv6 address from a work queue just after `ip` returns (an
+    // IPv4 one before): the lines come once it did.
+    assert!(palisade_lab::eventually(Duration::from_secs(2), || {
+        announced.refresh().unwrap();
+        announced
+            .addresses()
+            .contains(&"2001:db8:99::10".parse().unwrap())
+    }));
+    own.extend(["198.51.100.10".to_string(), "2001:db8:99::10".to_string()]);
+    for a in &own {
+        fail(&log, a, 3);
+    }
+    // An address of the namespace the test (and palisade) runs in is not the lab's own.
+    let elsewhere = test_namespace_address();
+    if let Some(a) = &elsewhere {
+        fail(&log, a, 2);
+    }
+    // The control comes last in the log: once it is banned, every line before it was read
+    // and every ban they made is in the kernel.
+    fail(&log, "203.0.113.20", 2);
+    assert!(
+        palisade_lab::eventually(Duration::from_secs(5), || banned(&lab, "203.0.113.20")),
+        "the control address was not banned"
+    );
+    for a in &own {
+        assert!(
+            !banned(&lab, a),
+            "{a}, the namespace's own address, was banned"
+        );
+    }
+    match &elsewhere {
+        Some(a) => assert!(banned(&lab, a), "{a} is not the lab namespace's: bannable"),
+        None => eprintln!("(the test's namespace has no global IPv4 address to check)"),
+    }
+    // An address removed from the namespace is a stranger again.
+    lab.server
+        .ip(&["addr", "del", "198.51.100.10/32", "dev", "lo"])
+        .unwrap();
+    fail(&log, "198.51.100.10", 2);
+    assert!(
+        palisade_lab::eventually(Duration::from_secs(5), || banned(&lab, "198.51.100.10")),
+        "198.51.100.10, no longer the namespace's, was not banned"
+    );
     drop(w);
 }

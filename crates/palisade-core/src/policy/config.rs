@@ -12,7 +12,9 @@ use toml::{Spanned, Value};
 
 use super::flood::{parse_rate_burst, read_flood, FloodLimit, OverAction, FLOOD_KEYS};
 use super::rate::parse_rate;
-use super::ruleset::{ChainPolicy, Direction, Net, Rate, SetAction, SetDecl};
+use super::ruleset::{
+    ChainPolicy, Direction, FeedDecl, GeoDecl, Net, Rate, SetAction, SetDecl, SetDirection,
+};
 use super::services::{PortProto, PortRange, ServicePorts, Services};
 use crate::addr::parse_addr_range;
 use crate::duration::parse_duration;
@@ -93,7 +95,39 @@ pub struct Policy {
     pub keep_containers: bool,
     pub log: Option<LogPolicy>,
     pub sets: Vec<SetDecl>,
+    /// `[metrics] listen`: where the daemons serve Prometheus metrics.
+    pub metrics_listen: Option<std::net::SocketAddr>,
+    /// `[geo]`: the MMDB files country and AS sets are built from.
+    pub geo: GeoFiles,
+    /// `[xdp]`: interfaces where listed sources are dropped in the driver.
+    pub xdp: XdpSettings,
 }
+
+/// `[geo]` in the config.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct GeoFiles {
+    pub database: Option<String>,
+    pub asn_database: Option<String>,
+}
+
+/// `[xdp]` in the config.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct XdpSettings {
+    pub interfaces: Vec<String>,
+    /// `native`, `generic` or `auto` (the default: native where the driver can).
+    pub mode: XdpMode,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum XdpMode {
+    #[default]
+    Auto,
+    Native,
+    Generic,
+}
+
+/// The built-in set the `[allowlist]` table fills.
+pub const ALLOWLIST: &str = "allowlist";
 
 impl Policy {
     pub fn direction(&self, d: Direction) -> &DirectionPolicy {
@@ -125,6 +159,39 @@ struct RawConfig {
     /// Fleet settings: read by `palisade-fleet` from the same text.
     #[serde(default, rename = "fleet")]
     _fleet: toml::Table,
+    /// The allowlist: addresses no block set or ban ever drops.
+    allowlist: Option<Spanned<RawAllowlist>>,
+    metrics: Option<RawMetrics>,
+    geo: Option<RawGeo>,
+    xdp: Option<RawXdp>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAllowlist {
+    #[serde(default)]
+    networks: Vec<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMetrics {
+    listen: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawGeo {
+    database: Option<Spanned<String>>,
+    asn_database: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawXdp {
+    #[serde(default)]
+    interfaces: Vec<Spanned<String>>,
+    mode: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -169,6 +236,15 @@ struct RawSet {
     #[serde(default)]
     elements: Vec<Spanned<String>>,
     timeout: Option<Spanned<String>>,
+    direction: Option<Spanned<String>>,
+    #[serde(default)]
+    urls: Vec<Spanned<String>>,
+    every: Option<Spanned<String>>,
+    max_shrink: Option<Spanned<i64>>,
+    #[serde(default)]
+    countries: Vec<Spanned<String>>,
+    #[serde(default)]
+    asns: Vec<Spanned<i64>>,
 }
 
 /// Reads one config text.
@@ -205,12 +281,21 @@ pub fn parse_config(file: &str, text: &str, services: &Services) -> Result<Polic
     };
     let raw: RawConfig = r.text.parse()?;
 
-    let sets = raw
+    let mut sets = raw
         .sets
         .iter()
         .map(|(name, s)| read_set(&r, name, s))
         .collect::<Result<Vec<_>, _>>()?;
-    let declared: Vec<&str> = sets.iter().map(|s| s.name.as_str()).collect();
+    if let Some(a) = &raw.allowlist {
+        sets.push(read_allowlist(&r, a, &sets)?);
+    }
+    // Rules reference lists (`from_set`, `to_set`); sets that block are matched by the block
+    // chains, and their kernel layout (hash parts per prefix length) is not one a rule reads.
+    let declared: Vec<&str> = sets
+        .iter()
+        .filter(|s| matches!(s.action, SetAction::None | SetAction::Accept))
+        .map(|s| s.name.as_str())
+        .collect();
 
     let direction = |d: Direction, raw: &Option<RawDirection>, default: ChainPolicy| {
         read_direction(&r, d, raw.as_ref(), default, &declared)
@@ -242,6 +327,32 @@ pub fn parse_config(file: &str, text: &str, services: &Services) -> Result<Polic
             .unwrap_or(true),
         log,
         sets,
+        metrics_listen: match raw.metrics.as_ref().and_then(|m| m.listen.as_ref()) {
+            Some(l) => Some(l.get_ref().parse().map_err(|_| {
+                r.error(
+                    l.span(),
+                    "metrics.listen",
+                    format!(
+                        "`{}`: expected ADDRESS:PORT, like \"127.0.0.1:9469\"",
+                        l.get_ref()
+                    ),
+                )
+            })?),
+            None => None,
+        },
+        geo: GeoFiles {
+            database: raw
+                .geo
+                .as_ref()
+                .and_then(|g| g.database.as_ref())
+                .map(|d| d.get_ref().clone()),
+            asn_database: raw
+                .geo
+                .as_ref()
+                .and_then(|g| g.asn_database.as_ref())
+                .map(|d| d.get_ref().clone()),
+        },
+        xdp: read_xdp(&r, raw.xdp.as_ref())?,
     })
 }
 
@@ -279,11 +390,12 @@ fn read_set(r: &Reader<'_>, name: &str, s: &Spanned<RawSet>) -> Result<SetDecl, 
             "reject" => SetAction::Reject,
             "accept" => SetAction::Accept,
             "none" => SetAction::None,
+            "allow" => SetAction::Allow,
             other => {
                 return Err(r.error(
                     a.span(),
                     &format!("{key}.action"),
-                    format!("`{other}`: expected drop, reject, accept or none"),
+                    format!("`{other}`: expected drop, reject, allow, accept or none"),
                 ))
             }
         },
@@ -304,6 +416,16 @@ fn read_set(r: &Reader<'_>, name: &str, s: &Spanned<RawSet>) -> Result<SetDecl, 
         ),
         None => None,
     };
+    let direction = match &raw.direction {
+        None => SetDirection::In,
+        Some(d) => SetDirection::parse(d.get_ref()).ok_or_else(|| {
+            r.error(
+                d.span(),
+                &format!("{key}.direction"),
+                format!("`{}`: expected in, out or both", d.get_ref()),
+            )
+        })?,
+    };
     Ok(SetDecl {
         name: name.to_string(),
         dynamic: false,
@@ -311,7 +433,95 @@ fn read_set(r: &Reader<'_>, name: &str, s: &Spanned<RawSet>) -> Result<SetDecl, 
         timeout_secs,
         files: raw.files.clone(),
         elements,
+        direction,
+        feed: read_feed(r, &key, raw)?,
+        geo: read_geo(r, &key, raw)?,
     })
+}
+
+/// `urls`, `every`, `max_shrink` of a set: a feed.
+fn read_feed(r: &Reader<'_>, key: &str, raw: &RawSet) -> Result<Option<FeedDecl>, ConfigError> {
+    if raw.urls.is_empty() {
+        if let Some(e) = &raw.every {
+            return Err(r.error(
+                e.span(),
+                &format!("{key}.every"),
+                "`every` needs `urls`".into(),
+            ));
+        }
+        return Ok(None);
+    }
+    for u in &raw.urls {
+        let url = u.get_ref();
+        if !(url.starts_with("https://") || url.starts_with("http://")) {
+            return Err(r.error(
+                u.span(),
+                &format!("{key}.urls"),
+                format!("`{url}`: a feed URL starts with https:// (or http://)"),
+            ));
+        }
+    }
+    let every_secs = match &raw.every {
+        Some(e) => {
+            let d = parse_duration(e.get_ref())
+                .map_err(|p| r.error(e.span(), &format!("{key}.every"), p.to_string()))?;
+            if d.as_secs() < 60 {
+                return Err(r.error(
+                    e.span(),
+                    &format!("{key}.every"),
+                    "at least 1m: list publishers ban hosts that fetch too often".into(),
+                ));
+            }
+            d.as_secs()
+        }
+        None => 6 * 3600,
+    };
+    let max_shrink_percent = match &raw.max_shrink {
+        Some(m) if !(0..=100).contains(m.get_ref()) => {
+            return Err(r.error(
+                m.span(),
+                &format!("{key}.max_shrink"),
+                "a percentage from 0 to 100".into(),
+            ))
+        }
+        Some(m) => *m.get_ref() as u8,
+        None => 50,
+    };
+    Ok(Some(FeedDecl {
+        urls: raw.urls.iter().map(|u| u.get_ref().clone()).collect(),
+        every_secs,
+        max_shrink_percent,
+    }))
+}
+
+/// `countries` and `asns` of a set: built from the geolocation database.
+fn read_geo(r: &Reader<'_>, key: &str, raw: &RawSet) -> Result<Option<GeoDecl>, ConfigError> {
+    if raw.countries.is_empty() && raw.asns.is_empty() {
+        return Ok(None);
+    }
+    let mut geo = GeoDecl::default();
+    for c in &raw.countries {
+        let code = c.get_ref();
+        if code.len() != 2 || !code.chars().all(|ch| ch.is_ascii_alphabetic()) {
+            return Err(r.error(
+                c.span(),
+                &format!("{key}.countries"),
+                format!("`{code}`: a country is a two-letter ISO 3166 code, like \"NL\""),
+            ));
+        }
+        geo.countries.push(code.to_ascii_uppercase());
+    }
+    for a in &raw.asns {
+        let n = u32::try_from(*a.get_ref()).map_err(|_| {
+            r.error(
+                a.span(),
+                &format!("{key}.asns"),
+                format!("{}: not an AS number", a.get_ref()),
+            )
+        })?;
+        geo.asns.push(n);
+    }
+    Ok(Some(geo))
 }
 
 fn read_direction(
@@ -408,7 +618,7 @@ fn read_allow(
                     None => Ok(None),
                     Some(Value::String(s)) if declared.contains(&s.as_str()) => Ok(Some(s.clone())),
                     Some(Value::String(s)) => {
-                        Err(err(format!("{k}: no set `{s}` is declared under [sets]")))
+                        Err(err(format!("{k}: no set `{s}` with action \"none\" or \"accept\" is declared under [sets] (rules read lists; a set that drops or rejects is matched before every rule)")))
                     }
                     Some(_) => Err(err(format!("{k}: expected a set name"))),
                 }
@@ -609,4 +819,75 @@ fn value_text(v: &Value) -> String {
         ),
         other => other.type_str().to_string(),
     }
+}
+
+/// `[allowlist] networks = [...]`: the built-in set `allowlist`, matched before every block.
+fn read_allowlist(
+    r: &Reader<'_>,
+    a: &Spanned<RawAllowlist>,
+    sets: &[SetDecl],
+) -> Result<SetDecl, ConfigError> {
+    if sets.iter().any(|s| s.name == ALLOWLIST) {
+        return Err(r.error(
+            a.span(),
+            "allowlist",
+            format!(
+                "[allowlist] fills the set `{ALLOWLIST}`; do not declare [sets.{ALLOWLIST}] too"
+            ),
+        ));
+    }
+    let elements = a
+        .get_ref()
+        .networks
+        .iter()
+        .map(|n| {
+            parse_addr_range(n.get_ref(), false)
+                .map_err(|p| r.error(n.span(), "allowlist.networks", p.to_string()))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(SetDecl {
+        name: ALLOWLIST.into(),
+        dynamic: false,
+        action: SetAction::Allow,
+        timeout_secs: None,
+        files: Vec::new(),
+        elements,
+        direction: SetDirection::Both,
+        feed: None,
+        geo: None,
+    })
+}
+
+fn read_xdp(r: &Reader<'_>, x: Option<&RawXdp>) -> Result<XdpSettings, ConfigError> {
+    let Some(x) = x else {
+        return Ok(XdpSettings::default());
+    };
+    let mode = match &x.mode {
+        None => XdpMode::Auto,
+        Some(m) => match m.get_ref().as_str() {
+            "auto" => XdpMode::Auto,
+            "native" => XdpMode::Native,
+            "generic" => XdpMode::Generic,
+            other => {
+                return Err(r.error(
+                    m.span(),
+                    "xdp.mode",
+                    format!("`{other}`: expected auto, native or generic"),
+                ))
+            }
+        },
+    };
+    let mut interfaces = Vec::new();
+    for i in &x.interfaces {
+        let name = i.get_ref();
+        if name.is_empty() || name.len() > 15 || name.contains(['/', ' ', '*']) {
+            return Err(r.error(
+                i.span(),
+                "xdp.interfaces",
+                format!("`{name}` is not an interface name"),
+            ));
+        }
+        interfaces.push(name.clone());
+    }
+    Ok(XdpSettings { interfaces, mode })
 }

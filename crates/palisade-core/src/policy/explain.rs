@@ -1,8 +1,10 @@
 //! Which rule decides a packet, and why: an evaluator of the compiled [`Ruleset`].
 //!
-//! It reads the same matches the kernel runs, in the same order, including the block chain
-//! that runs before the policy on input. Set membership is asked of the caller (the kernel
-//! knows what a set holds), so the evaluator itself stays pure.
+//! It reads the same matches the kernel runs, in the same order: first the block chains
+//! (drop sets on sources at prerouting, before conntrack and DNAT; reject sets on input and
+//! forward; sets on destinations on forward and output), where loopback and the allowlist
+//! always win, then the policy chain of the packet's direction. Set membership is asked of
+//! the caller (the kernel knows what a set holds), so the evaluator itself stays pure.
 
 use std::net::IpAddr;
 
@@ -43,12 +45,96 @@ pub trait Membership {
     fn contains(&self, set: &str, addr: IpAddr, port: Option<(u8, u16)>) -> bool;
 }
 
-/// A set matched by the block chain, which runs before the policy on input.
+/// What a set in the block chains does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BlockKind {
+    Drop,
+    Reject,
+    /// The allowlist: no block drops what it holds.
+    Allow,
+}
+
+/// A set matched by the block chains, which run before the policy.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct BlockSet {
     pub name: String,
-    pub reject: bool,
+    pub kind: BlockKind,
     pub with_ports: bool,
+    pub direction: super::ruleset::SetDirection,
+}
+
+/// Which end of a packet a block looks at.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Side {
+    Source,
+    Destination,
+}
+
+/// The block sets that can decide a packet of `direction`, in the kernel's order: drop sets
+/// on sources at prerouting (input and forward), then reject sets on sources (input,
+/// forward), then sets on destinations (forward, output).
+fn block_order(blocks: &[BlockSet], direction: Direction) -> Vec<(&BlockSet, Side)> {
+    let mut out = Vec::new();
+    let drop_src = blocks
+        .iter()
+        .filter(|b| b.kind == BlockKind::Drop && b.direction.sources());
+    let reject_src = blocks
+        .iter()
+        .filter(|b| b.kind == BlockKind::Reject && b.direction.sources());
+    let dst = blocks
+        .iter()
+        .filter(|b| b.kind != BlockKind::Allow && b.direction.destinations());
+    if direction != Direction::Output {
+        out.extend(drop_src.map(|b| (b, Side::Source)));
+        out.extend(reject_src.map(|b| (b, Side::Source)));
+    }
+    if direction != Direction::Input {
+        out.extend(dst.map(|b| (b, Side::Destination)));
+    }
+    out
+}
+
+/// The block set that decides `packet`, if any.
+fn blocked_by<'a>(
+    blocks: &'a [BlockSet],
+    packet: &Packet,
+    sets: &dyn Membership,
+) -> Option<&'a BlockSet> {
+    let loopback = packet.iif.as_deref() == Some("lo") || packet.oif.as_deref() == Some("lo");
+    let neighbour_discovery =
+        packet.l4 == Some(L4::Icmpv6) && packet.icmp_type.is_some_and(|t| (133..=137).contains(&t));
+    if loopback || neighbour_discovery {
+        return None;
+    }
+    let port = match (packet.l4, packet.dport) {
+        (Some(l4), Some(p)) => Some((l4.number(), p)),
+        _ => None,
+    };
+    let allowed = |addr: IpAddr, side: Side| {
+        blocks.iter().any(|b| {
+            b.kind == BlockKind::Allow
+                && match side {
+                    Side::Source => b.direction.sources(),
+                    Side::Destination => b.direction.destinations(),
+                }
+                && sets.contains(&b.name, addr, None)
+        })
+    };
+    for (b, side) in block_order(blocks, packet.direction) {
+        if b.with_ports && port.is_none() {
+            continue;
+        }
+        let addr = match side {
+            Side::Source => packet.src,
+            Side::Destination => packet.dst,
+        };
+        if sets.contains(&b.name, addr, if b.with_ports { port } else { None })
+            && !allowed(addr, side)
+        {
+            return Some(b);
+        }
+    }
+    None
 }
 
 /// The verdict on a packet.
@@ -92,30 +178,19 @@ pub fn explain(
     packet: &Packet,
     sets: &dyn Membership,
 ) -> Decision {
-    if packet.direction == Direction::Input {
-        let port = match (packet.l4, packet.dport) {
-            (Some(l4), Some(p)) => Some((l4.number(), p)),
-            _ => None,
+    if let Some(b) = blocked_by(blocks, packet, sets) {
+        return Decision {
+            verdict: if b.kind == BlockKind::Reject {
+                Verdict::Reject
+            } else {
+                Verdict::Drop
+            },
+            chain: packet.direction,
+            by: DecidedBy::BlockSet {
+                set: b.name.clone(),
+            },
+            also: Vec::new(),
         };
-        for b in blocks {
-            if b.with_ports && port.is_none() {
-                continue;
-            }
-            if sets.contains(&b.name, packet.src, if b.with_ports { port } else { None }) {
-                return Decision {
-                    verdict: if b.reject {
-                        Verdict::Reject
-                    } else {
-                        Verdict::Drop
-                    },
-                    chain: Direction::Input,
-                    by: DecidedBy::BlockSet {
-                        set: b.name.clone(),
-                    },
-                    also: Vec::new(),
-                };
-            }
-        }
     }
     let Some(chain) = ruleset.chain(packet.direction) else {
         return Decision {

@@ -7,8 +7,8 @@ use std::net::{IpAddr, Ipv4Addr};
 
 use super::compile::Session;
 use super::config::Policy;
-use super::explain::{explain, DecidedBy, Membership, Packet, Verdict};
-use super::ruleset::{ChainPolicy, CtStates, Direction, Ruleset, L4};
+use super::explain::{explain, BlockKind, BlockSet, DecidedBy, Membership, Packet, Verdict};
+use super::ruleset::{Action, ChainPolicy, CtStates, Direction, End, Match, Ruleset, L4};
 
 /// What `check` knows about the host.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -63,13 +63,98 @@ fn tcp_syn(src: IpAddr, dst: IpAddr, port: u16) -> Packet {
     }
 }
 
+/// Addresses spread over each family: a set holding all of them holds (nearly) everything.
+const SPREAD: [&str; 10] = [
+    "1.0.0.1",
+    "64.0.0.1",
+    "128.0.0.1",
+    "192.0.0.1",
+    "223.255.255.1",
+    "2000::1",
+    "2400::1",
+    "2a00::1",
+    "3fff::1",
+    "2c0f::1",
+];
+
+/// Block sets that would cut the admin, loopback, or everything (the allowlist and the
+/// session pin protect the running session and loopback, but not new logins).
+fn block_lints(facts: &HostFacts, blocks: &[BlockSet], sets: &dyn Membership) -> Vec<Lint> {
+    let mut out = Vec::new();
+    let allowed = |a: IpAddr| {
+        blocks
+            .iter()
+            .any(|b| b.kind == BlockKind::Allow && sets.contains(&b.name, a, None))
+    };
+    for b in blocks.iter().filter(|b| b.kind != BlockKind::Allow) {
+        if let Some(s) = facts.session {
+            if sets.contains(&b.name, s.client, None) && !allowed(s.client) {
+                out.push(warn(format!(
+                    "set {} holds {}, where your SSH session comes from: this session stays up (it is pinned), but a new login from there would be dropped; put the address in [allowlist]",
+                    b.name, s.client
+                )));
+            }
+        }
+        let lo4: IpAddr = Ipv4Addr::LOCALHOST.into();
+        let lo6: IpAddr = std::net::Ipv6Addr::LOCALHOST.into();
+        if sets.contains(&b.name, lo4, None) || sets.contains(&b.name, lo6, None) {
+            out.push(warn(format!(
+                "set {} holds a loopback address (127.0.0.0/8 or ::1): loopback traffic always passes, but the list is likely wrong",
+                b.name
+            )));
+        }
+        let everything = SPREAD
+            .iter()
+            .filter_map(|a| a.parse::<IpAddr>().ok())
+            .filter(|a| a.is_ipv4())
+            .all(|a| sets.contains(&b.name, a, None))
+            || SPREAD
+                .iter()
+                .filter_map(|a| a.parse::<IpAddr>().ok())
+                .filter(|a| a.is_ipv6())
+                .all(|a| sets.contains(&b.name, a, None));
+        if everything {
+            out.push(warn(format!(
+                "set {} covers (nearly) every address of a family (0.0.0.0/0 or ::/0?): it blocks the whole internet except the allowlist",
+                b.name
+            )));
+        }
+    }
+    out
+}
+
+/// Flood rules that ban on exceed, on a port sshd listens on.
+fn ban_lints(ruleset: &Ruleset, facts: &HostFacts) -> Vec<Lint> {
+    let mut out = Vec::new();
+    for chain in &ruleset.chains {
+        for rule in &chain.rules {
+            let Action::Ban { set, .. } = &rule.action else {
+                continue;
+            };
+            let on_ssh = facts.ssh_ports.iter().any(|p| {
+                rule.matches
+                    .iter()
+                    .any(|m| matches!(m, Match::Port(End::Destination, r) if r.contains(*p)))
+            });
+            if on_ssh {
+                out.push(warn(format!(
+                    "rule `{rule}` bans sources over its limit on the SSH port into set {set}: your own address could be banned by a burst of logins; put it in [allowlist]"
+                )));
+            }
+        }
+    }
+    out
+}
+
 pub fn lint(
     policy: &Policy,
     ruleset: &Ruleset,
     facts: &HostFacts,
+    blocks: &[BlockSet],
     sets: &dyn Membership,
 ) -> Vec<Lint> {
-    let mut out = Vec::new();
+    let mut out = block_lints(facts, blocks, sets);
+    out.extend(ban_lints(ruleset, facts));
     // Where an SSH client would come from: the admin's address, or any address.
     let somewhere = IpAddr::V4(Ipv4Addr::new(198, 51, 100, 1));
     let (client, server) = match facts.session {

@@ -16,8 +16,8 @@ pub mod ruleset;
 pub mod services;
 
 pub use compile::{compile, Context, Session};
-pub use config::{parse_config, ConfigError, Policy};
-pub use explain::{explain, BlockSet, DecidedBy, Decision, Membership, Packet, Verdict};
+pub use config::{parse_config, ConfigError, GeoFiles, Policy, XdpMode, XdpSettings, ALLOWLIST};
+pub use explain::{explain, BlockKind, BlockSet, DecidedBy, Decision, Membership, Packet, Verdict};
 pub use lint::{lint, HostFacts, Lint, Severity};
 pub use ruleset::*;
 pub use services::{PortProto, PortRange, Services};

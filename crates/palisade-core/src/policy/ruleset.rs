@@ -274,6 +274,67 @@ pub enum SetAction {
     Accept,
     /// Only referenced by rules (`from_set`).
     None,
+    /// The allowlist: never dropped by any block set, ban or fleet ban; matched first.
+    Allow,
+}
+
+/// Which addresses of a packet a block set matches.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SetDirection {
+    /// Sources: traffic from the listed addresses, to the host and through it.
+    #[default]
+    In,
+    /// Destinations: the host's own connections and forwarded ones to the listed addresses.
+    Out,
+    /// Both.
+    Both,
+}
+
+impl SetDirection {
+    pub fn name(self) -> &'static str {
+        match self {
+            SetDirection::In => "in",
+            SetDirection::Out => "out",
+            SetDirection::Both => "both",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "in" => Some(SetDirection::In),
+            "out" => Some(SetDirection::Out),
+            "both" => Some(SetDirection::Both),
+            _ => None,
+        }
+    }
+
+    /// The set matches packets' sources.
+    pub fn sources(self) -> bool {
+        self != SetDirection::Out
+    }
+
+    /// The set matches packets' destinations.
+    pub fn destinations(self) -> bool {
+        self != SetDirection::In
+    }
+}
+
+/// Where a set's contents are fetched from and how often (a blocklist feed).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FeedDecl {
+    pub urls: Vec<String>,
+    /// Seconds between refreshes.
+    pub every_secs: u64,
+    /// A download that would shrink the set by more than this share (percent) is refused.
+    pub max_shrink_percent: u8,
+}
+
+/// A set built from a geolocation database: countries (ISO 3166 codes) and AS numbers.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GeoDecl {
+    pub countries: Vec<String>,
+    pub asns: Vec<u32>,
 }
 
 /// A set declared in the config, with where its contents come from.
@@ -288,6 +349,14 @@ pub struct SetDecl {
     pub files: Vec<String>,
     /// Inline elements, parsed when the config was read.
     pub elements: Vec<crate::AddrRange>,
+    #[serde(default)]
+    pub direction: SetDirection,
+    /// Contents fetched from URLs by the feed updater.
+    #[serde(default)]
+    pub feed: Option<FeedDecl>,
+    /// Contents from the geolocation database.
+    #[serde(default)]
+    pub geo: Option<GeoDecl>,
 }
 
 /// The compiled policy.
@@ -467,8 +536,12 @@ impl fmt::Display for Ruleset {
                 SetAction::Reject => "reject",
                 SetAction::Accept => "accept",
                 SetAction::None => "none",
+                SetAction::Allow => "allow",
             };
             write!(f, "set {} (action {action}", set.name)?;
+            if set.direction != SetDirection::In {
+                write!(f, ", direction {}", set.direction.name())?;
+            }
             if set.dynamic {
                 write!(f, ", filled by the kernel")?;
             }

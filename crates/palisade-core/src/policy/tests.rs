@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use proptest::prelude::*;
 
+use super::ruleset::SetDirection;
 use super::*;
 
 fn services() -> Services {
@@ -289,20 +290,90 @@ proptest! {
         prop_assert_eq!(explain(&r, &[], &mine, &sets).verdict, Verdict::Accept);
     }
 
-    /// A blocking set decides before any rule, on input only.
+    /// A blocking set on sources decides before any rule, for traffic to the host and
+    /// through it (input and forward: it runs at prerouting), never on output, and never on
+    /// loopback.
     #[test]
     fn block_sets_come_first(p in packet_strategy()) {
         let (_, r) = web_ruleset(&Context::default());
         let sets = Model([("blocklist".to_string(), p.src)].into());
-        let blocks = [BlockSet { name: "blocklist".into(), reject: false, with_ports: false }];
+        let blocks = [block("blocklist", BlockKind::Drop, SetDirection::In)];
         let d = explain(&r, &blocks, &p, &sets);
-        if p.direction == Direction::Input {
+        if p.direction != Direction::Output && !exempt(&p) {
             prop_assert_eq!(d.verdict, Verdict::Drop);
             let by_block = matches!(d.by, DecidedBy::BlockSet { .. });
             prop_assert!(by_block);
         } else {
             prop_assert_eq!(d, explain(&r, &[], &p, &sets));
         }
+    }
+
+    /// A set on destinations decides forwarded and outgoing traffic to what it lists, never
+    /// traffic to the host.
+    #[test]
+    fn destination_sets_cover_forward_and_output(p in packet_strategy()) {
+        let (_, r) = web_ruleset(&Context::default());
+        let sets = Model([("c2".to_string(), p.dst)].into());
+        let blocks = [block("c2", BlockKind::Drop, SetDirection::Out)];
+        let d = explain(&r, &blocks, &p, &sets);
+        let by_block = matches!(d.by, DecidedBy::BlockSet { .. });
+        prop_assert_eq!(by_block, p.direction != Direction::Input && !exempt(&p));
+    }
+
+    /// Whatever the block sets hold, an allowlisted address is never dropped by one.
+    #[test]
+    fn the_allowlist_always_wins(p in packet_strategy(), both in any::<bool>()) {
+        let (_, r) = web_ruleset(&Context::default());
+        let sets = Model([
+            ("bad".to_string(), p.src), ("bad".to_string(), p.dst),
+            ("allowlist".to_string(), p.src), ("allowlist".to_string(), p.dst),
+        ].into());
+        let dir = if both { SetDirection::Both } else { SetDirection::In };
+        let blocks = [
+            block("allowlist", BlockKind::Allow, SetDirection::Both),
+            block("bad", BlockKind::Drop, dir),
+            block("bad2", BlockKind::Reject, dir),
+        ];
+        let d = explain(&r, &blocks, &p, &sets);
+        prop_assert!(!matches!(d.by, DecidedBy::BlockSet { .. }), "{d:?}");
+    }
+
+    /// In panic mode every packet is dropped, established and ICMP included, except loopback
+    /// and the admin's own session, in both of its directions.
+    #[test]
+    fn panic_drops_all_but_loopback_and_the_session(p in packet_strategy(), with_session in any::<bool>()) {
+        let s = session();
+        let r = compile::panic_ruleset(with_session.then_some(s));
+        let sets = Model(BTreeSet::new());
+        let loopback = match p.direction {
+            Direction::Input => p.iif.as_deref() == Some("lo"),
+            Direction::Output => p.oif.as_deref() == Some("lo"),
+            Direction::Forward => false,
+        };
+        let tcp = p.l4 == Some(L4::Tcp);
+        let of_session = with_session && tcp && match p.direction {
+            Direction::Input => p.src == s.client && p.sport == Some(s.client_port) && p.dport == Some(s.server_port),
+            Direction::Output => p.dst == s.client && p.dport == Some(s.client_port) && p.sport == Some(s.server_port),
+            Direction::Forward => false,
+        };
+        let want = if loopback || of_session { Verdict::Accept } else { Verdict::Drop };
+        prop_assert_eq!(explain(&r, &[], &p, &sets).verdict, want);
+        let inbound = explain::Packet {
+            direction: Direction::Input, l4: Some(L4::Tcp), src: s.client, dst: s.server,
+            sport: Some(s.client_port), dport: Some(s.server_port), iif: Some("eth0".into()),
+            oif: None, ..p.clone()
+        };
+        let outbound = explain::Packet {
+            direction: Direction::Output, l4: Some(L4::Tcp), src: s.server, dst: s.client,
+            sport: Some(s.server_port), dport: Some(s.client_port), iif: None,
+            oif: Some("eth0".into()), ..p.clone()
+        };
+        let want = if with_session { Verdict::Accept } else { Verdict::Drop };
+        prop_assert_eq!(explain(&r, &[], &inbound, &sets).verdict, want);
+        prop_assert_eq!(explain(&r, &[], &outbound, &sets).verdict, want);
+        // Another connection from the admin's address is not the session.
+        let other = explain::Packet { sport: Some(s.client_port.wrapping_add(1)), ..inbound };
+        prop_assert_eq!(explain(&r, &[], &other, &sets).verdict, Verdict::Drop);
     }
 
     /// The config parser never panics, whatever the text.
@@ -321,10 +392,26 @@ proptest! {
     }
 }
 
+/// Packets no block set ever drops: loopback, and IPv6 neighbour discovery.
+fn exempt(p: &explain::Packet) -> bool {
+    p.iif.as_deref() == Some("lo")
+        || p.oif.as_deref() == Some("lo")
+        || (p.l4 == Some(L4::Icmpv6) && p.icmp_type.is_some_and(|t| (133..=137).contains(&t)))
+}
+
+fn block(name: &str, kind: BlockKind, direction: SetDirection) -> BlockSet {
+    BlockSet {
+        name: name.into(),
+        kind,
+        with_ports: false,
+        direction,
+    }
+}
+
 fn lints_of(config: &str, facts: &HostFacts) -> Vec<Lint> {
     let p = parse_config("p", config, &services()).unwrap();
     let r = compile(&p, &Context::default());
-    lint(&p, &r, facts, &Model(BTreeSet::new()))
+    lint(&p, &r, facts, &[], &Model(BTreeSet::new()))
 }
 
 #[test]
@@ -415,4 +502,76 @@ fn flood_limits_in_the_config_name_their_line() {
     );
     let e = error_of("[input]\nallow = [{ port = 80, limit = \"1/s\", over = \"ban\", ban_set = \"no good\" }]\n");
     assert!(e.message.contains("ban_set"), "{e}");
+}
+
+#[test]
+fn check_warns_of_block_sets_that_cut_the_admin_loopback_or_everything() {
+    let p = parse_config("p", "[input]\nallow = [\"ssh\"]\n", &services()).unwrap();
+    let r = compile(&p, &Context::default());
+    let facts = HostFacts {
+        ssh_ports: vec![22],
+        session: Some(session()),
+        container_tables: Vec::new(),
+    };
+    let mut held: BTreeSet<(String, IpAddr)> = BTreeSet::new();
+    held.insert(("bl".into(), session().client));
+    held.insert(("lo".into(), "127.0.0.1".parse().unwrap()));
+    for a in [
+        "1.0.0.1",
+        "64.0.0.1",
+        "128.0.0.1",
+        "192.0.0.1",
+        "223.255.255.1",
+    ] {
+        held.insert(("all".into(), a.parse().unwrap()));
+    }
+    let blocks = [
+        block("bl", BlockKind::Drop, SetDirection::In),
+        block("lo", BlockKind::Drop, SetDirection::In),
+        block("all", BlockKind::Reject, SetDirection::Both),
+    ];
+    let lints = lint(&p, &r, &facts, &blocks, &Model(held.clone()));
+    let text: Vec<String> = lints.iter().map(|l| l.message.clone()).collect();
+    assert!(
+        text.iter()
+            .any(|m| m.contains("set bl holds") && m.contains("SSH session")),
+        "{text:?}"
+    );
+    assert!(
+        text.iter().any(|m| m.contains("set lo holds a loopback")),
+        "{text:?}"
+    );
+    assert!(
+        text.iter().any(|m| m.contains("set all covers")),
+        "{text:?}"
+    );
+    // The allowlist takes the admin's address out of the warning.
+    held.insert(("allowlist".into(), session().client));
+    let mut with_allow = blocks.to_vec();
+    with_allow.push(block("allowlist", BlockKind::Allow, SetDirection::Both));
+    let lints = lint(&p, &r, &facts, &with_allow, &Model(held));
+    assert!(!lints.iter().any(|l| l.message.contains("set bl holds")));
+}
+
+#[test]
+fn check_warns_of_a_ban_on_the_ssh_port() {
+    let p = parse_config(
+        "p",
+        "[input]\nallow = [{ service = \"ssh\", limit = \"10/minute\", over = \"ban\" }]\n",
+        &services(),
+    )
+    .unwrap();
+    let r = compile(&p, &Context::default());
+    let facts = HostFacts {
+        ssh_ports: vec![22],
+        session: None,
+        container_tables: Vec::new(),
+    };
+    let lints = lint(&p, &r, &facts, &[], &Model(BTreeSet::new()));
+    assert!(
+        lints.iter().any(|l| l
+            .message
+            .contains("bans sources over its limit on the SSH port")),
+        "{lints:?}"
+    );
 }

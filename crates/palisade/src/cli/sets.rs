@@ -44,9 +44,28 @@ pub struct CreateArgs {
     /// Elements are address+port pairs (`ADDR,tcp:22`), like ipset's hash:net,port.
     #[arg(long)]
     pub with_ports: bool,
-    /// Drop or reject traffic from the set's sources on input.
+    /// Drop or reject the traffic of the set's addresses (before conntrack and DNAT, so
+    /// traffic to the host, forwarded traffic and published container ports alike).
     #[arg(long, value_enum)]
     pub block: Option<BlockArg>,
+    /// Which addresses of a packet the set matches: sources (traffic from them), destinations
+    /// (the host's and forwarded connections to them), or both.
+    #[arg(long, value_enum, default_value = "in")]
+    pub direction: SetDirectionArg,
+    /// The set is an allowlist: no block set, ban or fleet ban ever drops what it holds.
+    #[arg(long, conflicts_with = "block")]
+    pub allowlist: bool,
+}
+
+/// Which addresses of a packet a set matches.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum SetDirectionArg {
+    /// Sources.
+    In,
+    /// Destinations.
+    Out,
+    /// Both.
+    Both,
 }
 
 #[derive(Args, Debug)]

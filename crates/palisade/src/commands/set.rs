@@ -5,8 +5,9 @@ use palisade_core::parse_element;
 use std::time::Instant;
 
 use super::{applied, duration_arg, extras, not_in_set, parse_elements, set_load, set_show, Out};
-use crate::cli::{BlockArg, SetCommand};
+use crate::cli::{BlockArg, SetCommand, SetDirectionArg};
 use crate::store::{BlockAction, SetDef, Store};
+use palisade_core::policy::SetDirection;
 
 impl From<BlockArg> for BlockAction {
     fn from(b: BlockArg) -> Self {
@@ -23,7 +24,16 @@ pub fn set(store: &mut Store, cmd: SetCommand, out: Out) -> Result<i32> {
             let def = SetDef {
                 name: a.name.clone(),
                 with_ports: a.with_ports,
-                block: a.block.map(BlockAction::from),
+                block: match a.allowlist {
+                    true => Some(BlockAction::Allow),
+                    false => a.block.map(BlockAction::from),
+                },
+                direction: match a.direction {
+                    SetDirectionArg::In => SetDirection::In,
+                    SetDirectionArg::Out => SetDirection::Out,
+                    SetDirectionArg::Both => SetDirection::Both,
+                },
+                prefixes: Default::default(),
                 default_timeout: duration_arg(&a.timeout, "--timeout")?,
                 dynamic: false,
             };

@@ -7,6 +7,7 @@ use std::time::Duration;
 use crate::cli::{ExportArgs, ExportFormat, ListArgs};
 use crate::store::kernel_addr::KernelRange;
 use crate::store::{BlockAction, SetDef, Store, StoreError};
+use palisade_core::policy::SetDirection;
 
 /// Rough kernel memory per range, for `set list`: an rbtree range is two elements of
 /// ~96 bytes (node, extensions, slab rounding); a pipapo range costs about one.
@@ -90,10 +91,16 @@ pub fn list(store: &mut Store, a: ListArgs) -> Result<()> {
             }));
             continue;
         }
+        let what = match def.direction {
+            SetDirection::In => "sources",
+            SetDirection::Out => "destinations",
+            SetDirection::Both => "sources and destinations",
+        };
         let block = match def.block {
-            Some(BlockAction::Drop) => "drops its sources",
-            Some(BlockAction::Reject) => "rejects its sources",
-            None => "not used for blocking",
+            Some(BlockAction::Drop) => format!("drops its {what}"),
+            Some(BlockAction::Reject) => format!("rejects its {what}"),
+            Some(BlockAction::Allow) => "allowlist: never blocked".into(),
+            None => "not used for blocking".into(),
         };
         println!(
             "set {} ({}{})",

@@ -30,7 +30,7 @@ use crate::netns::Namespace;
 use crate::policy::records::Records;
 use crate::state::StateDir;
 use crate::store::Store;
-use crate::watch::sys::{catch_signals, own_addresses, stopping};
+use crate::watch::sys::{catch_signals, stopping};
 
 const TICK: Duration = Duration::from_secs(1);
 const SLOW_TICK: Duration = Duration::from_secs(10);
@@ -217,9 +217,11 @@ pub fn run(ns: &Namespace, config_path: &Path) -> Result<i32> {
         enter_namespace(&file)?;
     }
     let mut config = read_config(config_path)?;
+    // The process is in the namespace now: its addresses are the host's own.
+    let own = palisade_nft::HostAddrs::open().context("cannot read this host's addresses")?;
     config
         .allow
-        .extend(own_addresses().into_iter().map(AddrRange::from));
+        .extend(own.addresses().into_iter().map(AddrRange::from));
     let state = StateDir::for_namespace(ns)?;
     let paths = FleetPaths::new(&state);
     let _lock = Lock::acquire(

@@ -19,9 +19,7 @@ use serde::Serialize;
 
 use super::lower::{comment, index_of, lower};
 use super::saved::{SavedPolicy, Timed};
-use crate::store::{
-    self, kernel_name, Part, SetDef, Store, StoreError, BLOCK_CHAIN, FAMILY, TABLE,
-};
+use crate::store::{self, kernel_name, Part, SetDef, Store, StoreError, FAMILY, TABLE};
 use palisade_core::Contents;
 
 /// Policy chains run at the filter priority, after the block chain (filter - 10).
@@ -199,11 +197,14 @@ fn try_apply(
     for c in &old_policy_chains {
         b.flush_chain(FAMILY, TABLE, c);
     }
-    if chains.iter().any(|c| c.name == BLOCK_CHAIN) {
-        b.flush_chain(FAMILY, TABLE, BLOCK_CHAIN);
+    for c in chains
+        .iter()
+        .filter(|c| store::chains::is_block_chain(&c.name))
+    {
+        b.flush_chain(FAMILY, TABLE, &c.name);
     }
-    for name in &removed {
-        store::stage_delete(&mut b, name);
+    for def in existing.iter().filter(|d| removed.contains(&d.name)) {
+        store::stage_delete(&mut b, def);
     }
     // Meters start afresh with each apply: their rules were flushed above.
     for info in set_infos
@@ -219,8 +220,8 @@ fn try_apply(
         let name = &ds.def.name;
         let is_fresh = fresh[name];
         if is_fresh {
-            if existing.iter().any(|d| &d.name == name) {
-                store::stage_delete(&mut b, name);
+            if let Some(old) = existing.iter().find(|d| &d.name == name) {
+                store::stage_delete(&mut b, old);
             }
             store::stage_create(&mut b, &ds.def, false);
         }
@@ -237,10 +238,20 @@ fn try_apply(
         .iter()
         .filter(|d| !removed.contains(&d.name) && !desired_names.contains(&d.name.as_str()))
         .cloned()
-        .chain(desired.sets.iter().map(|d| d.def.clone()))
+        .chain(desired.sets.iter().zip(&plans).map(|(d, plan)| SetDef {
+            prefixes: plan.prefixes(),
+            ..d.def.clone()
+        }))
         .collect();
     final_defs.sort_by(|a, b| a.name.cmp(&b.name));
     store::stage_block_chain(&mut b, &final_defs);
+    // Hash parts a load emptied go once no rule refers to them.
+    for plan in &plans {
+        plan.stage_cleanup(&mut b);
+    }
+    if let Some(s) = store.session() {
+        store::chains::stage_pins(&mut b, &s);
+    }
 
     let ruleset = &desired.policy.ruleset;
     let wanted: Vec<String> = ruleset.chains.iter().map(|c| c.kernel_name()).collect();

@@ -4,18 +4,21 @@ use anyhow::Result;
 
 use super::config::{config_dir, desired_sets, print_lints, read_config};
 use super::env::Env;
-use super::membership::KernelSets;
+use super::membership::{KernelSets, PlannedSets};
 use crate::cli::PolicyArgs;
 
 pub fn check(env: &mut Env, a: &PolicyArgs) -> Result<i32> {
     let facts = env.facts();
     let c = read_config(&a.config, &facts)?;
-    desired_sets(&c, &config_dir(&a.config))?;
+    let desired = desired_sets(&c, &config_dir(&a.config), &env.state)?;
     let jails = crate::watch::read_config(&a.config)?;
     let fleet = crate::fleet::check_config(&a.config)?
         .map(|f| format!(", {f}"))
         .unwrap_or_default();
-    let sets = KernelSets::new(&mut env.store)?;
+    let sets = PlannedSets {
+        kernel: KernelSets::new(&mut env.store)?,
+        desired: &desired,
+    };
     let warnings = print_lints(&c, &facts, &sets);
     let rules: usize = c.ruleset.chains.iter().map(|ch| ch.rules.len()).sum();
     println!(

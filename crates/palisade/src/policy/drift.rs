@@ -6,8 +6,8 @@ use anyhow::Result;
 
 use super::apply::{verdict_of, CHAIN_PREFIX};
 use super::lower::{index_of, lower};
-use crate::store::layout::BLOCK_RULE_PREFIX;
-use crate::store::{Snapshot, Store, BLOCK_CHAIN};
+use crate::store::chains::{is_block_chain, BLOCK_RULE_PREFIX, PINS};
+use crate::store::{Snapshot, Store};
 use palisade_core::policy::Ruleset;
 
 /// One difference between the kernel and what palisade applied.
@@ -24,9 +24,11 @@ pub fn rule_drift(snapshot: &Snapshot, applied: Option<&Ruleset>) -> Vec<Drift> 
     let mut out = Vec::new();
     for r in &snapshot.rules {
         let ours = match r.comment.as_deref() {
-            Some(c) if r.chain == BLOCK_CHAIN => c.starts_with(BLOCK_RULE_PREFIX),
+            Some(c) if is_block_chain(&r.chain) || r.chain == PINS => {
+                c.starts_with(BLOCK_RULE_PREFIX) || c.starts_with("palisade: ")
+            }
             Some(c) if r.chain.starts_with(CHAIN_PREFIX) => index_of(c).is_some(),
-            _ => !r.chain.starts_with(CHAIN_PREFIX) && r.chain != BLOCK_CHAIN,
+            _ => !r.chain.starts_with(CHAIN_PREFIX) && !is_block_chain(&r.chain) && r.chain != PINS,
         };
         if !ours {
             out.push(Drift {

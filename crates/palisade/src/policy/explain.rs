@@ -3,14 +3,13 @@
 use std::io::Write as _;
 
 use anyhow::{bail, Context, Result};
-use palisade_core::policy::{explain, BlockSet, CtStates, Decision, Direction, Packet, L4};
+use palisade_core::policy::{explain, CtStates, Decision, Direction, Packet, L4};
 
 use super::config::read_config;
 use super::drift::rule_drift;
 use super::env::Env;
 use super::membership::KernelSets;
 use crate::cli::{DirectionArg, ExplainArgs, ProtoArg, StateArg};
-use crate::store::BlockAction;
 
 pub fn explain_cmd(env: &mut Env, a: &ExplainArgs) -> Result<i32> {
     let ruleset = match &a.config {
@@ -62,17 +61,6 @@ pub fn explain_cmd(env: &mut Env, a: &ExplainArgs) -> Result<i32> {
             .clone()
             .or_else(|| (direction != Direction::Input).then(|| "eth0".into())),
     };
-    let defs = env.store.sets()?;
-    let blocks: Vec<BlockSet> = defs
-        .iter()
-        .filter_map(|d| {
-            d.block.map(|b| BlockSet {
-                name: d.name.clone(),
-                reject: b == BlockAction::Reject,
-                with_ports: d.with_ports,
-            })
-        })
-        .collect();
     // With `-c` the question is about a config, not the kernel: no drift to warn about.
     let drift = match &a.config {
         Some(_) => Vec::new(),
@@ -82,11 +70,12 @@ pub fn explain_cmd(env: &mut Env, a: &ExplainArgs) -> Result<i32> {
         eprintln!("warning: the kernel may decide otherwise: {d}");
     }
     let sets = KernelSets::new(&mut env.store)?;
-    let d = explain(&ruleset, &blocks, &packet, &sets);
+    let d = explain(&ruleset, &sets.block_sets(), &packet, &sets);
     if a.json {
         println!("{}", serde_json::to_string_pretty(&d)?);
     } else {
         print_decision(&d);
+        print_places(env, a);
     }
     Ok(match d.verdict {
         palisade_core::policy::Verdict::Accept => 0,
@@ -99,7 +88,8 @@ fn print_decision(d: &Decision) {
     let verdict = format!("{:?}", d.verdict).to_uppercase();
     match &d.by {
         DecidedBy::BlockSet { set } => println!(
-            "{verdict}: the source is in set `{set}`, matched in chain block_input before any policy rule"
+            "{verdict}: set `{set}` holds the packet's {}, matched in palisade's block chains before any policy rule (allowlist and loopback checked first)",
+            if d.chain == Direction::Output { "destination" } else { "source or destination" }
         ),
         DecidedBy::Rule { index, text, origin } => println!(
             "{verdict}: chain filter_{} rule {index}: `{text}`\n  from: {origin}",
@@ -114,6 +104,42 @@ fn print_decision(d: &Decision) {
         println!("  also {a}");
     }
     let _ = std::io::stdout().flush();
+}
+
+/// Where the packet's addresses are, when the config has `[geo]` databases: a note line each.
+fn print_places(env: &Env, a: &ExplainArgs) {
+    let Some(files) = geo_files(env, a) else {
+        return;
+    };
+    let addrs = if a.from == a.to {
+        vec![a.from]
+    } else {
+        vec![a.from, a.to]
+    };
+    for addr in addrs {
+        match crate::geo::place_of(addr, &files) {
+            Ok(place) => {
+                if let Some(p) = place.describe() {
+                    println!("  note: {addr} is {p} (geolocation database)");
+                }
+            }
+            Err(e) => eprintln!("warning: {e}"),
+        }
+    }
+}
+
+/// `[geo]` of the config explained against (`-c`), else of the applied policy's config file.
+fn geo_files(env: &Env, a: &ExplainArgs) -> Option<palisade_core::policy::GeoFiles> {
+    let path = match &a.config {
+        Some(p) => p.clone(),
+        None => std::path::PathBuf::from(env.records.applied()?.source),
+    };
+    let text = std::fs::read_to_string(&path).ok()?;
+    let file = path.display().to_string();
+    let policy =
+        palisade_core::policy::parse_config(&file, &text, &super::config::services()).ok()?;
+    let files = crate::geo::resolve(&policy.geo, &super::config::config_dir(&path));
+    (files.database.is_some() || files.asn_database.is_some()).then_some(files)
 }
 
 /// The connection-tracking state bit of a `--state` choice.

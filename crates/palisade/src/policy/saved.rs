@@ -22,7 +22,8 @@ use palisade_core::policy::Ruleset;
 use palisade_core::{parse_element, AddrRange, ProtoPort};
 use serde::{Deserialize, Serialize};
 
-use crate::store::{BlockAction, SetDef};
+use crate::store::SetDef;
+use palisade_core::policy::SetDirection;
 use palisade_core::{Contents, ContentsBuilder};
 
 const HEADER: &str = "palisade-state 1";
@@ -58,10 +59,13 @@ struct DefLine {
     default_timeout_secs: Option<u64>,
     #[serde(default)]
     dynamic: bool,
+    /// Files written before sets had directions matched sources.
+    #[serde(default)]
+    direction: SetDirection,
 }
 
 /// FNV-1a, 64 bits: enough to notice a truncated or edited file, with no dependency.
-fn fnv1a(bytes: &[u8]) -> u64 {
+pub(crate) fn fnv1a(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
         (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
     })
@@ -89,12 +93,10 @@ pub fn write(state: &SavedState) -> String {
         let def = DefLine {
             name: set.def.name.clone(),
             with_ports: set.def.with_ports,
-            block: set.def.block.map(|b| match b {
-                BlockAction::Drop => "drop".into(),
-                BlockAction::Reject => "reject".into(),
-            }),
+            block: set.def.block.map(|b| b.as_str().into()),
             default_timeout_secs: set.def.default_timeout.map(|d| d.as_secs()),
             dynamic: set.def.dynamic,
+            direction: set.def.direction,
         };
         let _ = writeln!(
             out,
@@ -176,6 +178,8 @@ pub fn parse(file: &str, text: &str) -> Result<SavedState> {
                     },
                     default_timeout: d.default_timeout_secs.map(Duration::from_secs),
                     dynamic: d.dynamic,
+                    direction: d.direction,
+                    prefixes: Default::default(),
                 };
                 current = Some((def, ContentsBuilder::default(), Vec::new()));
             }
@@ -230,6 +234,7 @@ pub fn parse(file: &str, text: &str) -> Result<SavedState> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::BlockAction;
     use palisade_core::policy::{compile, parse_config, Context, Services};
 
     fn sample() -> SavedState {

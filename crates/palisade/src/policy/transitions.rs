@@ -8,7 +8,7 @@ use super::apply::Desired;
 use super::config::{config_dir, desired_sets, print_lints, read_config};
 use super::env::Env;
 use super::intent::{recover, transact, until, Change};
-use super::membership::KernelSets;
+use super::membership::{KernelSets, PlannedSets};
 use super::persist::{capture, restore_file, restore_text, save_for_boot};
 use super::saved::{self, SavedPolicy};
 use crate::cli::ApplyArgs;
@@ -18,11 +18,14 @@ use crate::state::write_atomic;
 pub fn apply_cmd(env: &mut Env, a: &ApplyArgs, out: Out) -> Result<i32> {
     let facts = env.facts();
     let c = read_config(&a.policy.config, &facts)?;
-    let sets = desired_sets(&c, &config_dir(&a.policy.config))?;
+    let sets = desired_sets(&c, &config_dir(&a.policy.config), &env.state)?;
     // Everything `check` validates: the jails too, so `watch` never refuses what was applied.
     crate::watch::read_config(&a.policy.config)?;
     {
-        let membership = KernelSets::new(&mut env.store)?;
+        let membership = PlannedSets {
+            kernel: KernelSets::new(&mut env.store)?,
+            desired: &sets,
+        };
         print_lints(&c, &facts, &membership);
     }
     let before = capture(env)?;

@@ -2,29 +2,37 @@
 
 use std::collections::BTreeMap;
 
+use super::chains::{is_block_chain, BLOCK_RULE_PREFIX};
 use super::error::Result;
-use super::layout::{kernel_name, BLOCK_CHAIN, BLOCK_RULE_PREFIX, PARTS};
+use super::layout::{kernel_name, parts_with, prefix_parts, Part};
 use super::Store;
 use palisade_nft::{RuleInfo, SetInfo};
 
-/// Element counts the kernel reports for set `name`, per family (all parts), where it does.
+/// Element counts the kernel reports for set `name`, per family (all parts, hash parts
+/// included), where it does.
 pub fn kernel_counts(infos: &[SetInfo], name: &str) -> (Option<u32>, Option<u32>) {
-    let count = |names: [String; 3]| -> Option<u32> {
+    let count = |names: Vec<String>| -> Option<u32> {
         names
             .iter()
             .map(|n| infos.iter().find(|i| &i.name == n).and_then(|i| i.count))
             .sum()
     };
+    let names = |parts: Vec<Part>, f: &dyn Fn(Part) -> String| parts.into_iter().map(f).collect();
     (
-        count(PARTS.map(|p| kernel_name::<u32>(name, p))),
-        count(PARTS.map(|p| kernel_name::<u128>(name, p))),
+        count(names(parts_with(&prefix_parts::<u32>(infos, name)), &|p| {
+            kernel_name::<u32>(name, p)
+        })),
+        count(names(
+            parts_with(&prefix_parts::<u128>(infos, name)),
+            &|p| kernel_name::<u128>(name, p),
+        )),
     )
 }
 
 /// Packet and byte counters of each set's block rules, by set name.
 pub fn block_counters(rules: &[RuleInfo]) -> BTreeMap<String, (u64, u64)> {
     let mut out: BTreeMap<String, (u64, u64)> = BTreeMap::new();
-    for r in rules.iter().filter(|r| r.chain == BLOCK_CHAIN) {
+    for r in rules.iter().filter(|r| is_block_chain(&r.chain)) {
         let Some(set) = r
             .comment
             .as_deref()

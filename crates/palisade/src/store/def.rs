@@ -1,5 +1,6 @@
 //! What a palisade set is: its definition, and elements with the time they have left.
 
+use palisade_core::policy::SetDirection;
 use palisade_core::{is_valid_name, AddrRange, ProtoPort};
 use std::time::Duration;
 
@@ -11,6 +12,8 @@ use super::error::{Result, StoreError};
 pub enum BlockAction {
     Drop,
     Reject,
+    /// An allowlist: what it holds is never dropped by a block set, ban or fleet ban.
+    Allow,
 }
 
 impl BlockAction {
@@ -18,6 +21,7 @@ impl BlockAction {
         match self {
             BlockAction::Drop => "drop",
             BlockAction::Reject => "reject",
+            BlockAction::Allow => "allow",
         }
     }
 }
@@ -28,7 +32,8 @@ impl std::str::FromStr for BlockAction {
         match s {
             "drop" => Ok(Self::Drop),
             "reject" => Ok(Self::Reject),
-            _ => Err(format!("`{s}`: expected drop or reject")),
+            "allow" => Ok(Self::Allow),
+            _ => Err(format!("`{s}`: expected drop, reject or allow")),
         }
     }
 }
@@ -52,6 +57,19 @@ pub struct SetDef {
     pub default_timeout: Option<Duration>,
     /// The kernel adds to it from the packet path (bans on exceed), into the singles part.
     pub dynamic: bool,
+    /// Whether it matches packets' sources, destinations or both.
+    #[serde(serialize_with = "direction_name")]
+    pub direction: SetDirection,
+    /// Prefix lengths of its hash parts (IPv4, IPv6), as the kernel holds them now.
+    #[serde(skip)]
+    pub prefixes: (Vec<u8>, Vec<u8>),
+}
+
+fn direction_name<S: serde::Serializer>(
+    d: &SetDirection,
+    s: S,
+) -> std::result::Result<S::Ok, S::Error> {
+    s.serialize_str(d.name())
 }
 
 impl SetDef {
@@ -62,7 +80,19 @@ impl SetDef {
             block: None,
             default_timeout: None,
             dynamic: false,
+            direction: SetDirection::In,
+            prefixes: (Vec::new(), Vec::new()),
         }
+    }
+
+    /// Every part of family `T` of this set, its hash parts included.
+    pub fn parts<T: super::kernel_addr::KernelAddr>(&self) -> Vec<super::layout::Part> {
+        let prefixes = if T::BITS == 32 {
+            &self.prefixes.0
+        } else {
+            &self.prefixes.1
+        };
+        super::layout::parts_with(prefixes)
     }
 }
 

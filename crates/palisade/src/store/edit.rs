@@ -12,11 +12,13 @@ use super::kernel_addr::KernelRange;
 use super::kernel_addr::{Extras, KernelAddr};
 use super::layout::{invalidate, kernel_name, Part};
 use super::load::check_ports;
+use super::partition::{hashed, split};
 use super::plan::{cut_family, overlapping, stage_replace, stage_timed};
 use super::timed_merge::merge_timed;
 use super::{SetDef, Store, Timed, FAMILY, TABLE};
 use palisade_core::{AddrRange, Contents, ProtoPort};
 use palisade_nft::{Batch, Key, NftError};
+use std::collections::BTreeSet;
 
 impl Store {
     /// Put into `b` timed additions to set `def`, each with its own time left and comment, in
@@ -104,25 +106,35 @@ impl Store {
         self.retry_on_change(
             |store, gen| {
                 let recent = store.dump_part(&def.name, Part::Recent)?;
-                // Only the loaded ranges the items touch matter: (bulk part, singles part).
-                let loaded: Option<(Held, Held)> = match store.cached_load(&def.name)? {
+                // Only the loaded ranges the items touch matter, part by part.
+                let loaded: Option<Vec<(Part, Held)>> = match store.cached_load(def)? {
                     Some(c) => {
-                        let (ranges, singles) = c.split_singles();
-                        let touched = |c: &Contents| Held {
-                            v4: overlapping(&c.v4, &items.v4),
-                            v6: overlapping(&c.v6, &items.v6),
-                        };
-                        Some((touched(&ranges), touched(&singles)))
+                        let (s4, s6) = split(&c, hashed(def));
+                        let (l4, l6) = (s4.layout(), s6.layout());
+                        let parts: BTreeSet<Part> = l4.keys().chain(l6.keys()).copied().collect();
+                        Some(
+                            parts
+                                .into_iter()
+                                .map(|p| {
+                                    let touched = Held {
+                                        v4: l4
+                                            .get(&p)
+                                            .map_or(Vec::new(), |g| overlapping(g, &items.v4)),
+                                        v6: l6
+                                            .get(&p)
+                                            .map_or(Vec::new(), |g| overlapping(g, &items.v6)),
+                                    };
+                                    (p, touched)
+                                })
+                                .collect(),
+                        )
                     }
                     None if store.loaded_misses(def, items)? => None,
-                    None => Some((
-                        store.dump_part(&def.name, Part::Bulk)?,
-                        store.dump_part(&def.name, Part::Singles)?,
-                    )),
+                    None => Some(store.dump_loaded_parts(def)?),
                 };
                 let mut held = recent.contents();
-                if let Some((bulk, singles)) = &loaded {
-                    held = held.union(&bulk.contents()).union(&singles.contents());
+                for (_, h) in loaded.iter().flatten() {
+                    held = held.union(&h.contents());
                 }
                 let missing =
                     Contents::from_ranges(items.ranges().filter(|(a, p)| !touches(&held, *a, *p)));
@@ -130,16 +142,18 @@ impl Store {
                 let name = &def.name;
                 cut_family(&mut b, name, Part::Recent, &recent.v4, &items.v4);
                 cut_family(&mut b, name, Part::Recent, &recent.v6, &items.v6);
-                if let Some((bulk, singles)) = loaded {
-                    let cuts = [
-                        cut_family(&mut b, name, Part::Bulk, &bulk.v4, &items.v4),
-                        cut_family(&mut b, name, Part::Bulk, &bulk.v6, &items.v6),
-                        cut_family(&mut b, name, Part::Singles, &singles.v4, &items.v4),
-                        cut_family(&mut b, name, Part::Singles, &singles.v6, &items.v6),
-                    ];
-                    if cuts.contains(&true) {
-                        invalidate(&mut b, name);
-                    }
+                let mut cut = false;
+                for (part, h) in loaded.iter().flatten() {
+                    cut |= match part {
+                        Part::Prefix(_) => cut_network(&mut b, name, *part, h, items),
+                        _ => {
+                            let c4 = cut_family(&mut b, name, *part, &h.v4, &items.v4);
+                            cut_family(&mut b, name, *part, &h.v6, &items.v6) || c4
+                        }
+                    };
+                }
+                if cut {
+                    invalidate(&mut b, name);
                 }
                 store.commit(b)?;
                 Ok(missing)
@@ -153,14 +167,41 @@ impl Store {
     /// kernel itself adds bans there in a dynamic set, and the cache cannot know them.)
     fn loaded_misses(&mut self, def: &SetDef, items: &Contents) -> Result<bool> {
         for (addr, port) in items.ranges() {
-            if addr.size() != 1
-                || self.part_contains(def, Part::Bulk, addr, port)?
-                || self.part_contains(def, Part::Singles, addr, port)?
-            {
+            if addr.size() != 1 {
                 return Ok(false);
+            }
+            for part in parts_of(def, addr)
+                .into_iter()
+                .filter(|p| *p != Part::Recent)
+            {
+                if self.part_contains(def, part, addr, port)? {
+                    return Ok(false);
+                }
             }
         }
         Ok(true)
+    }
+
+    /// Every loaded part of the set (not the recent one), read from the kernel.
+    fn dump_loaded_parts(&mut self, def: &SetDef) -> Result<Vec<(Part, Held)>> {
+        let parts: BTreeSet<Part> = def
+            .parts::<u32>()
+            .into_iter()
+            .chain(def.parts::<u128>())
+            .filter(|p| *p != Part::Recent)
+            .collect();
+        let mut out = Vec::new();
+        for part in parts {
+            let mut h = Held::default();
+            if def.parts::<u32>().contains(&part) {
+                h.v4 = self.dump_family::<u32>(&def.name, part)?;
+            }
+            if def.parts::<u128>().contains(&part) {
+                h.v6 = self.dump_family::<u128>(&def.name, part)?;
+            }
+            out.push((part, h));
+        }
+        Ok(out)
     }
 
     /// Is the first address of `addr` (with `port` for address+port sets) in one part?
@@ -177,6 +218,14 @@ impl Store {
                 None => a.key(),
             }
         }
+        // A hash part of networks holds the address masked to its length.
+        let masked = |a: AddrRange| match part {
+            Part::Prefix(len) => a.network_of(len),
+            _ => Some(a),
+        };
+        let Some(addr) = masked(addr) else {
+            return Ok(false);
+        };
         let (set, k) = match addr {
             AddrRange::V4(iv) => (kernel_name::<u32>(&def.name, part), key(iv.first, port)),
             AddrRange::V6(iv) => (kernel_name::<u128>(&def.name, part), key(iv.first, port)),
@@ -186,10 +235,68 @@ impl Store {
 
     /// Is `addr` in the set? Kernel lookups, nothing is read.
     pub fn test(&mut self, def: &SetDef, addr: AddrRange, port: Option<ProtoPort>) -> Result<bool> {
-        Ok(self.part_contains(def, Part::Bulk, addr, port)?
-            || self.part_contains(def, Part::Singles, addr, port)?
-            || self.part_contains(def, Part::Recent, addr, port)?)
+        for part in parts_of(def, addr) {
+            if self.part_contains(def, part, addr, port)? {
+                return Ok(true);
+            }
+        }
+        Ok(false)
     }
+}
+
+/// The parts of the family of `addr`.
+fn parts_of(def: &SetDef, addr: AddrRange) -> Vec<Part> {
+    match addr {
+        AddrRange::V4(_) => def.parts::<u32>(),
+        AddrRange::V6(_) => def.parts::<u128>(),
+    }
+}
+
+/// Remove `items` from the networks a hash part holds: a network they touch is deleted, and
+/// what is left of it (networks of other lengths, which that part cannot hold) goes to the
+/// recent part, permanent like the loaded network was. The next load puts the list's layout
+/// back. Returns whether anything changed.
+fn cut_network(b: &mut Batch, name: &str, part: Part, held: &Held, items: &Contents) -> bool {
+    fn family<T: KernelAddr>(
+        b: &mut Batch,
+        name: &str,
+        part: Part,
+        held: &[KernelRange<T>],
+        items: &palisade_core::Groups<T>,
+    ) -> bool {
+        let cut = palisade_core::IntervalSet::from_unsorted(
+            items
+                .get(&None)
+                .map_or(Vec::new(), |s| s.as_slice().to_vec()),
+        );
+        let touched: Vec<KernelRange<T>> = held
+            .iter()
+            .filter(|r| r.port.is_none())
+            .filter(|r| {
+                cut.iter()
+                    .any(|c| c.first <= r.range.last && r.range.first <= c.last)
+            })
+            .cloned()
+            .collect();
+        let pieces: Vec<KernelRange<T>> = touched
+            .iter()
+            .flat_map(|r| {
+                palisade_core::IntervalSet::from_unsorted(vec![r.range])
+                    .difference(&cut)
+                    .into_vec()
+                    .into_iter()
+                    .map(|iv| KernelRange::bare(iv, None))
+            })
+            .collect();
+        if touched.is_empty() {
+            return false;
+        }
+        stage_replace(b, name, part, &touched, &[]);
+        stage_replace(b, name, Part::Recent, &[], &pieces);
+        true
+    }
+    let c4 = family::<u32>(b, name, part, &held.v4, &items.v4);
+    family::<u128>(b, name, part, &held.v6, &items.v6) || c4
 }
 
 /// Does any address of `addr` (with `port`) lie in `held`?

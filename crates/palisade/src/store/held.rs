@@ -40,7 +40,7 @@ fn has_timeout<T>(r: &KernelRange<T>) -> bool {
 }
 
 /// The exact ranges of a family, grouped by port.
-fn exact<T: Copy>(ranges: &[KernelRange<T>]) -> Exact<T> {
+pub fn exact_family<T: Copy>(ranges: &[KernelRange<T>]) -> Exact<T> {
     let mut out: Exact<T> = BTreeMap::new();
     for r in ranges {
         out.entry(r.port).or_default().push(r.range);
@@ -99,7 +99,7 @@ impl Held {
 
     /// The exact ranges, per family and port group, extras dropped.
     pub fn exact(&self) -> (Exact<u32>, Exact<u128>) {
-        (exact(&self.v4), exact(&self.v6))
+        (exact_family(&self.v4), exact_family(&self.v6))
     }
 
     /// Both parts together, for reading (membership, listing, export).

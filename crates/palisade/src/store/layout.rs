@@ -14,42 +14,43 @@
 //! load folds the recent part into the others in the same transaction. Packets are matched
 //! against all three: three lookups, a cost that does not grow with the list.
 //!
-//! What palisade knows about a set (its verdict, whether it holds ports) is kept in the bulk
-//! kernel set's comment, so the kernel is the only source of truth.
+//! What palisade knows about a set (its verdict, direction, whether it holds ports) is kept in
+//! the bulk kernel set's comment, so the kernel is the only source of truth. Where the sets
+//! are matched is [`super::chains`].
 
 use super::def::{BlockAction, SetDef};
 use super::kernel_addr::KernelAddr;
+use palisade_core::policy::SetDirection;
 use palisade_core::{AddrBits, Contents, Groups};
 use palisade_nft::consts::*;
-use palisade_nft::{Batch, Expr, Hook, Key, KeyKind, Reject, SetInfo, SetSpec, Verdict};
+use palisade_nft::{Batch, Key, KeyKind, SetInfo, SetSpec};
 use std::time::Duration;
 
 pub const TABLE: &str = "palisade";
 pub const FAMILY: u8 = NFPROTO_INET;
-pub const BLOCK_CHAIN: &str = "block_input";
-/// Runs just before the usual filter priority (0), so blocked sources are dropped first.
-pub const BLOCK_PRIORITY: i32 = -10;
 const COMMENT_PREFIX: &str = "palisade set";
-/// Prefix of block rule comments; the set name follows.
-pub const BLOCK_RULE_PREFIX: &str = "palisade block ";
 
-/// The two kernel sets behind each family of a palisade set.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// The kernel sets behind each family of a palisade set.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Part {
-    /// Networks and ranges written by loads; large.
+    /// Networks and ranges written by loads: an interval set.
     Bulk,
     /// Single addresses written by loads, in a hash set; large.
     Singles,
     /// Single additions since the last load; small.
     Recent,
+    /// Networks of one prefix length written by loads, in a hash set looked up with the
+    /// address masked to that length (see [`super::partition`]). Made by loads as needed.
+    Prefix(u8),
 }
 
+/// The parts every palisade set has.
 pub const PARTS: [Part; 3] = [Part::Bulk, Part::Singles, Part::Recent];
 
 impl Part {
-    /// Interval sets hold ranges; the singles part holds one key per address.
+    /// Interval sets hold ranges; the hash parts hold one key per address or network.
     pub fn is_interval(self) -> bool {
-        self != Part::Singles
+        matches!(self, Part::Bulk | Part::Recent)
     }
 }
 
@@ -59,19 +60,37 @@ pub fn kernel_name<T: KernelAddr>(set: &str, part: Part) -> String {
         Part::Bulk => format!("{set}{}", T::SUFFIX),
         Part::Singles => format!("{set}{}_addrs", T::SUFFIX),
         Part::Recent => format!("{set}{}_recent", T::SUFFIX),
+        Part::Prefix(len) => format!("{set}{}_p{len}", T::SUFFIX),
     }
+}
+
+/// The prefix lengths of set `set`'s hash parts of family `T` that the kernel holds.
+pub fn prefix_parts<T: KernelAddr>(infos: &[SetInfo], set: &str) -> Vec<u8> {
+    let stem = format!("{set}{}_p", T::SUFFIX);
+    let mut out: Vec<u8> = infos
+        .iter()
+        .filter_map(|i| i.name.strip_prefix(&stem)?.parse().ok())
+        .filter(|len: &u8| u32::from(*len) < T::BITS)
+        .collect();
+    out.sort_unstable();
+    out
+}
+
+/// Every part of one family of a set: the fixed ones and its hash parts of `prefixes`.
+pub fn parts_with(prefixes: &[u8]) -> Vec<Part> {
+    PARTS
+        .into_iter()
+        .chain(prefixes.iter().map(|l| Part::Prefix(*l)))
+        .collect()
 }
 
 impl SetDef {
     pub(super) fn comment(&self) -> String {
-        let block = match self.block {
-            Some(BlockAction::Drop) => "drop",
-            Some(BlockAction::Reject) => "reject",
-            None => "none",
-        };
+        let block = self.block.map_or("none", BlockAction::as_str);
         let ports = if self.with_ports { "yes" } else { "no" };
         let dynamic = if self.dynamic { "; dynamic=yes" } else { "" };
-        format!("{COMMENT_PREFIX}; block={block}; ports={ports}{dynamic}")
+        let dir = self.direction.name();
+        format!("{COMMENT_PREFIX}; block={block}; ports={ports}; dir={dir}{dynamic}")
     }
 
     /// Read a definition back from the bulk IPv4 kernel set and its comment.
@@ -86,13 +105,15 @@ impl SetDef {
         Some(Self {
             name: name.to_string(),
             with_ports: field("ports=") == Some("yes"),
-            block: match field("block=") {
-                Some("drop") => Some(BlockAction::Drop),
-                Some("reject") => Some(BlockAction::Reject),
-                _ => None,
-            },
+            block: field("block=").and_then(|b| b.parse().ok()),
             default_timeout: info.default_timeout_ms.map(Duration::from_millis),
             dynamic: field("dynamic=") == Some("yes"),
+            // Sets made before directions existed matched sources.
+            direction: field("dir=")
+                .and_then(SetDirection::parse)
+                .unwrap_or_default(),
+            // Filled in from the other kernel sets by `Store::sets`.
+            prefixes: Default::default(),
         })
     }
 
@@ -119,25 +140,30 @@ impl SetDef {
                 Part::Bulk => self.comment(),
                 Part::Singles => format!("palisade: loaded addresses of set {}", self.name),
                 Part::Recent => format!("palisade: recent additions to set {}", self.name),
+                Part::Prefix(len) => {
+                    format!("palisade: loaded /{len} networks of set {}", self.name)
+                }
             }),
         }
     }
 }
 
-/// Kernel element counts (as `NFTA_SET_COUNT` reports them) for contents stored in `part`:
+/// Kernel element counts (as `NFTA_SET_COUNT` reports them) for `groups` stored in `part`:
 /// in a hash set or an address+port set one per element; in a plain interval set one per
 /// interval end, and a range that runs to the top of the address space has none.
+pub fn count_in<T: AddrBits>(part: Part, groups: &Groups<T>) -> usize {
+    groups
+        .iter()
+        .map(|(port, set)| match port {
+            None if part.is_interval() => set.iter().filter(|iv| iv.last != T::MAX).count(),
+            _ => set.len(),
+        })
+        .sum()
+}
+
+/// [`count_in`] for both families of `c`.
 pub fn expected_kernel_counts(c: &Contents, part: Part) -> (usize, usize) {
-    fn count<T: AddrBits>(groups: &Groups<T>, part: Part) -> usize {
-        groups
-            .iter()
-            .map(|(port, set)| match port {
-                None if part.is_interval() => set.iter().filter(|iv| iv.last != T::MAX).count(),
-                _ => set.len(),
-            })
-            .sum()
-    }
-    (count(&c.v4, part), count(&c.v6, part))
+    (count_in(part, &c.v4), count_in(part, &c.v6))
 }
 
 /// The companion set holding the cache token of set `name` (see [`super::cache`]).
@@ -193,93 +219,6 @@ pub fn invalidate(b: &mut Batch, name: &str) {
     b.flush_set(FAMILY, TABLE, &stamp_name(name));
 }
 
-/// Replace the block chain's rules with one group per blocking set.
-pub fn rebuild_block_chain(b: &mut Batch, sets: &[SetDef]) {
-    let hook = Hook {
-        num: NF_INET_LOCAL_IN,
-        priority: BLOCK_PRIORITY,
-        policy: NF_ACCEPT,
-    };
-    b.add_chain(FAMILY, TABLE, BLOCK_CHAIN, Some(hook));
-    b.flush_chain(FAMILY, TABLE, BLOCK_CHAIN);
-    for def in sets {
-        let Some(action) = def.block else { continue };
-        let comment = format!("{BLOCK_RULE_PREFIX}{}", def.name);
-        for part in PARTS {
-            let families = [
-                (NFPROTO_IPV4, kernel_name::<u32>(&def.name, part)),
-                (NFPROTO_IPV6, kernel_name::<u128>(&def.name, part)),
-            ];
-            for (family, set) in families {
-                for verdict in verdicts(action) {
-                    let rule = block_rule(family, &set, def.with_ports, verdict);
-                    b.add_rule(FAMILY, TABLE, BLOCK_CHAIN, &rule, Some(&comment));
-                }
-            }
-        }
-    }
-}
-
-/// The final expressions of a block rule, and whether the rule applies to TCP only.
-fn verdicts(action: BlockAction) -> Vec<(bool, Expr)> {
-    match action {
-        BlockAction::Drop => vec![(false, Expr::Verdict(Verdict::Drop))],
-        // TCP gets a reset (the client fails at once); everything else an ICMP error.
-        BlockAction::Reject => vec![
-            (true, Expr::Reject(Reject::TcpReset)),
-            (false, Expr::Reject(Reject::IcmpxAdminProhibited)),
-        ],
-    }
-}
-
-/// `ip saddr @set` (or `ip saddr . meta l4proto . th dport @set`), counter, verdict.
-/// Conditions on registers come first: the address load may span the same registers.
-pub fn block_rule(
-    family: u8,
-    set: &str,
-    with_ports: bool,
-    (tcp_only, verdict): (bool, Expr),
-) -> Vec<Expr> {
-    let (offset, len) = if family == NFPROTO_IPV4 {
-        (12, 4)
-    } else {
-        (8, 16)
-    };
-    let mut rule: Vec<Expr> = Expr::nfproto_is(family).into();
-    if tcp_only {
-        rule.extend(Expr::l4proto_is(libc::IPPROTO_TCP as u8));
-    }
-    // A port set's key is a concatenation, built in consecutive 32-bit registers.
-    let addr_reg = if with_ports { NFT_REG32_00 } else { NFT_REG_1 };
-    rule.push(Expr::Payload {
-        base: NFT_PAYLOAD_NETWORK_HEADER,
-        offset,
-        len,
-        dreg: addr_reg,
-    });
-    if with_ports {
-        let after_addr = NFT_REG32_00 + len / 4;
-        rule.push(Expr::Meta {
-            key: NFT_META_L4PROTO,
-            dreg: after_addr,
-        });
-        let dport = Expr::Payload {
-            base: NFT_PAYLOAD_TRANSPORT_HEADER,
-            offset: 2,
-            len: 2,
-            dreg: after_addr + 1,
-        };
-        rule.push(dport);
-    }
-    rule.push(Expr::Lookup {
-        set: set.to_string(),
-        sreg: addr_reg,
-    });
-    rule.push(Expr::Counter);
-    rule.push(verdict);
-    rule
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -293,6 +232,8 @@ mod tests {
             block: Some(BlockAction::Reject),
             default_timeout: None,
             dynamic: true,
+            direction: SetDirection::Both,
+            prefixes: Default::default(),
         };
         let info = SetInfo {
             family: FAMILY,
@@ -319,33 +260,6 @@ mod tests {
             ..info
         };
         assert_eq!(SetDef::from_kernel(&foreign), None);
-    }
-
-    #[test]
-    fn block_rules_test_conditions_before_loading_the_address() {
-        let r = block_rule(
-            NFPROTO_IPV6,
-            "s_v6",
-            true,
-            (true, Expr::Reject(Reject::TcpReset)),
-        );
-        let lookup = r
-            .iter()
-            .position(|e| matches!(e, Expr::Lookup { .. }))
-            .unwrap();
-        let last_cmp = r
-            .iter()
-            .rposition(|e| matches!(e, Expr::Cmp { .. }))
-            .unwrap();
-        assert!(last_cmp < lookup);
-        // the port lands right after the 16-byte address
-        let port = Expr::Payload {
-            base: NFT_PAYLOAD_TRANSPORT_HEADER,
-            offset: 2,
-            len: 2,
-            dreg: NFT_REG32_00 + 5,
-        };
-        assert!(r.contains(&port));
     }
 
     #[test]

@@ -8,13 +8,16 @@
 use std::time::Instant;
 
 use super::error::{Result, StoreError};
-use super::held::{exact_of, Exact, Held};
+use super::held::{exact_family, exact_of, Exact, Held};
 use super::kernel_addr::{self, KernelAddr};
 use super::layout::{invalidate, stamp_key, stamp_name, Part};
+use super::partition::{hashed, split, Layout};
 use super::plan::{diff_family, stage_diff, FamilyDiff};
 use super::{cache, stage_flush_recent, SetDef, Store, FAMILY, TABLE};
 use palisade_core::Contents;
+use palisade_core::{Groups, Interval};
 use palisade_nft::{Batch, Element};
+use std::collections::{BTreeMap, BTreeSet};
 
 /// Result of a load: what changed, and where the time went.
 #[derive(Clone, Debug, Default, serde::Serialize)]
@@ -39,29 +42,68 @@ fn ms(since: Instant) -> f64 {
     since.elapsed().as_secs_f64() * 1000.0
 }
 
-/// What the parts a load writes hold: exact ranges (bulk part) and addresses (singles part).
+/// What the loaded parts hold, part by part: exact ranges (deletions must name them).
 pub(super) struct Loaded {
-    pub ranges: (Exact<u32>, Exact<u128>),
-    pub singles: (Exact<u32>, Exact<u128>),
+    pub v4: BTreeMap<Part, Exact<u32>>,
+    pub v6: BTreeMap<Part, Exact<u128>>,
     pub from_cache: bool,
 }
 
 impl Loaded {
     fn empty() -> Self {
         Loaded {
-            ranges: Default::default(),
-            singles: Default::default(),
+            v4: BTreeMap::new(),
+            v6: BTreeMap::new(),
             from_cache: false,
+        }
+    }
+
+    /// The loaded parts of `layout`, as a load wrote them.
+    fn of_layout(l4: Layout<u32>, l6: Layout<u128>, from_cache: bool) -> Self {
+        Loaded {
+            v4: l4.iter().map(|(p, g)| (*p, exact_of(g))).collect(),
+            v6: l6.iter().map(|(p, g)| (*p, exact_of(g))).collect(),
+            from_cache,
         }
     }
 }
 
+/// The element diffs of one family, part by part.
+fn diffs<T: KernelAddr>(
+    held: &BTreeMap<Part, Exact<T>>,
+    want: &Layout<T>,
+) -> Vec<(Part, FamilyDiff<T>)> {
+    let parts: BTreeSet<Part> = held.keys().chain(want.keys()).copied().collect();
+    let (none_held, none_wanted) = (Exact::new(), Groups::new());
+    parts
+        .into_iter()
+        .map(|p| {
+            let h = held.get(&p).unwrap_or(&none_held);
+            let w = want.get(&p).unwrap_or(&none_wanted);
+            (p, diff_family(h, w))
+        })
+        .collect()
+}
+
+fn prefix_lens<T>(layout: &Layout<T>) -> Vec<u8> {
+    layout
+        .keys()
+        .filter_map(|p| match p {
+            Part::Prefix(l) => Some(*l),
+            _ => None,
+        })
+        .collect()
+}
+
 /// A load worked out against what the kernel holds, waiting to be staged into a batch.
 pub struct LoadPlan {
-    name: String,
+    def: SetDef,
     want: Contents,
-    bulk: (FamilyDiff<u32>, FamilyDiff<u128>),
-    singles: (FamilyDiff<u32>, FamilyDiff<u128>),
+    diffs4: Vec<(Part, FamilyDiff<u32>)>,
+    diffs6: Vec<(Part, FamilyDiff<u128>)>,
+    /// Prefix lengths of the hash parts once committed, and the ones the kernel has now.
+    prefixes: (Vec<u8>, Vec<u8>),
+    current: (Vec<u8>, Vec<u8>),
     flush_recent: bool,
     token: u32,
     /// The generation the batch it was staged into leaves once committed.
@@ -70,19 +112,38 @@ pub struct LoadPlan {
 }
 
 impl LoadPlan {
-    /// Put the plan's messages into `b`: deletions and additions of each part, the recent
-    /// part emptied if it is folded in, and a new cache token.
+    /// Put the plan's messages into `b`: new hash parts, deletions and additions of each part,
+    /// the recent part emptied if it is folded in, and a new cache token. If the hash parts
+    /// change ([`LoadPlan::prefixes_changed`]), the caller rebuilds the block chains after
+    /// this and then calls [`LoadPlan::stage_cleanup`].
     pub fn stage(&mut self, b: &mut Batch) {
         let t = Instant::now();
         let before = b.len();
-        let name = self.name.clone();
+        let name = self.def.name.clone();
         self.generation = b.genid().map(|g| g.wrapping_add(1));
-        let totals = [
-            stage_diff::<u32>(b, &name, Part::Bulk, &self.bulk.0),
-            stage_diff::<u32>(b, &name, Part::Singles, &self.singles.0),
-            stage_diff::<u128>(b, &name, Part::Bulk, &self.bulk.1),
-            stage_diff::<u128>(b, &name, Part::Singles, &self.singles.1),
-        ];
+        for len in self
+            .prefixes
+            .0
+            .iter()
+            .filter(|l| !self.current.0.contains(l))
+        {
+            b.add_set(FAMILY, &self.def.spec::<u32>(Part::Prefix(*len)), false);
+        }
+        for len in self
+            .prefixes
+            .1
+            .iter()
+            .filter(|l| !self.current.1.contains(l))
+        {
+            b.add_set(FAMILY, &self.def.spec::<u128>(Part::Prefix(*len)), false);
+        }
+        let mut totals = Vec::new();
+        for (part, d) in &self.diffs4 {
+            totals.push(stage_diff::<u32>(b, &name, *part, d));
+        }
+        for (part, d) in &self.diffs6 {
+            totals.push(stage_diff::<u128>(b, &name, *part, d));
+        }
         let r = &mut self.report;
         (r.removed, r.added, r.unchanged) = (0, 0, 0);
         for (removed, added, unchanged) in totals {
@@ -105,6 +166,45 @@ impl LoadPlan {
         r.messages = b.len() - before;
     }
 
+    /// Whether the set's hash parts change, so the block chains must be rebuilt.
+    pub fn prefixes_changed(&self) -> bool {
+        self.prefixes != self.current
+    }
+
+    /// Prefix lengths of the hash parts once committed (IPv4, IPv6).
+    pub fn prefixes(&self) -> (Vec<u8>, Vec<u8>) {
+        self.prefixes.clone()
+    }
+
+    /// Delete the hash parts the load emptied; after the block chains no longer use them.
+    pub fn stage_cleanup(&self, b: &mut Batch) {
+        let name = &self.def.name;
+        for len in self
+            .current
+            .0
+            .iter()
+            .filter(|l| !self.prefixes.0.contains(l))
+        {
+            b.del_set(
+                FAMILY,
+                TABLE,
+                &super::kernel_name::<u32>(name, Part::Prefix(*len)),
+            );
+        }
+        for len in self
+            .current
+            .1
+            .iter()
+            .filter(|l| !self.prefixes.1.contains(l))
+        {
+            b.del_set(
+                FAMILY,
+                TABLE,
+                &super::kernel_name::<u128>(name, Part::Prefix(*len)),
+            );
+        }
+    }
+
     pub fn report(&self) -> &LoadReport {
         &self.report
     }
@@ -120,6 +220,17 @@ impl Store {
                 let mut plan = store.plan_load(def, want, false, true)?;
                 let mut b = store.batch(gen);
                 plan.stage(&mut b);
+                if plan.prefixes_changed() {
+                    let mut all = store.sets()?;
+                    for d in all.iter_mut().filter(|d| d.name == def.name) {
+                        d.prefixes = plan.prefixes();
+                    }
+                    super::chains::rebuild_block_chain(&mut b, &all);
+                    if let Some(s) = store.session() {
+                        super::chains::stage_pins(&mut b, &s);
+                    }
+                    plan.stage_cleanup(&mut b);
+                }
                 let t = Instant::now();
                 let stats = store.commit(b)?;
                 let mut report = store.finish_load(plan);
@@ -147,7 +258,7 @@ impl Store {
         let loaded = if fresh {
             Loaded::empty()
         } else {
-            self.read_loaded(&def.name)?
+            self.read_loaded(def)?
         };
         if fold_recent && !fresh {
             let recent = self.dump_part(&def.name, Part::Recent)?;
@@ -157,21 +268,22 @@ impl Store {
         report.dump_ms = ms(t);
 
         let t = Instant::now();
-        let (want_ranges, want_singles) = want.split_singles();
-        let bulk = (
-            diff_family(&loaded.ranges.0, &want_ranges.v4),
-            diff_family(&loaded.ranges.1, &want_ranges.v6),
-        );
-        let singles = (
-            diff_family(&loaded.singles.0, &want_singles.v4),
-            diff_family(&loaded.singles.1, &want_singles.v6),
-        );
+        let (w4, w6) = split(want, hashed(def));
+        let (w4, w6) = (w4.layout(), w6.layout());
+        let prefixes = (prefix_lens(&w4), prefix_lens(&w6));
+        let current = match fresh {
+            true => Default::default(),
+            false => def.prefixes.clone(),
+        };
+        let (diffs4, diffs6) = (diffs(&loaded.v4, &w4), diffs(&loaded.v6, &w6));
         report.diff_ms = ms(t);
         Ok(LoadPlan {
-            name: def.name.clone(),
+            def: def.clone(),
             want: want.clone(),
-            bulk,
-            singles,
+            diffs4,
+            diffs6,
+            prefixes,
+            current,
             flush_recent: report.recent_folded > 0,
             token: cache::new_token(),
             generation: None,
@@ -184,7 +296,7 @@ impl Store {
     /// the kernel; the stamp keeps a stale one unused.
     pub fn finish_load(&self, plan: LoadPlan) -> LoadReport {
         let mut report = plan.report;
-        let Some(path) = self.cache_path(&plan.name) else {
+        let Some(path) = self.cache_path(&plan.def.name) else {
             return report;
         };
         match (&self.journal, plan.generation) {
@@ -203,20 +315,49 @@ impl Store {
     }
 
     /// The parts a load writes: from the cache when the kernel proves it current, else dumped.
-    pub(super) fn read_loaded(&mut self, name: &str) -> Result<Loaded> {
-        if let Some(contents) = self.cached_load(name)? {
-            let (ranges, singles) = contents.split_singles();
-            return Ok(Loaded {
-                ranges: (exact_of(&ranges.v4), exact_of(&ranges.v6)),
-                singles: (exact_of(&singles.v4), exact_of(&singles.v6)),
-                from_cache: true,
-            });
+    pub(super) fn read_loaded(&mut self, def: &SetDef) -> Result<Loaded> {
+        if let Some(contents) = self.cached_load(def)? {
+            let (s4, s6) = split(&contents, hashed(def));
+            return Ok(Loaded::of_layout(s4.layout(), s6.layout(), true));
         }
-        Ok(Loaded {
-            ranges: self.dump_part(name, Part::Bulk)?.exact(),
-            singles: self.dump_part(name, Part::Singles)?.exact(),
-            from_cache: false,
-        })
+        let mut loaded = Loaded::empty();
+        for part in def
+            .parts::<u32>()
+            .into_iter()
+            .filter(|p| *p != Part::Recent)
+        {
+            let held = self.dump_family::<u32>(&def.name, part)?;
+            loaded.v4.insert(part, exact_family(&held));
+        }
+        for part in def
+            .parts::<u128>()
+            .into_iter()
+            .filter(|p| *p != Part::Recent)
+        {
+            let held = self.dump_family::<u128>(&def.name, part)?;
+            loaded.v6.insert(part, exact_family(&held));
+        }
+        Ok(loaded)
+    }
+
+    /// All of a set's loaded parts, read from the kernel.
+    pub(super) fn dump_loaded(&mut self, def: &SetDef) -> Result<Held> {
+        let mut held = Held::default();
+        for part in def
+            .parts::<u32>()
+            .into_iter()
+            .filter(|p| *p != Part::Recent)
+        {
+            held.v4.extend(self.dump_family::<u32>(&def.name, part)?);
+        }
+        for part in def
+            .parts::<u128>()
+            .into_iter()
+            .filter(|p| *p != Part::Recent)
+        {
+            held.v6.extend(self.dump_family::<u128>(&def.name, part)?);
+        }
+        Ok(held)
     }
 
     /// Read one part of a set from the kernel (slow for a huge part: see [`cache`]).
@@ -227,7 +368,7 @@ impl Store {
         })
     }
 
-    fn dump_family<T: KernelAddr>(
+    pub(super) fn dump_family<T: KernelAddr>(
         &mut self,
         name: &str,
         part: Part,
@@ -237,10 +378,17 @@ impl Store {
             .elements(FAMILY, TABLE, &super::kernel_name::<T>(name, part), |e| {
                 elems.push(e)
             })?;
-        Ok(if part.is_interval() {
-            kernel_addr::decode(elems)
-        } else {
-            kernel_addr::decode_singles(elems)
+        Ok(match part {
+            Part::Bulk | Part::Recent => kernel_addr::decode(elems),
+            Part::Singles => kernel_addr::decode_singles(elems),
+            // A hash part's key is the network's first address.
+            Part::Prefix(len) => kernel_addr::decode_singles::<T>(elems)
+                .into_iter()
+                .filter_map(|mut r| {
+                    r.range = Interval::from_prefix(r.range.first, len)?;
+                    Some(r)
+                })
+                .collect(),
         })
     }
 
@@ -252,11 +400,10 @@ impl Store {
 
     /// A set's loaded parts (from the cache when it is current) and its recent part, apart.
     pub fn held_parts(&mut self, name: &str) -> Result<(Held, Held)> {
-        let loaded = match self.cached_load(name)? {
+        let def = self.get(name)?;
+        let loaded = match self.cached_load(&def)? {
             Some(c) => Held::from_contents(&c),
-            None => self
-                .dump_part(name, Part::Bulk)?
-                .join(self.dump_part(name, Part::Singles)?),
+            None => self.dump_loaded(&def)?,
         };
         Ok((loaded, self.dump_part(name, Part::Recent)?))
     }

@@ -16,6 +16,7 @@
 //! - [`held`]: what the kernel holds, as read back; [`counts`]: counters and element counts.
 
 pub mod cache;
+pub mod chains;
 pub mod counts;
 mod def;
 mod edit;
@@ -25,20 +26,24 @@ mod journal;
 pub mod kernel_addr;
 pub mod layout;
 pub mod load;
+mod partition;
 mod plan;
 pub mod snapshot;
 mod timed_merge;
 mod trust;
 
+pub use chains::BLOCK_CHAIN;
 pub use def::{validate_name, BlockAction, SetDef, Timed};
 pub use error::{Result, StoreError};
 pub use held::Held;
-pub use layout::{kernel_name, Part, BLOCK_CHAIN, FAMILY, TABLE};
+pub use layout::{kernel_name, Part, FAMILY, TABLE};
 pub use load::{LoadPlan, LoadReport};
 pub use snapshot::Snapshot;
 
+use chains::{is_block_chain, rebuild_block_chain, stage_pins};
 use journal::{Journal, Origin};
-use layout::{invalidate, rebuild_block_chain, stamp_name, stamp_spec, PARTS};
+use layout::{invalidate, stamp_name, stamp_spec, PARTS};
+use palisade_core::policy::Session;
 use palisade_nft::{Batch, ChainInfo, CommitStats, Netlink, RuleInfo, SetInfo, TableInfo};
 use snapshot::or_empty;
 use std::path::PathBuf;
@@ -51,6 +56,9 @@ pub struct Store {
     /// The generations palisade committed here; `None` (no cache directory, or a kernel that
     /// cannot name the namespace): caches are never trusted.
     journal: Option<Journal>,
+    /// The admin's SSH session this command runs in: pinned ahead of the block chains
+    /// whenever they are rebuilt.
+    session: Option<Session>,
 }
 
 impl Store {
@@ -64,7 +72,18 @@ impl Store {
             nl,
             cache_dir,
             journal,
+            session: None,
         }
+    }
+
+    /// Pin `session` (the admin's SSH connection) ahead of the block chains.
+    pub fn with_session(mut self, session: Option<Session>) -> Self {
+        self.session = session;
+        self
+    }
+
+    pub fn session(&self) -> Option<Session> {
+        self.session
     }
 
     fn cache_path(&self, set: &str) -> Option<PathBuf> {
@@ -175,10 +194,17 @@ impl Store {
 
     /// Every palisade set in the kernel, by name.
     pub fn sets(&mut self) -> Result<Vec<SetDef>> {
-        let mut defs: Vec<SetDef> = self
-            .set_infos()?
+        let infos = self.set_infos()?;
+        let mut defs: Vec<SetDef> = infos
             .iter()
             .filter_map(SetDef::from_kernel)
+            .map(|mut d| {
+                d.prefixes = (
+                    layout::prefix_parts::<u32>(&infos, &d.name),
+                    layout::prefix_parts::<u128>(&infos, &d.name),
+                );
+                d
+            })
             .collect();
         defs.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(defs)
@@ -199,10 +225,13 @@ impl Store {
             return Err(StoreError::Exists(def.name.clone()));
         }
         all.push(def.clone());
-        self.transaction(|_, b| {
+        self.transaction(|store, b| {
             b.add_table(FAMILY, TABLE);
             stage_create(b, def, true);
             rebuild_block_chain(b, &all);
+            if let Some(s) = &store.session {
+                stage_pins(b, s);
+            }
             Ok(())
         })
     }
@@ -221,14 +250,17 @@ impl Store {
 
     pub fn destroy(&mut self, name: &str) -> Result<()> {
         let all = self.sets()?;
-        if !all.iter().any(|d| d.name == name) {
+        let Some(def) = all.iter().find(|d| d.name == name).cloned() else {
             return Err(StoreError::NoSuchSet(name.to_string()));
-        }
+        };
         let rest: Vec<SetDef> = all.into_iter().filter(|d| d.name != name).collect();
-        let done = self.transaction(|_, b| {
+        let done = self.transaction(|store, b| {
             // Rules referring to the set go first, in the same transaction.
             rebuild_block_chain(b, &rest);
-            stage_delete(b, name);
+            if let Some(s) = &store.session {
+                stage_pins(b, s);
+            }
+            stage_delete(b, &def);
             Ok(())
         });
         match done {
@@ -247,7 +279,7 @@ impl Store {
             .rules()
             .unwrap_or_default()
             .into_iter()
-            .filter(|r| r.chain != BLOCK_CHAIN)
+            .filter(|r| !is_block_chain(&r.chain))
             .filter(|r| {
                 r.lookups.iter().any(|l| {
                     PARTS.iter().any(|p| {
@@ -268,10 +300,12 @@ impl Store {
     }
 
     pub fn flush(&mut self, name: &str) -> Result<()> {
-        self.get(name)?;
+        let def = self.get(name)?;
         self.transaction(|_, b| {
-            for part in PARTS {
+            for part in def.parts::<u32>() {
                 b.flush_set(FAMILY, TABLE, &kernel_name::<u32>(name, part));
+            }
+            for part in def.parts::<u128>() {
                 b.flush_set(FAMILY, TABLE, &kernel_name::<u128>(name, part));
             }
             invalidate(b, name);
@@ -297,14 +331,16 @@ pub fn stage_create(b: &mut Batch, def: &SetDef, exclusive: bool) {
     b.add_set(FAMILY, &stamp_spec(&def.name), exclusive);
 }
 
-/// Put into `b` the deletion of set `name`'s kernel sets (rules using them must go earlier
-/// in the batch). Call [`Store::forget`] once it committed.
-pub fn stage_delete(b: &mut Batch, name: &str) {
-    for part in PARTS {
-        b.del_set(FAMILY, TABLE, &kernel_name::<u32>(name, part));
-        b.del_set(FAMILY, TABLE, &kernel_name::<u128>(name, part));
+/// Put into `b` the deletion of set `def`'s kernel sets, its hash parts included (rules using
+/// them must go earlier in the batch). Call [`Store::forget`] once it committed.
+pub fn stage_delete(b: &mut Batch, def: &SetDef) {
+    for part in def.parts::<u32>() {
+        b.del_set(FAMILY, TABLE, &kernel_name::<u32>(&def.name, part));
     }
-    b.del_set(FAMILY, TABLE, &stamp_name(name));
+    for part in def.parts::<u128>() {
+        b.del_set(FAMILY, TABLE, &kernel_name::<u128>(&def.name, part));
+    }
+    b.del_set(FAMILY, TABLE, &stamp_name(&def.name));
 }
 
 /// Put into `b` the emptying of set `name`'s recent part.

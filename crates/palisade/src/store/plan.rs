@@ -41,7 +41,11 @@ fn encode<'a, T: KernelAddr>(
     if part.is_interval() {
         kernel_addr::elements(iv, port, extras)
     } else {
-        debug_assert_eq!(iv.first, iv.last, "the singles part holds single addresses");
+        // A hash part holds one key per element: an address, or a network's first address.
+        debug_assert!(
+            matches!(part, Part::Prefix(_)) || iv.first == iv.last,
+            "the singles part holds single addresses"
+        );
         kernel_addr::single(iv.first, port, extras)
     }
 }

@@ -1,13 +1,46 @@
 //! Whether a set cache can be trusted: proven by the journal, or by kernel lookups.
 //!
-//! See [`super::cache`] for why the cache exists and what it must prove.
+//! See [`super::cache`] for why the cache exists and what it must prove, and
+//! [`super::partition`] for which kernel set holds which of the cached ranges.
 
 use super::error::Result;
 use super::kernel_addr::{self, KernelAddr};
-use super::layout::{expected_kernel_counts, stamp_name, Part};
+use super::layout::{count_in, kernel_name, stamp_name, Part};
+use super::partition::{hashed, split, Layout};
 use super::{cache, SetDef, Store, FAMILY, TABLE};
 use palisade_core::Contents;
-use palisade_nft::Element;
+use palisade_nft::{Element, SetInfo};
+
+/// Per kernel set of one family: (name, elements `contents` puts there).
+fn expected_family<T: KernelAddr>(name: &str, layout: &Layout<T>) -> Vec<(String, usize)> {
+    layout
+        .iter()
+        .map(|(part, groups)| (kernel_name::<T>(name, *part), count_in(*part, groups)))
+        .collect()
+}
+
+/// The kernel elements `layout` puts in each part of one family.
+fn elements_family<'a, T: KernelAddr>(
+    name: &str,
+    layout: &Layout<T>,
+) -> Vec<(String, Vec<Element<'a>>)> {
+    let extras = kernel_addr::Extras::default();
+    layout
+        .iter()
+        .map(|(part, groups)| {
+            let elems = groups
+                .iter()
+                .flat_map(|(port, set)| {
+                    set.iter().flat_map(move |iv| match part {
+                        Part::Bulk | Part::Recent => kernel_addr::elements(*iv, *port, extras),
+                        _ => kernel_addr::single(iv.first, *port, extras),
+                    })
+                })
+                .collect();
+            (kernel_name::<T>(name, *part), elems)
+        })
+        .collect()
+}
 
 impl Store {
     /// The contents of the last load, if they are provably what the loaded parts hold (see
@@ -16,7 +49,8 @@ impl Store {
     /// cached element find it (after a change by another tool, which may not have touched this
     /// set: linear, where a dump would be quadratic). A dynamic set's singles change by the
     /// kernel's own doing, so its cache is never trusted.
-    pub(super) fn cached_load(&mut self, name: &str) -> Result<Option<Contents>> {
+    pub(super) fn cached_load(&mut self, def: &SetDef) -> Result<Option<Contents>> {
+        let name = &def.name;
         let Some(path) = self.cache_path(name) else {
             return Ok(None);
         };
@@ -27,8 +61,11 @@ impl Store {
             Some(j) if *j.origin() == stamp.origin => {}
             _ => return Ok(None),
         }
+        if def.dynamic {
+            return Ok(None);
+        }
         let generation = self.nl.generation()?;
-        if self.load_token(name)? != Some(stamp.token) || !self.counts_match(name, &contents)? {
+        if self.load_token(name)? != Some(stamp.token) || !self.counts_match(def, &contents)? {
             return Ok(None);
         }
         let ours = self
@@ -38,7 +75,7 @@ impl Store {
         if ours {
             return Ok(Some(contents));
         }
-        if !self.holds_all_of(name, &contents)? {
+        if !self.holds_all_of(def, &contents)? {
             return Ok(None);
         }
         // Proven at `generation` (read before the lookups): later reads start from there.
@@ -61,74 +98,73 @@ impl Store {
         Ok(token)
     }
 
-    /// The element counts the kernel reports for the loaded parts are those of `contents`, and
-    /// the set is not one the kernel adds to by itself.
-    fn counts_match(&mut self, name: &str, contents: &Contents) -> Result<bool> {
-        let (ranges, singles) = contents.split_singles();
-        let mut expected = Vec::new();
-        for (part, c) in [(Part::Bulk, &ranges), (Part::Singles, &singles)] {
-            let (n4, n6) = expected_kernel_counts(c, part);
-            expected.push((super::kernel_name::<u32>(name, part), n4));
-            expected.push((super::kernel_name::<u128>(name, part), n6));
-        }
+    /// The kernel sets of the loaded parts are exactly those `contents` needs, each with the
+    /// element count the kernel reports, where it does.
+    fn counts_match(&mut self, def: &SetDef, contents: &Contents) -> Result<bool> {
         let infos = self.set_infos()?;
-        if infos
-            .iter()
-            .filter_map(SetDef::from_kernel)
-            .any(|d| d.name == name && d.dynamic)
-        {
-            return Ok(false);
-        }
-        Ok(infos.iter().all(|info| {
-            expected
+        Ok(self.count_mismatch(def, contents, &infos).is_none())
+    }
+
+    /// What differs between the element counts `contents` needs and the kernel's: `None`
+    /// when they agree (or the kernel does not report counts).
+    pub(super) fn count_mismatch(
+        &self,
+        def: &SetDef,
+        contents: &Contents,
+        infos: &[SetInfo],
+    ) -> Option<(usize, usize)> {
+        let (s4, s6) = split(contents, hashed(def));
+        let mut expected = expected_family::<u32>(&def.name, &s4.layout());
+        expected.extend(expected_family::<u128>(&def.name, &s6.layout()));
+        // Every loaded part the kernel has must be expected (the fixed parts may be empty).
+        let loaded_parts = |n: &str| {
+            [Part::Bulk, Part::Singles].iter().any(|p| {
+                n == kernel_name::<u32>(&def.name, *p) || n == kernel_name::<u128>(&def.name, *p)
+            }) || def
+                .parts::<u32>()
+                .iter()
+                .chain(&def.parts::<u128>())
+                .any(|p| {
+                    matches!(p, Part::Prefix(_))
+                        && (n == kernel_name::<u32>(&def.name, *p)
+                            || n == kernel_name::<u128>(&def.name, *p))
+                })
+        };
+        let (mut wrote, mut holds) = (0, 0);
+        let mut differs = false;
+        for info in infos.iter().filter(|i| loaded_parts(&i.name)) {
+            let want = expected
                 .iter()
                 .find(|(n, _)| *n == info.name)
-                .is_none_or(|(_, want)| info.count.is_none_or(|c| c as usize == *want))
-        }))
+                .map_or(0, |e| e.1);
+            wrote += want;
+            match info.count {
+                Some(c) => {
+                    holds += c as usize;
+                    differs |= c as usize != want;
+                }
+                None => holds += want,
+            }
+        }
+        // A part the contents need that the kernel lacks.
+        for (n, want) in &expected {
+            if *want > 0 && !infos.iter().any(|i| &i.name == n) {
+                differs = true;
+                wrote += want;
+            }
+        }
+        differs.then_some((wrote, holds))
     }
 
     /// Kernel lookups find every element the loaded parts should hold for `contents`.
     /// Address+port sets are not checked this way (their lookups match ranges, not elements).
-    fn holds_all_of(&mut self, name: &str, contents: &Contents) -> Result<bool> {
+    fn holds_all_of(&mut self, def: &SetDef, contents: &Contents) -> Result<bool> {
         if contents.port_kinds().0 {
             return Ok(false);
         }
-        let (ranges, singles) = contents.split_singles();
-        let extras = kernel_addr::Extras::default();
-        let checks: [(String, Vec<Element<'_>>); 4] = [
-            (
-                super::kernel_name::<u32>(name, Part::Bulk),
-                ranges
-                    .ranges()
-                    .filter_map(|(a, _)| u32::of(a))
-                    .flat_map(|iv| kernel_addr::elements(iv, None, extras))
-                    .collect(),
-            ),
-            (
-                super::kernel_name::<u128>(name, Part::Bulk),
-                ranges
-                    .ranges()
-                    .filter_map(|(a, _)| u128::of(a))
-                    .flat_map(|iv| kernel_addr::elements(iv, None, extras))
-                    .collect(),
-            ),
-            (
-                super::kernel_name::<u32>(name, Part::Singles),
-                singles
-                    .ranges()
-                    .filter_map(|(a, _)| u32::of(a))
-                    .flat_map(|iv| kernel_addr::single(iv.first, None, extras))
-                    .collect(),
-            ),
-            (
-                super::kernel_name::<u128>(name, Part::Singles),
-                singles
-                    .ranges()
-                    .filter_map(|(a, _)| u128::of(a))
-                    .flat_map(|iv| kernel_addr::single(iv.first, None, extras))
-                    .collect(),
-            ),
-        ];
+        let (s4, s6) = split(contents, hashed(def));
+        let mut checks = elements_family::<u32>(&def.name, &s4.layout());
+        checks.extend(elements_family::<u128>(&def.name, &s6.layout()));
         for (set, elements) in checks {
             if !elements.is_empty() && !self.nl.holds_all(FAMILY, TABLE, &set, &elements)? {
                 return Ok(false);
@@ -144,29 +180,19 @@ impl Store {
         let Some((_, contents)) = self.cache_path(name).and_then(|p| cache::read(&p)) else {
             return Ok(None);
         };
-        let infos = self.set_infos()?;
-        let (ranges, singles) = contents.split_singles();
-        let mut wrote = 0;
-        let mut holds = 0;
-        for (part, c) in [(Part::Bulk, &ranges), (Part::Singles, &singles)] {
-            let (n4, n6) = expected_kernel_counts(c, part);
-            wrote += n4 + n6;
-            for kname in [
-                super::kernel_name::<u32>(name, part),
-                super::kernel_name::<u128>(name, part),
-            ] {
-                match infos.iter().find(|i| i.name == kname).and_then(|i| i.count) {
-                    Some(n) => holds += n as usize,
-                    None => return Ok(None),
-                }
-            }
+        let def = self.get(name)?;
+        if def.dynamic {
+            return Ok(None);
         }
-        Ok((wrote != holds).then(|| {
-            format!(
-                "set {name}: changed outside palisade since its last load (its loaded parts hold \
-                 {holds} kernel elements, the load wrote {wrote}); the next `set load` or apply \
-                 puts the list back"
-            )
-        }))
+        let infos = self.set_infos()?;
+        Ok(self
+            .count_mismatch(&def, &contents, &infos)
+            .map(|(wrote, holds)| {
+                format!(
+                    "set {name}: changed outside palisade since its last load (its loaded parts hold \
+                     {holds} kernel elements, the load wrote {wrote}); the next `set load` or apply \
+                     puts the list back"
+                )
+            }))
     }
 }

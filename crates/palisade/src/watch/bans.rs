@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use anyhow::Result;
-use palisade_core::ProtoPort;
+use palisade_core::{AddrRange, Contents, ProtoPort};
 use palisade_watch::{Ban, BanPorts, WatchConfig};
 
 use crate::store::{BlockAction, SetDef, Store, Timed};
@@ -100,6 +100,28 @@ pub fn commit_bans(
     if !on_ports.is_empty() {
         let ports = store.ensure(&ports)?;
         store.add_timed(&ports, &on_ports)?;
+    }
+    Ok(())
+}
+
+/// Lift bans in the kernel: `targets` out of the ban set, and out of the ports set on every
+/// port a jail bans (the kernel is the authority: whatever it holds of them goes).
+pub fn lift(store: &mut Store, cfg: &WatchConfig, targets: &[AddrRange]) -> Result<()> {
+    let (all, ports) = ban_sets(cfg);
+    if let Ok(def) = store.get(&all.name) {
+        store.del(
+            &def,
+            &Contents::from_ranges(targets.iter().map(|t| (*t, None))),
+        )?;
+    }
+    if let Ok(def) = store.get(&ports.name) {
+        let mut with_ports = Vec::new();
+        for p in cfg.jails.iter().flat_map(|j| ban_ports(&j.ports)) {
+            with_ports.extend(targets.iter().map(|t| (*t, Some(p))));
+        }
+        if !with_ports.is_empty() {
+            store.del(&def, &Contents::from_ranges(with_ports))?;
+        }
     }
     Ok(())
 }

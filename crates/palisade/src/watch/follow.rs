@@ -10,17 +10,14 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-/// Longest line kept; a longer one is skipped whole (its bytes up to the next newline).
-pub const MAX_LINE: usize = 16 * 1024;
+use super::lines::LineSplitter;
 
 pub struct Follower {
     path: PathBuf,
     file: Option<File>,
     inode: u64,
     pos: u64,
-    partial: Vec<u8>,
-    /// Inside an over-long line: drop bytes until its newline.
-    skipping: bool,
+    lines: LineSplitter,
 }
 
 impl Follower {
@@ -32,8 +29,7 @@ impl Follower {
             file: None,
             inode: 0,
             pos: 0,
-            partial: Vec::new(),
-            skipping: false,
+            lines: LineSplitter::new(),
         };
         if let Ok(file) = File::open(path) {
             if let Ok(m) = file.metadata() {
@@ -55,20 +51,23 @@ impl Follower {
                 self.inode = file.metadata()?.ino();
                 self.file = Some(file);
                 self.pos = 0;
-                self.partial.clear();
-                self.skipping = false;
+                self.lines.reset();
                 self.read_to_end(each)?;
             }
             Ok(m) if m.len() < self.pos => {
                 // Truncated in place (copytruncate): start over.
                 self.pos = 0;
-                self.partial.clear();
-                self.skipping = false;
+                self.lines.reset();
                 self.read_to_end(each)?;
             }
             _ => {}
         }
         Ok(())
+    }
+
+    /// Lines longer than [`super::lines::MAX_LINE`] skipped so far.
+    pub fn skipped(&self) -> u64 {
+        self.lines.skipped()
     }
 
     fn read_to_end(&mut self, each: &mut dyn FnMut(&[u8])) -> io::Result<()> {
@@ -78,40 +77,16 @@ impl Follower {
         file.seek(SeekFrom::Start(self.pos))?;
         let mut buf = vec![0u8; 64 * 1024];
         loop {
-            let n = file.read(&mut buf)?;
-            if n == 0 {
-                return Ok(());
-            }
+            let n = match file.read(&mut buf) {
+                Ok(0) => return Ok(()),
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
             self.pos += n as u64;
-            let mut rest = &buf[..n];
-            while let Some(nl) = memchr(b'\n', rest) {
-                let (line, tail) = rest.split_at(nl);
-                if !self.skipping && self.partial.len() + line.len() <= MAX_LINE {
-                    if self.partial.is_empty() {
-                        each(line);
-                    } else {
-                        self.partial.extend_from_slice(line);
-                        each(&self.partial);
-                    }
-                }
-                self.partial.clear();
-                self.skipping = false;
-                rest = &tail[1..];
-            }
-            if !self.skipping {
-                if self.partial.len() + rest.len() > MAX_LINE {
-                    self.partial.clear();
-                    self.skipping = true;
-                } else {
-                    self.partial.extend_from_slice(rest);
-                }
-            }
+            self.lines.feed(&buf[..n], each);
         }
     }
-}
-
-fn memchr(needle: u8, hay: &[u8]) -> Option<usize> {
-    hay.iter().position(|b| *b == needle)
 }
 
 /// inotify on the directories of the followed files: any change there wakes the reader.
@@ -166,6 +141,7 @@ impl Wakeup {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::watch::lines::MAX_LINE;
     use std::io::Write;
 
     fn lines(f: &mut Follower) -> Vec<String> {
@@ -216,6 +192,7 @@ mod tests {
         w.write_all(&vec![b'x'; 3 * MAX_LINE]).unwrap();
         write!(w, "\nfine\n").unwrap();
         assert_eq!(lines(&mut f), ["fine"]);
+        assert_eq!(f.skipped(), 1);
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -3,10 +3,10 @@
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use palisade_core::{AddrRange, Contents};
+use palisade_core::AddrRange;
 use palisade_watch::WatchConfig;
 
-use super::bans::{ban_ports, ban_sets};
+use super::bans::{ban_sets, lift};
 use super::unban_queue::UnbanQueue;
 use super::WatchPaths;
 use crate::fleet::spool::{lift_records, Spool};
@@ -23,8 +23,12 @@ struct KernelBan {
 
 /// The bans in a set's hash and recent parts, read from the kernel: it is the authority on who
 /// is banned and for how long (the daemon writes its own state only every few seconds).
-fn kernel_bans(store: &mut Store, set: &str, now_ms: u64) -> Result<Vec<KernelBan>> {
+fn kernel_bans(store: &mut Store, set: &str) -> Result<Vec<KernelBan>> {
     let (loaded, recent) = store.held_parts(set)?;
+    // The kernel says how long each element has left when it dumps it: the clock is read
+    // right after the dump, not before the reading (which can take seconds for a large set,
+    // and made every ban look that much shorter).
+    let now_ms = now_ms();
     let mut out = Vec::new();
     let mut push = |target: String,
                     r_timeout: Option<u64>,
@@ -61,18 +65,22 @@ fn kernel_bans(store: &mut Store, set: &str, now_ms: u64) -> Result<Vec<KernelBa
     Ok(out)
 }
 
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
 /// `palisade bans`: who is banned, why, since and until.
 pub fn list(store: &mut Store, cfg: &WatchConfig, json: bool) -> Result<i32> {
-    let now_ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64);
     let (all, ports) = ban_sets(cfg);
     let mut bans = Vec::new();
     for set in [&all.name, &ports.name] {
         if store.get(set).is_ok() {
-            bans.extend(kernel_bans(store, set, now_ms)?);
+            bans.extend(kernel_bans(store, set)?);
         }
     }
+    let now_ms = now_ms();
     if json {
         let v: Vec<_> = bans
             .iter()
@@ -113,20 +121,7 @@ pub fn unban(
     for a in addrs {
         targets.push(palisade_core::parse_addr_range(a, false).with_context(|| format!("`{a}`"))?);
     }
-    let (all, ports) = ban_sets(cfg);
-    let items = Contents::from_ranges(targets.iter().map(|t| (*t, None)));
-    if let Ok(def) = store.get(&all.name) {
-        store.del(&def, &items)?;
-    }
-    if let Ok(def) = store.get(&ports.name) {
-        let mut with_ports = Vec::new();
-        for p in cfg.jails.iter().flat_map(|j| ban_ports(&j.ports)) {
-            with_ports.extend(targets.iter().map(|t| (*t, Some(p))));
-        }
-        if !with_ports.is_empty() {
-            store.del(&def, &Contents::from_ranges(with_ports))?;
-        }
-    }
+    lift(store, cfg, &targets)?;
     UnbanQueue::new(&paths.unban_queue).push(&targets)?;
     Spool::new(&paths.fleet_spool)
         .send_or_warn(&lift_records(&targets, BanSource::Watch), "palisade unban");

@@ -6,19 +6,24 @@
 //! to the kernel ([`bans`]): at once when nothing else is waiting (a single ban is in the
 //! kernel milliseconds after its log line), coalesced into one transaction of up to 5,000
 //! bans (or 100 ms) under load. State is written off that loop ([`saver`]); `palisade unban`
-//! talks to a running daemon through a queue ([`unban_queue`]). The system calls (signals,
-//! the host's addresses) are in [`sys`].
+//! talks to a running daemon through a queue ([`unban_queue`]). The host's own addresses,
+//! never banned, are followed as they come and go ([`own_addrs`]); the signal handling is in
+//! [`sys`]; what it reports for metrics, in [`stats`].
 //!
-//! - [`follow`]: following a file through rotation; [`offline`]: `watch --test`;
+//! - [`follow`]: following a file through rotation; [`lines`]: cutting input into lines
+//!   with bounded memory; [`offline`]: `watch --test`;
 //!   [`listing`]: `palisade bans` and `palisade unban`.
 
 pub mod bans;
 pub mod daemon;
 pub mod follow;
+pub mod lines;
 pub mod listing;
 pub mod offline;
+mod own_addrs;
 mod readers;
 mod saver;
+pub mod stats;
 pub mod sys;
 pub mod unban_queue;
 

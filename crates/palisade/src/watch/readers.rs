@@ -1,29 +1,46 @@
 //! One reader thread per followed source (file or journal), matching lines against the jails
 //! that read it and sending on only the hits.
+//!
+//! When the daemon is told to stop, each file reader reads its file once more to the end,
+//! sends what it found and then [`Event::Drained`]: every line written before the stop
+//! signal is counted, and a ban it makes is saved with the rest. (The journal reader has no
+//! end to read to: its hits already sent are counted, the rest are not.)
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
+use std::io::Read;
 use std::net::IpAddr;
-use std::sync::mpsc;
-use std::time::Duration;
+use std::sync::{mpsc, Arc};
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use palisade_watch::{Source, WatchConfig};
 
 use super::follow;
+use super::lines::{LineSplitter, MAX_LINE};
+use super::stats::LineCounters;
+use super::sys::stopping;
 
-/// A failure a reader thread saw: which jail, which host.
-pub struct Hit {
-    pub jail: usize,
-    pub host: IpAddr,
+/// What reader threads tell the main loop.
+pub enum Event {
+    /// A failure: which jail saw it, from which host, and when its line was read.
+    Hit {
+        jail: usize,
+        host: IpAddr,
+        seen: Instant,
+    },
+    /// A file reader read its file to the end after the stop signal and ended.
+    Drained,
 }
 
-/// Start a reader thread for each source; jails reading the same source share it.
+/// Start a reader thread for each source (jails reading the same source share it); how many
+/// of them will send [`Event::Drained`] when stopping.
 pub fn start_readers(
     cfg: &WatchConfig,
     from_start: bool,
-    hits: mpsc::SyncSender<Hit>,
-) -> Result<()> {
+    events: mpsc::SyncSender<Event>,
+    counters: &Arc<LineCounters>,
+) -> Result<usize> {
+    let mut drains = 0;
     let mut by_source: BTreeMap<String, (Source, Vec<usize>)> = BTreeMap::new();
     for (i, j) in cfg.jails.iter().enumerate() {
         let key = match &j.source {
@@ -41,11 +58,20 @@ pub fn start_readers(
             .iter()
             .map(|i| (*i, cfg.jails[*i].matcher.clone()))
             .collect();
-        let hits = hits.clone();
+        let events = events.clone();
+        let done = events.clone();
+        let counters = Arc::clone(counters);
         let mut on_line = move |line: &[u8]| {
             for (jail, m) in &matchers {
-                if let Some(host) = m.find_host(line) {
-                    let _ = hits.send(Hit { jail: *jail, host });
+                let host = m.find_host(line);
+                counters.line(*jail, host.is_some());
+                if let Some(host) = host {
+                    let seen = Instant::now();
+                    let _ = events.send(Event::Hit {
+                        jail: *jail,
+                        host,
+                        seen,
+                    });
                 }
             }
         };
@@ -54,11 +80,24 @@ pub fn start_readers(
                 let wake = follow::Wakeup::new(std::slice::from_ref(&path))
                     .with_context(|| format!("cannot watch {}", path.display()))?;
                 let mut f = follow::Follower::open(&path, from_start);
-                std::thread::spawn(move || loop {
-                    if let Err(e) = f.poll(&mut on_line) {
-                        eprintln!("palisade watch: reading {}: {e}", path.display());
+                drains += 1;
+                std::thread::spawn(move || {
+                    let mut skipped = 0;
+                    loop {
+                        // Seen before the read: a stop then finds every line written before it.
+                        let last = stopping();
+                        if let Err(e) = f.poll(&mut on_line) {
+                            eprintln!("palisade watch: reading {}: {e}", path.display());
+                        }
+                        report_skipped(&path.display().to_string(), &mut skipped, f.skipped());
+                        if last {
+                            let _ = done.send(Event::Drained);
+                            return;
+                        }
+                        // inotify wakes it at once for a change; the timeout bounds how long
+                        // a stop waits for this reader.
+                        wake.wait(Duration::from_millis(100));
                     }
-                    wake.wait(Duration::from_millis(500));
                 });
             }
             Source::Journal { unit } => {
@@ -71,25 +110,38 @@ pub fn start_readers(
                     .stdout(std::process::Stdio::piped())
                     .spawn()
                     .context("cannot start journalctl to follow the journal")?;
-                let out = child.stdout.take().expect("piped");
+                let mut out = child.stdout.take().expect("piped");
+                let what = format!("the journal of {}", unit.as_deref().unwrap_or("every unit"));
                 std::thread::spawn(move || {
-                    let mut r = BufReader::new(out);
-                    let mut line = Vec::new();
-                    while r
-                        .read_until(b'\n', &mut line)
-                        .map(|n| n > 0)
-                        .unwrap_or(false)
-                    {
-                        if line.last() == Some(&b'\n') {
-                            line.pop();
+                    let mut lines = LineSplitter::new();
+                    let mut buf = vec![0u8; 64 * 1024];
+                    let mut skipped = 0;
+                    loop {
+                        match out.read(&mut buf) {
+                            Ok(0) => break,
+                            Ok(n) => lines.feed(&buf[..n], &mut on_line),
+                            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                            Err(_) => break,
                         }
-                        on_line(&line);
-                        line.clear();
+                        report_skipped(&what, &mut skipped, lines.skipped());
                     }
                     let _ = child.wait();
                 });
             }
         }
     }
-    Ok(())
+    Ok(drains)
+}
+
+/// Tell the admin about lines skipped for their length since the last report (once per
+/// read, not per line: a flood of long lines must not flood the daemon's own log).
+fn report_skipped(source: &str, reported: &mut u64, now: u64) {
+    if now > *reported {
+        eprintln!(
+            "palisade watch: {source}: skipped {} lines longer than {} KiB ({now} in all)",
+            now - *reported,
+            MAX_LINE / 1024
+        );
+        *reported = now;
+    }
 }
