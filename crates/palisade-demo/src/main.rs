@@ -6,6 +6,7 @@
 //! The host's own network and firewall are never touched; the namespaces are removed at the
 //! end, on failure, and on Ctrl-C.
 
+mod fleet;
 mod otp;
 mod policy;
 mod watch;
@@ -196,6 +197,9 @@ fn run(a: DemoArgs) -> Result<()> {
         .context("no unlisted address for the guesser")?;
     client.ip(&["addr", "add", &format!("{guesser}/32"), "dev", &cli_if])?;
     watch::scene(&server, &client, &mut store, guesser, SERVER)?;
+
+    scene("9. A fleet: one ban on one host, dropped by every host's kernel");
+    fleet::scene()?;
 
     otp::run()?;
     scene("Done");

@@ -12,7 +12,9 @@
 //! - [`store`]: palisade's sets in the kernel; [`lists`]: reading list files into them;
 //! - [`commands`]: the set, block and OTP commands;
 //! - [`policy`]: the default-deny policy in the kernel and its commands;
-//! - [`watch`]: the log-watching daemon and its commands;
+//! - [`watch`]: the log-watching daemon and its commands; [`queue_dir`]: how commands hand
+//!   work to daemons;
+//! - [`fleet`]: sharing bans and blocklists with other hosts (`palisade fleet`);
 //! - operations: [`metrics`] (Prometheus), [`feeds`] (blocklists downloaded from URLs),
 //!   [`geo`] (country and AS sets), [`serve`] (the daemon that serves metrics and keeps feeds
 //!   and country sets current); `palisade panic` is in [`policy::panic`].
@@ -21,6 +23,7 @@ pub mod cli;
 pub mod commands;
 pub mod fault;
 pub mod feeds;
+pub mod fleet;
 pub mod generate;
 pub mod geo;
 pub mod lists;
@@ -28,6 +31,7 @@ pub mod lock;
 pub mod metrics;
 pub mod netns;
 pub mod policy;
+pub mod queue_dir;
 pub mod run;
 pub mod serve;
 pub mod state;

@@ -2,8 +2,10 @@
 
 use anyhow::Result;
 
-use crate::cli::{Cli, Command, FeedsCommand, PanicSwitch, SetCommand};
+use crate::cli::{Cli, Command, FeedsCommand, FleetCommand, PanicSwitch, SetCommand};
 use crate::commands::{self, Out};
+use crate::fleet::spool::Spool;
+use crate::fleet::FleetPaths;
 use crate::lock::{self, Lock};
 use crate::netns::Namespace;
 use crate::policy::{self, env::Env};
@@ -15,6 +17,12 @@ use crate::watch::{self, WatchPaths};
 fn store(ns: &Namespace) -> Result<Store> {
     let cache = StateDir::for_namespace(ns).ok().map(|s| s.sets());
     Ok(Store::new(ns.netlink()?, cache).with_session(policy::facts::session()))
+}
+
+/// The namespace's fleet spool: `block` and `unblock` hand their changes to the fleet daemon.
+fn fleet_spool(ns: &Namespace) -> Option<Spool> {
+    let state = StateDir::for_namespace(ns).ok()?;
+    Some(Spool::new(&FleetPaths::new(&state).outbox))
 }
 
 /// The namespace's change lock, for `what`.
@@ -48,9 +56,14 @@ pub fn run(cli: Cli) -> Result<i32> {
             let _lock = set_lock(&ns, &cmd)?;
             commands::set::set(&mut store(&ns)?, cmd, out)
         }
-        Command::Block(a) => commands::block::block(&mut store(&ns)?, a, out),
-        Command::Unblock(a) => commands::block::unblock(&mut store(&ns)?, a, out),
+        Command::Block(a) => {
+            commands::block::block(&mut store(&ns)?, a, out, fleet_spool(&ns).as_ref())
+        }
+        Command::Unblock(a) => {
+            commands::block::unblock(&mut store(&ns)?, a, out, fleet_spool(&ns).as_ref())
+        }
         Command::Otp(cmd) => commands::otp::run(cmd, out),
+        Command::Fleet(cmd) => fleet_command(&ns, cmd),
         Command::Generate(a) => {
             crate::generate::generate(a.what, &mut std::io::stdout().lock())?;
             Ok(0)
@@ -92,7 +105,7 @@ fn policy_command(env: &mut Env, command: Command, out: Out) -> Result<i32> {
     if !timer {
         policy::intent::recover(env)?;
     }
-    let watch_paths = || WatchPaths::new(&env.state.watch());
+    let watch_paths = || WatchPaths::new(&env.state);
     match command {
         Command::Check(a) => check::check(env, &a),
         Command::Plan(a) => plan::plan(env, &a),
@@ -134,7 +147,20 @@ fn policy_command(env: &mut Env, command: Command, out: Out) -> Result<i32> {
         | Command::Block(_)
         | Command::Unblock(_)
         | Command::Otp(_)
+        | Command::Fleet(_)
         | Command::Generate(_) => unreachable!("run() handles these without a policy env"),
+    }
+}
+
+/// `palisade fleet ...`: the daemon and the commands around it. They need no policy records.
+fn fleet_command(ns: &Namespace, cmd: FleetCommand) -> Result<i32> {
+    use crate::fleet::{commands, daemon};
+    match cmd {
+        FleetCommand::Run(a) => daemon::run(ns, &a.config),
+        FleetCommand::Status(a) => commands::status(ns, a.json),
+        FleetCommand::Forget(a) => commands::forget(ns, &a.host),
+        FleetCommand::Keygen(a) => commands::keygen(&a),
+        FleetCommand::Nkey(a) => commands::nkey(&a),
     }
 }
 

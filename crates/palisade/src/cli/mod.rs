@@ -4,12 +4,14 @@
 //! Values with a fixed set of choices are clap `ValueEnum`s, so they are parsed (and refused
 //! with the list of choices) by clap, and the commands get typed values.
 
+mod fleet;
 mod ops;
 mod otp;
 mod policy;
 mod sets;
 mod watch;
 
+pub use fleet::*;
 pub use ops::*;
 pub use otp::*;
 pub use policy::*;
@@ -79,6 +81,9 @@ pub enum Command {
     Bans(BansArgs),
     /// Lift log-watcher bans now (from the kernel and the watcher's state).
     Unban(UnbanArgs),
+    /// Share bans and blocklists with other hosts over NATS JetStream (`[fleet]`).
+    #[command(subcommand)]
+    Fleet(FleetCommand),
     /// Print metrics in the Prometheus text format (once; `serve` serves them over HTTP).
     Metrics(MetricsArgs),
     /// Serve metrics at `[metrics] listen`, keep feeds current and rebuild country sets when

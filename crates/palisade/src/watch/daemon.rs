@@ -1,4 +1,5 @@
-//! The daemon's main loop: hits in, bans out in batches, state saved, unbans taken.
+//! The daemon's main loop: hits in, bans out in batches (and to the fleet daemon's spool, when
+//! this host is in a fleet), state saved, unbans taken.
 //!
 //! Stopping (SIGTERM, SIGINT) is orderly: the file readers read their files once more to the
 //! end, the loop counts what they found and writes the bans it makes, then the state is
@@ -19,6 +20,7 @@ use super::stats::{self, Stats};
 use super::sys::{catch_signals, stopping};
 use super::unban_queue::UnbanQueue;
 use super::WatchPaths;
+use crate::fleet::spool::{watch_records, Spool};
 use crate::netns::Namespace;
 use crate::policy::records::now;
 use crate::store::{SetDef, Store};
@@ -63,6 +65,7 @@ pub fn run(
         pending_seen: Vec::new(),
         first_pending: None,
         stats,
+        fleet: Spool::new(&paths.fleet_spool),
     };
     d.cfg.allow = d.own.allowlist();
     let queue = UnbanQueue::new(&paths.unban_queue);
@@ -176,6 +179,8 @@ struct Daemon<'a> {
     first_pending: Option<Instant>,
     /// What the metrics report.
     stats: Stats,
+    /// The fleet daemon's spool: written bans are shared (when this host is in a fleet).
+    fleet: Spool,
 }
 
 impl Daemon<'_> {
@@ -251,6 +256,8 @@ impl Daemon<'_> {
         let t = Instant::now();
         match commit_bans(self.store, &self.cfg, &self.all, &self.pending, now()) {
             Ok(()) => {
+                self.fleet
+                    .send_or_warn(&watch_records(&self.pending), "palisade watch");
                 for (_, jail, seen) in &self.pending_seen {
                     self.stats.banned(*jail, *seen);
                 }

@@ -32,19 +32,25 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use palisade_watch::{parse_watch_config, WatchConfig};
 
+use crate::fleet::FleetPaths;
 use crate::policy::config::services;
+use crate::state::StateDir;
 
-/// Where the daemon keeps its state.
+/// Where the daemon keeps its state, and where it hands bans to the fleet daemon.
 pub struct WatchPaths {
     pub state: PathBuf,
     pub unban_queue: PathBuf,
+    /// The fleet daemon's spool (see [`crate::fleet::spool`]).
+    pub fleet_spool: PathBuf,
 }
 
 impl WatchPaths {
-    pub fn new(dir: &Path) -> Self {
+    pub fn new(state: &StateDir) -> Self {
+        let dir = state.watch();
         Self {
             state: dir.join("watch.state"),
             unban_queue: dir.join("unban.d"),
+            fleet_spool: FleetPaths::new(state).outbox,
         }
     }
 }
