@@ -11,6 +11,9 @@
 # the flood generator of palisade-xdp's benchmark.
 # nats-server: the fleet tests and benchmark run their own JetStream servers in namespaces.
 # util-linux: setpriv, with which a test runs palisade without BPF capabilities.
+# prometheus: its promtool checks the metrics exposition; curl: scrapes `palisade serve`.
+# mmdebstrap, dpkg-dev: scripts/package.sh and the clean root scripts/test-package.sh
+# installs the package into.
 set -euo pipefail
 need=()
 command -v ip >/dev/null || need+=(iproute2)
@@ -30,6 +33,10 @@ command -v clang >/dev/null || need+=(clang)
 command -v trafgen >/dev/null || need+=(netsniff-ng)
 command -v nats-server >/dev/null || need+=(nats-server)
 command -v setpriv >/dev/null || need+=(util-linux)
+command -v promtool >/dev/null || need+=(prometheus)
+command -v curl >/dev/null || need+=(curl)
+command -v mmdebstrap >/dev/null || need+=(mmdebstrap)
+command -v dpkg-shlibdeps >/dev/null || need+=(dpkg-dev)
 if ((${#need[@]})); then
   export DEBIAN_FRONTEND=noninteractive
   # Packages must not start their services on this host (openssh-server would start the

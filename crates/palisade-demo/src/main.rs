@@ -6,6 +6,7 @@
 //! The host's own network and firewall are never touched; the namespaces are removed at the
 //! end, on failure, and on Ctrl-C.
 
+mod fleet;
 mod otp;
 mod policy;
 mod watch;
@@ -198,7 +199,10 @@ fn run(a: DemoArgs) -> Result<()> {
     client.ip(&["addr", "add", &format!("{guesser}/32"), "dev", &cli_if])?;
     watch::scene(&server, &client, &mut store, guesser, SERVER)?;
 
-    scene("9. XDP early drop: a listed source's flood dropped in the network driver");
+    scene("9. A fleet: one ban on one host, dropped by every host's kernel");
+    fleet::scene()?;
+
+    scene("10. XDP early drop: a listed source's flood dropped in the network driver");
     xdp::scene(&server, &client, &srv_if, &mut store, blocked_src, SERVER)?;
 
     otp::run()?;

@@ -6,6 +6,10 @@
 //! namespaces left by a process that died hard are swept by the next [`Netns::create`].
 //!
 //! Links and addresses are set up with iproute2's `ip`, the standard tool for the job.
+//!
+//! [`mmdb`] writes small geolocation databases for the tests of country and AS sets.
+
+pub mod mmdb;
 
 mod bpf;
 pub mod inject;
@@ -167,6 +171,27 @@ pub fn link(
         }
     }
     Ok((a_if, b_if))
+}
+
+/// A TCP service on `port` in `ns` that echoes what it reads, for as long as each connection
+/// lasts (standing in for sshd: a session that must survive, or be cut).
+pub fn echo_service(ns: &Netns, port: u16) -> io::Result<()> {
+    use std::io::{Read, Write};
+    let l = ns.run(move || std::net::TcpListener::bind(("::", port)))??;
+    std::thread::spawn(move || {
+        for s in l.incoming().flatten() {
+            std::thread::spawn(move || {
+                let mut s = s;
+                let mut buf = [0u8; 64];
+                while let Ok(n) = s.read(&mut buf) {
+                    if n == 0 || s.write_all(&buf[..n]).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    Ok(())
 }
 
 /// Open a TCP connection from a chosen local address, with a connect timeout.

@@ -14,16 +14,28 @@
 //! - [`policy`]: the default-deny policy in the kernel and its commands;
 //! - [`watch`]: the log-watching daemon and its commands;
 //! - [`xdp`]: the XDP early drop: its commands, and its maps kept in step with the sets.
+//! - [`watch`]: the log-watching daemon and its commands; [`queue_dir`]: how commands hand
+//!   work to daemons;
+//! - [`fleet`]: sharing bans and blocklists with other hosts (`palisade fleet`);
+//! - operations: [`metrics`] (Prometheus), [`feeds`] (blocklists downloaded from URLs),
+//!   [`geo`] (country and AS sets), [`serve`] (the daemon that serves metrics and keeps feeds
+//!   and country sets current); `palisade panic` is in [`policy::panic`].
 
 pub mod cli;
 pub mod commands;
 pub mod fault;
+pub mod feeds;
+pub mod fleet;
 pub mod generate;
+pub mod geo;
 pub mod lists;
 pub mod lock;
+pub mod metrics;
 pub mod netns;
 pub mod policy;
+pub mod queue_dir;
 pub mod run;
+pub mod serve;
 pub mod state;
 pub mod store;
 pub mod watch;

@@ -2,8 +2,10 @@
 
 use anyhow::Result;
 
-use crate::cli::{Cli, Command, SetCommand};
+use crate::cli::{Cli, Command, FeedsCommand, FleetCommand, PanicSwitch, SetCommand};
 use crate::commands::{self, Out};
+use crate::fleet::spool::Spool;
+use crate::fleet::FleetPaths;
 use crate::lock::{self, Lock};
 use crate::netns::Namespace;
 use crate::policy::{self, env::Env};
@@ -17,6 +19,12 @@ fn store(ns: &Namespace) -> Result<Store> {
     Ok(Store::new(ns.netlink()?, cache)
         .with_session(policy::facts::session())
         .with_observer(crate::xdp::observer(ns)))
+}
+
+/// The namespace's fleet spool: `block` and `unblock` hand their changes to the fleet daemon.
+fn fleet_spool(ns: &Namespace) -> Option<Spool> {
+    let state = StateDir::for_namespace(ns).ok()?;
+    Some(Spool::new(&FleetPaths::new(&state).outbox))
 }
 
 /// The namespace's change lock, for `what`.
@@ -50,10 +58,15 @@ pub fn run(cli: Cli) -> Result<i32> {
             let _lock = set_lock(&ns, &cmd)?;
             commands::set::set(&mut store(&ns)?, cmd, out)
         }
-        Command::Block(a) => commands::block::block(&mut store(&ns)?, a, out),
-        Command::Unblock(a) => commands::block::unblock(&mut store(&ns)?, a, out),
+        Command::Block(a) => {
+            commands::block::block(&mut store(&ns)?, a, out, fleet_spool(&ns).as_ref())
+        }
+        Command::Unblock(a) => {
+            commands::block::unblock(&mut store(&ns)?, a, out, fleet_spool(&ns).as_ref())
+        }
         Command::Otp(cmd) => commands::otp::run(cmd, out),
         Command::Xdp(cmd) => crate::xdp::cmd::run(&ns, &mut store(&ns)?, cmd, out),
+        Command::Fleet(cmd) => fleet_command(&ns, cmd),
         Command::Generate(a) => {
             crate::generate::generate(a.what, &mut std::io::stdout().lock())?;
             Ok(0)
@@ -81,6 +94,7 @@ fn policy_command(env: &mut Env, command: Command, out: Out) -> Result<i32> {
         Command::Rollback => Some("rollback"),
         Command::Restore { .. } => Some("restore"),
         Command::Save { .. } => Some("save"),
+        Command::Panic(_) => Some("panic"),
         _ => None,
     };
     // The confirm timer starts while its apply is still under way: it recovers only when it
@@ -94,7 +108,7 @@ fn policy_command(env: &mut Env, command: Command, out: Out) -> Result<i32> {
     if !timer {
         policy::intent::recover(env)?;
     }
-    let watch_paths = || WatchPaths::new(&env.state.watch());
+    let watch_paths = || WatchPaths::new(&env.state);
     match command {
         Command::Check(a) => check::check(env, &a),
         Command::Plan(a) => plan::plan(env, &a),
@@ -124,12 +138,33 @@ fn policy_command(env: &mut Env, command: Command, out: Out) -> Result<i32> {
             let paths = watch_paths();
             watch::listing::unban(&mut env.store, &cfg, &paths, &a.addresses)
         }
+        Command::Metrics(a) => crate::metrics::print(env, &a),
+        Command::Serve(a) => crate::serve::run(env, &a),
+        Command::Feeds(FeedsCommand::Update(a)) => crate::feeds::update_cmd(env, &a),
+        Command::Feeds(FeedsCommand::Status(a)) => crate::feeds::status_cmd(env, &a),
+        Command::Panic(a) => match a.switch {
+            PanicSwitch::On => policy::panic::panic_on(env, out),
+            PanicSwitch::Off => policy::panic::panic_off(env, out),
+        },
         Command::Set(_)
         | Command::Block(_)
         | Command::Unblock(_)
         | Command::Otp(_)
         | Command::Xdp(_)
+        | Command::Fleet(_)
         | Command::Generate(_) => unreachable!("run() handles these without a policy env"),
+    }
+}
+
+/// `palisade fleet ...`: the daemon and the commands around it. They need no policy records.
+fn fleet_command(ns: &Namespace, cmd: FleetCommand) -> Result<i32> {
+    use crate::fleet::{commands, daemon};
+    match cmd {
+        FleetCommand::Run(a) => daemon::run(ns, &a.config),
+        FleetCommand::Status(a) => commands::status(ns, a.json),
+        FleetCommand::Forget(a) => commands::forget(ns, &a.host),
+        FleetCommand::Keygen(a) => commands::keygen(&a),
+        FleetCommand::Nkey(a) => commands::nkey(&a),
     }
 }
 

@@ -9,6 +9,8 @@
 //! /var/lib/palisade/sets/NAME.cache      what the last load put in a set
 //! /var/lib/palisade/watch/               the log watcher's bans and unban queue
 //! /var/lib/palisade/xdp.json             the interfaces palisade keeps XDP on
+//! /var/lib/palisade/fleet/               the fleet daemon's status, outgoing bans, forgets
+//! /var/lib/palisade/feeds/NAME/          a feed set's last good copies and update results
 //! /var/lib/palisade/netns/INODE/...      the same for any other network namespace
 //! ```
 //!
@@ -77,6 +79,16 @@ impl StateDir {
     /// The interfaces palisade keeps its XDP program on (see `crate::xdp::record`).
     pub fn xdp(&self) -> PathBuf {
         self.dir.join("xdp.json")
+    }
+
+    /// The fleet daemon's files (see [`crate::fleet::FleetPaths`]).
+    pub fn fleet(&self) -> PathBuf {
+        self.dir.join("fleet")
+    }
+
+    /// The feed updater's copies and results (see [`crate::feeds::copies`]).
+    pub fn feeds(&self) -> PathBuf {
+        self.dir.join("feeds")
     }
 }
 

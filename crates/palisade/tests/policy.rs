@@ -478,59 +478,17 @@ fn boot_restore_and_a_corrupt_saved_file() {
 fn the_admins_session_survives_a_policy_that_would_cut_it() {
     let Some(lab) = Lab::new() else { return };
     // An echo service standing in for sshd.
-    let l = lab
-        .server
-        .run(|| std::net::TcpListener::bind(("::", 2222)).unwrap())
-        .unwrap();
-    std::thread::spawn(move || {
-        for s in l.incoming().flatten() {
-            std::thread::spawn(move || {
-                use std::io::{Read, Write};
-                let mut s = s;
-                let mut buf = [0u8; 64];
-                while let Ok(n) = s.read(&mut buf) {
-                    if n == 0 || s.write_all(&buf[..n]).is_err() {
-                        break;
-                    }
-                }
-            });
-        }
-    });
-    let session = lab
-        .client
-        .run(|| {
-            palisade_lab::connect_from(
-                ALLOWED4.parse().unwrap(),
-                SocketAddr::new(SERVER4.parse().unwrap(), 2222),
-                Duration::from_secs(2),
-            )
-            .unwrap()
-        })
-        .unwrap();
-    let local = session.local_addr().unwrap();
+    lab.echo(2222);
+    let session = lab.open(ALLOWED4, 2222);
     // Even established traffic is not accepted by this policy; only the pin keeps the session.
     let config = lab.write_config("cut.toml", "[input]\npolicy = \"drop\"\n[output]\npolicy = \"drop\"\n[connections]\naccept_established = false\n");
-    let out = Command::new(env!("CARGO_BIN_EXE_palisade"))
-        .env("PALISADE_STATE_DIR", &lab.state)
-        .env(
-            "SSH_CONNECTION",
-            format!("{} {} {SERVER4} 2222", local.ip(), local.port()),
-        )
-        .args(["--netns", lab.server.name(), "apply", "-c", &config])
-        .output()
-        .unwrap();
+    let out = palisade_from_session(&lab, &session, &["apply", "-c", &config]);
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    use std::io::{Read, Write};
-    let mut s = &session;
-    s.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
-    s.write_all(b"still here").unwrap();
-    let mut buf = [0u8; 10];
-    s.read_exact(&mut buf).unwrap();
-    assert_eq!(&buf, b"still here");
+    assert!(echoes(&session, b"still here"));
     assert!(
         lab.connect(ALLOWED4, 2222).is_err(),
         "a new connection is dropped"

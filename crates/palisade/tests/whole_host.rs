@@ -55,26 +55,6 @@ fn serve(ns: &Netns, port: u16) {
     });
 }
 
-/// A service that echoes what it reads, for as long as the connection lasts.
-fn echo(ns: &Netns, port: u16) {
-    let l = ns
-        .run(move || TcpListener::bind(("::", port)).unwrap())
-        .unwrap();
-    std::thread::spawn(move || {
-        for s in l.incoming().flatten() {
-            std::thread::spawn(move || {
-                let mut s = s;
-                let mut buf = [0u8; 64];
-                while let Ok(n) = s.read(&mut buf) {
-                    if n == 0 || s.write_all(&buf[..n]).is_err() {
-                        break;
-                    }
-                }
-            });
-        }
-    });
-}
-
 fn v(i: usize, pair: [&'static str; 2]) -> &'static str {
     pair[i]
 }
@@ -150,7 +130,7 @@ impl WholeHost {
              }\n",
         );
         serve(&host, HOST_PORT);
-        echo(&host, ECHO_PORT);
+        palisade_lab::echo_service(&host, ECHO_PORT).unwrap();
         serve(&container, CONTAINER_PORT);
         serve(&routed, ROUTED_PORT);
         let state = std::env::temp_dir().join(format!("palisade-state-{}", host.name()));

@@ -4,6 +4,7 @@
 //! nftables, so palisade's own block counter (`set list --json`) tells the two apart.
 
 mod common;
+mod fleet_lab;
 mod xdp_lab;
 
 use std::process::Command;
@@ -342,4 +343,45 @@ fn a_reloaded_list_changes_xdp_by_its_difference() {
     x.send_udp(BLOCKED4, 10);
     assert!(eventually(WAIT, || x.xdp_dropped("list") >= 10));
     assert_eq!(x.nft_blocked("list"), 0);
+}
+
+#[test]
+fn a_peers_ban_reaches_xdp_on_the_receiving_host() {
+    let Some(mut lab) = fleet_lab::FleetLab::new(|_| String::new()) else {
+        return;
+    };
+    let bpf = palisade_lab::BpfMount::new().unwrap();
+    lab.env.push(("PALISADE_BPF_DIR", bpf.root()));
+    lab.start_all();
+    let (a, b) = (0, 1);
+    let link = lab.hosts[b].link.clone();
+    lab.ok(b, &["xdp", "attach", &link]);
+    lab.listen(b, 8080);
+    let banned = fleet_lab::ATTACKER[0];
+    lab.ok(a, &["block", &banned.to_string(), "--timeout", "1h"]);
+    // Host b's fleet daemon puts the peer's ban into its set `fleet`, and into XDP with it.
+    let entries = || {
+        let out = lab.ok(b, &["xdp", "status", "--json"]);
+        let s: serde_json::Value = serde_json::from_str(&out).unwrap();
+        s["sets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["name"] == "fleet")
+            .map_or(0, |x| x["entries_v4"].as_u64().unwrap())
+    };
+    assert!(
+        eventually(fleet_lab::WAIT, || entries() == 1),
+        "the peer's ban never reached XDP on b"
+    );
+    assert!(!lab.connects(banned, b, 8080));
+    let status = lab.ok(b, &["xdp", "status", "--json"]);
+    let s: serde_json::Value = serde_json::from_str(&status).unwrap();
+    let fleet = s["sets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["name"] == "fleet")
+        .unwrap();
+    assert!(fleet["dropped_packets"].as_u64().unwrap() > 0, "{s}");
 }

@@ -479,7 +479,6 @@ fn allow_rules(allow: &Allow, d: Direction, meters: &mut Vec<MeterDecl>) -> Vec<
 /// The policy that goes up when the saved state cannot be restored at boot: nothing comes in
 /// but established traffic, loopback, ICMP essentials and SSH; the host never boots open.
 pub fn safe_policy(ssh_ports: &[u16]) -> Policy {
-    use super::config::DirectionPolicy;
     use super::services::PortProto;
     let ports = if ssh_ports.is_empty() {
         &[22][..]
@@ -495,25 +494,46 @@ pub fn safe_policy(ssh_ports: &[u16]) -> Policy {
         ),
         "safe policy: SSH".into(),
     );
+    let mut policy = closed_policy();
+    policy.input.allow = vec![ssh];
+    policy.output.policy = ChainPolicy::Accept;
+    policy.accept_established = true;
+    policy.drop_invalid = true;
+    policy.icmp_essentials = true;
+    policy.keep_containers = true;
+    policy
+}
+
+/// `palisade panic`: every packet dropped in every direction, established connections and
+/// ICMP included, except loopback and the admin's own SSH session (both ways, matched by its
+/// addresses and ports, so it does not depend on conntrack). Sets are not part of it: they
+/// stay as they are, and come back exactly with `panic off`.
+pub fn panic_ruleset(session: Option<Session>) -> Ruleset {
+    let ctx = Context {
+        session,
+        container_bridges: Vec::new(),
+    };
+    compile(&closed_policy(), &ctx)
+}
+
+/// Drop in every direction, loopback accepted, nothing else: what the safe and the panic
+/// policies start from.
+fn closed_policy() -> Policy {
+    use super::config::DirectionPolicy;
+    let drop = || DirectionPolicy {
+        policy: ChainPolicy::Drop,
+        allow: Vec::new(),
+    };
     Policy {
-        input: DirectionPolicy {
-            policy: ChainPolicy::Drop,
-            allow: vec![ssh],
-        },
-        forward: DirectionPolicy {
-            policy: ChainPolicy::Drop,
-            allow: Vec::new(),
-        },
-        output: DirectionPolicy {
-            policy: ChainPolicy::Accept,
-            allow: Vec::new(),
-        },
-        accept_established: true,
+        input: drop(),
+        forward: drop(),
+        output: drop(),
+        accept_established: false,
         established_limit: None,
-        drop_invalid: true,
+        drop_invalid: false,
         accept_loopback: true,
-        icmp_essentials: true,
-        keep_containers: true,
+        icmp_essentials: false,
+        keep_containers: false,
         log: None,
         sets: Vec::new(),
         metrics_listen: None,

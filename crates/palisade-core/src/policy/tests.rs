@@ -338,6 +338,44 @@ proptest! {
         prop_assert!(!matches!(d.by, DecidedBy::BlockSet { .. }), "{d:?}");
     }
 
+    /// In panic mode every packet is dropped, established and ICMP included, except loopback
+    /// and the admin's own session, in both of its directions.
+    #[test]
+    fn panic_drops_all_but_loopback_and_the_session(p in packet_strategy(), with_session in any::<bool>()) {
+        let s = session();
+        let r = compile::panic_ruleset(with_session.then_some(s));
+        let sets = Model(BTreeSet::new());
+        let loopback = match p.direction {
+            Direction::Input => p.iif.as_deref() == Some("lo"),
+            Direction::Output => p.oif.as_deref() == Some("lo"),
+            Direction::Forward => false,
+        };
+        let tcp = p.l4 == Some(L4::Tcp);
+        let of_session = with_session && tcp && match p.direction {
+            Direction::Input => p.src == s.client && p.sport == Some(s.client_port) && p.dport == Some(s.server_port),
+            Direction::Output => p.dst == s.client && p.dport == Some(s.client_port) && p.sport == Some(s.server_port),
+            Direction::Forward => false,
+        };
+        let want = if loopback || of_session { Verdict::Accept } else { Verdict::Drop };
+        prop_assert_eq!(explain(&r, &[], &p, &sets).verdict, want);
+        let inbound = explain::Packet {
+            direction: Direction::Input, l4: Some(L4::Tcp), src: s.client, dst: s.server,
+            sport: Some(s.client_port), dport: Some(s.server_port), iif: Some("eth0".into()),
+            oif: None, ..p.clone()
+        };
+        let outbound = explain::Packet {
+            direction: Direction::Output, l4: Some(L4::Tcp), src: s.server, dst: s.client,
+            sport: Some(s.server_port), dport: Some(s.client_port), iif: None,
+            oif: Some("eth0".into()), ..p.clone()
+        };
+        let want = if with_session { Verdict::Accept } else { Verdict::Drop };
+        prop_assert_eq!(explain(&r, &[], &inbound, &sets).verdict, want);
+        prop_assert_eq!(explain(&r, &[], &outbound, &sets).verdict, want);
+        // Another connection from the admin's address is not the session.
+        let other = explain::Packet { sport: Some(s.client_port.wrapping_add(1)), ..inbound };
+        prop_assert_eq!(explain(&r, &[], &other, &sets).verdict, Verdict::Drop);
+    }
+
     /// The config parser never panics, whatever the text.
     #[test]
     fn config_parser_never_panics(text in "\\PC{0,200}") {

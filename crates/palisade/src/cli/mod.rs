@@ -4,12 +4,16 @@
 //! Values with a fixed set of choices are clap `ValueEnum`s, so they are parsed (and refused
 //! with the list of choices) by clap, and the commands get typed values.
 
+mod fleet;
+mod ops;
 mod otp;
 mod policy;
 mod sets;
 mod watch;
 mod xdp;
 
+pub use fleet::*;
+pub use ops::*;
 pub use otp::*;
 pub use policy::*;
 pub use sets::*;
@@ -82,6 +86,19 @@ pub enum Command {
     /// XDP early drop: listed sources dropped in the network driver, kept in step with the sets.
     #[command(subcommand)]
     Xdp(XdpCommand),
+    /// Share bans and blocklists with other hosts over NATS JetStream (`[fleet]`).
+    #[command(subcommand)]
+    Fleet(FleetCommand),
+    /// Print metrics in the Prometheus text format (once; `serve` serves them over HTTP).
+    Metrics(MetricsArgs),
+    /// Serve metrics at `[metrics] listen`, keep feeds current and rebuild country sets when
+    /// their database changes (packaging/palisade-serve.service).
+    Serve(ServeArgs),
+    /// Blocklist feeds: sets whose lists are downloaded from URLs.
+    #[command(subcommand)]
+    Feeds(FeedsCommand),
+    /// Drop everything but loopback and your own SSH session, at once; `panic off` restores.
+    Panic(PanicArgs),
     /// Print the man page or shell completions, generated from these definitions.
     Generate(GenerateArgs),
     /// (internal) the timer behind `apply --confirm`.

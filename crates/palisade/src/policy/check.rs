@@ -1,4 +1,4 @@
-//! `palisade check`: validate the config (policy, sets, jails) and warn about lockouts.
+//! `palisade check`: validate the config (policy, sets, jails, fleet) and warn about lockouts.
 
 use anyhow::Result;
 
@@ -10,8 +10,11 @@ use crate::cli::PolicyArgs;
 pub fn check(env: &mut Env, a: &PolicyArgs) -> Result<i32> {
     let facts = env.facts();
     let c = read_config(&a.config, &facts)?;
-    let desired = desired_sets(&c, &config_dir(&a.config))?;
+    let desired = desired_sets(&c, &config_dir(&a.config), &env.state)?;
     let jails = crate::watch::read_config(&a.config)?;
+    let fleet = crate::fleet::check_config(&a.config)?
+        .map(|f| format!(", {f}"))
+        .unwrap_or_default();
     let sets = PlannedSets {
         kernel: KernelSets::new(&mut env.store)?,
         desired: &desired,
@@ -19,7 +22,7 @@ pub fn check(env: &mut Env, a: &PolicyArgs) -> Result<i32> {
     let warnings = print_lints(&c, &facts, &sets);
     let rules: usize = c.ruleset.chains.iter().map(|ch| ch.rules.len()).sum();
     println!(
-        "{}: valid: {} rules in {} chains, {} sets, {} jails; {warnings} warnings",
+        "{}: valid: {} rules in {} chains, {} sets, {} jails{fleet}; {warnings} warnings",
         c.file,
         rules,
         c.ruleset.chains.len(),

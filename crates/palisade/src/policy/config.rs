@@ -5,13 +5,14 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use palisade_core::policy::{
-    compile, lint, parse_config, HostFacts, Policy, Ruleset, Services, Severity,
+    compile, lint, parse_config, HostFacts, Policy, Ruleset, Services, SetDecl, Severity,
 };
 use palisade_core::{Contents, Format, ParseOptions};
 
 use super::apply::DesiredSet;
 use super::facts;
 use super::membership::PlannedSets;
+use crate::state::StateDir;
 use crate::store::{BlockAction, SetDef};
 
 /// A config read, validated and compiled.
@@ -65,22 +66,43 @@ pub fn config_dir(p: &Path) -> PathBuf {
         .map_or_else(|| PathBuf::from("."), Path::to_path_buf)
 }
 
-/// The sets the config declares, with their contents read from files and inline elements.
-pub fn desired_sets(c: &Compiled, base: &Path) -> Result<Vec<DesiredSet>> {
+/// The sets the config declares, with their contents (see [`declared_contents`]).
+pub fn desired_sets(c: &Compiled, base: &Path, state: &StateDir) -> Result<Vec<DesiredSet>> {
     let mut out = Vec::new();
     for decl in &c.ruleset.sets {
-        let files: Vec<PathBuf> = decl.files.iter().map(|f| base.join(f)).collect();
-        let parsed =
-            crate::lists::read_lists(&files, Format::Auto, ParseOptions::default(), false, false)
-                .with_context(|| format!("set {} in {}", decl.name, c.file))?;
-        let inline = Contents::from_ranges(decl.elements.iter().map(|a| (*a, None)));
         out.push(DesiredSet {
             def: set_def(decl),
-            loaded: parsed.contents.union(&inline),
+            loaded: declared_contents(c, decl, base, state)?,
             recent: None,
         });
     }
     Ok(out)
+}
+
+/// What a declared set holds: its files and inline elements, the last good copies of its
+/// feeds, and the networks of its countries and AS numbers. The one definition `apply` and
+/// the feed and geolocation updaters share, so neither drops what the others put in.
+pub fn declared_contents(
+    c: &Compiled,
+    decl: &SetDecl,
+    base: &Path,
+    state: &StateDir,
+) -> Result<Contents> {
+    let files: Vec<PathBuf> = decl.files.iter().map(|f| base.join(f)).collect();
+    let parsed =
+        crate::lists::read_lists(&files, Format::Auto, ParseOptions::default(), false, false)
+            .with_context(|| format!("set {} in {}", decl.name, c.file))?;
+    let mut contents = parsed.contents;
+    let inline = Contents::from_ranges(decl.elements.iter().map(|a| (*a, None)));
+    let feeds = crate::feeds::copies::last_good(&state.feeds(), decl)?;
+    let geo = crate::geo::contents_for(decl, &crate::geo::resolve(&c.policy.geo, base))
+        .with_context(|| format!("in {}", c.file))?;
+    for more in [inline, feeds, geo] {
+        if !more.is_empty() {
+            contents = contents.union(&more);
+        }
+    }
+    Ok(contents)
 }
 
 /// Print the config's lints; returns how many are warnings.

@@ -75,6 +75,7 @@ pub fn explain_cmd(env: &mut Env, a: &ExplainArgs) -> Result<i32> {
         println!("{}", serde_json::to_string_pretty(&d)?);
     } else {
         print_decision(&d);
+        print_places(env, a);
     }
     Ok(match d.verdict {
         palisade_core::policy::Verdict::Accept => 0,
@@ -103,6 +104,42 @@ fn print_decision(d: &Decision) {
         println!("  also {a}");
     }
     let _ = std::io::stdout().flush();
+}
+
+/// Where the packet's addresses are, when the config has `[geo]` databases: a note line each.
+fn print_places(env: &Env, a: &ExplainArgs) {
+    let Some(files) = geo_files(env, a) else {
+        return;
+    };
+    let addrs = if a.from == a.to {
+        vec![a.from]
+    } else {
+        vec![a.from, a.to]
+    };
+    for addr in addrs {
+        match crate::geo::place_of(addr, &files) {
+            Ok(place) => {
+                if let Some(p) = place.describe() {
+                    println!("  note: {addr} is {p} (geolocation database)");
+                }
+            }
+            Err(e) => eprintln!("warning: {e}"),
+        }
+    }
+}
+
+/// `[geo]` of the config explained against (`-c`), else of the applied policy's config file.
+fn geo_files(env: &Env, a: &ExplainArgs) -> Option<palisade_core::policy::GeoFiles> {
+    let path = match &a.config {
+        Some(p) => p.clone(),
+        None => std::path::PathBuf::from(env.records.applied()?.source),
+    };
+    let text = std::fs::read_to_string(&path).ok()?;
+    let file = path.display().to_string();
+    let policy =
+        palisade_core::policy::parse_config(&file, &text, &super::config::services()).ok()?;
+    let files = crate::geo::resolve(&policy.geo, &super::config::config_dir(&path));
+    (files.database.is_some() || files.asn_database.is_some()).then_some(files)
 }
 
 /// The connection-tracking state bit of a `--state` choice.

@@ -8,7 +8,7 @@
 //! - [`facts`]: what `check` and `apply` need to know about the host;
 //! - [`env`], [`config`], [`membership`]: what the commands share;
 //! - the commands: [`check`], [`plan`], [`transitions`] (apply, confirm, rollback, the
-//!   confirm timer), [`persist`] (save, restore), [`status`], [`explain`].
+//!   confirm timer), [`persist`] (save, restore), [`status`], [`explain`], [`panic`].
 
 pub mod apply;
 pub mod check;
@@ -21,6 +21,7 @@ pub mod intent;
 mod line_diff;
 pub mod lower;
 pub mod membership;
+pub mod panic;
 pub mod persist;
 pub mod plan;
 pub mod records;

@@ -42,7 +42,7 @@ pub fn kernel_rules(store: &mut Store) -> Result<Vec<(String, Vec<String>)>> {
 pub fn plan(env: &mut Env, a: &PolicyArgs) -> Result<i32> {
     let facts = env.facts();
     let c = read_config(&a.config, &facts)?;
-    let desired = desired_sets(&c, &config_dir(&a.config))?;
+    let desired = desired_sets(&c, &config_dir(&a.config), &env.state)?;
     let current = kernel_rules(&mut env.store)?;
     let chains = env.store.chains()?;
     let mut changes = 0;

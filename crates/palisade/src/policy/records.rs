@@ -68,6 +68,12 @@ impl Records {
         self.dir.join("previous.state")
     }
 
+    /// The saved state from before `palisade panic`, which `panic off` restores (a file of
+    /// its own, so `rollback` is not affected by a panic).
+    pub fn panic_path(&self) -> PathBuf {
+        self.dir.join("panic.state")
+    }
+
     pub fn pending(&self) -> Option<Pending> {
         self.read_json("pending.json")
     }

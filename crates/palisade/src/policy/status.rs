@@ -6,7 +6,7 @@
 use std::fmt;
 
 use anyhow::Result;
-use palisade_core::policy::ChainPolicy;
+use palisade_core::policy::{ChainPolicy, Ruleset};
 use serde::Serialize;
 
 use super::drift::{rule_drift, set_drift, Drift};
@@ -15,7 +15,7 @@ use super::lower::index_of;
 use super::records::now;
 use crate::cli::StatusArgs;
 use crate::store::counts::{block_counters, kernel_counts};
-use crate::store::BlockAction;
+use crate::store::{BlockAction, Snapshot};
 
 #[derive(Debug, Serialize)]
 pub struct StatusReport {
@@ -70,43 +70,10 @@ pub struct SetReport {
 pub fn report(env: &mut Env) -> Result<StatusReport> {
     let applied = env.records.applied();
     let snapshot = env.store.snapshot()?;
-    let mut chains = Vec::new();
-    if let Some(a) = &applied {
-        for chain in &a.policy.ruleset.chains {
-            let name = chain.kernel_name();
-            let mut counters = vec![(0u64, 0u64); chain.rules.len()];
-            for r in snapshot.rules_of(&name) {
-                if let (Some(i), Some((p, b))) =
-                    (r.comment.as_deref().and_then(index_of), r.counter)
-                {
-                    if let Some(c) = counters.get_mut(i) {
-                        c.0 += p;
-                        c.1 += b;
-                    }
-                }
-            }
-            chains.push(ChainReport {
-                chain: name,
-                policy: match chain.policy {
-                    ChainPolicy::Accept => "accept",
-                    ChainPolicy::Drop => "drop",
-                },
-                rules: chain
-                    .rules
-                    .iter()
-                    .zip(&counters)
-                    .enumerate()
-                    .map(|(index, (r, (packets, bytes)))| RuleReport {
-                        index,
-                        rule: r.to_string(),
-                        origin: r.origin.clone(),
-                        packets: *packets,
-                        bytes: *bytes,
-                    })
-                    .collect(),
-            });
-        }
-    }
+    let chains = match &applied {
+        Some(a) => chain_reports(&a.policy.ruleset, &snapshot),
+        None => Vec::new(),
+    };
     let counters = block_counters(&snapshot.rules);
     let mut sets = Vec::new();
     for def in env.store.sets()? {
@@ -135,6 +102,45 @@ pub fn report(env: &mut Env) -> Result<StatusReport> {
         chains,
         sets,
     })
+}
+
+/// Each chain of `ruleset` with the kernel's counters of its rules (a rule lowered into several
+/// kernel rules counts their sum).
+pub fn chain_reports(ruleset: &Ruleset, snapshot: &Snapshot) -> Vec<ChainReport> {
+    let mut chains = Vec::new();
+    for chain in &ruleset.chains {
+        let name = chain.kernel_name();
+        let mut counters = vec![(0u64, 0u64); chain.rules.len()];
+        for r in snapshot.rules_of(&name) {
+            if let (Some(i), Some((p, b))) = (r.comment.as_deref().and_then(index_of), r.counter) {
+                if let Some(c) = counters.get_mut(i) {
+                    c.0 += p;
+                    c.1 += b;
+                }
+            }
+        }
+        chains.push(ChainReport {
+            chain: name,
+            policy: match chain.policy {
+                ChainPolicy::Accept => "accept",
+                ChainPolicy::Drop => "drop",
+            },
+            rules: chain
+                .rules
+                .iter()
+                .zip(&counters)
+                .enumerate()
+                .map(|(index, (r, (packets, bytes)))| RuleReport {
+                    index,
+                    rule: r.to_string(),
+                    origin: r.origin.clone(),
+                    packets: *packets,
+                    bytes: *bytes,
+                })
+                .collect(),
+        });
+    }
+    chains
 }
 
 fn count(c: Option<u32>) -> String {

@@ -18,7 +18,7 @@ use crate::state::write_atomic;
 pub fn apply_cmd(env: &mut Env, a: &ApplyArgs, out: Out) -> Result<i32> {
     let facts = env.facts();
     let c = read_config(&a.policy.config, &facts)?;
-    let sets = desired_sets(&c, &config_dir(&a.policy.config))?;
+    let sets = desired_sets(&c, &config_dir(&a.policy.config), &env.state)?;
     // Everything `check` validates: the jails too, so `watch` never refuses what was applied.
     crate::watch::read_config(&a.policy.config)?;
     {

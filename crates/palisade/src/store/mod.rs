@@ -15,6 +15,7 @@
 //! - [`load`]: making a set hold exactly a list; [`edit`]: single additions and deletions;
 //! - [`held`]: what the kernel holds, as read back; [`counts`]: counters and element counts.
 
+mod block_rules;
 pub mod cache;
 pub mod chains;
 pub mod counts;
@@ -62,7 +63,7 @@ pub struct Store {
     /// whenever they are rebuilt.
     session: Option<Session>,
     /// Told about every committed change to a set (see [`observe`]).
-    observer: Option<Box<dyn SetObserver>>,
+    observer: Option<Box<dyn SetObserver + Send>>,
 }
 
 impl Store {

@@ -61,7 +61,7 @@ pub trait SetObserver {
 
 impl Store {
     /// Tell `observer` about every committed change to a set from now on.
-    pub fn with_observer(mut self, observer: Option<Box<dyn SetObserver>>) -> Self {
+    pub fn with_observer(mut self, observer: Option<Box<dyn SetObserver + Send>>) -> Self {
         self.observer = observer;
         self
     }

@@ -65,11 +65,7 @@ impl Store {
             return Ok(None);
         }
         let generation = self.nl.generation()?;
-        let mut kernel_token = None;
-        self.nl.elements(FAMILY, TABLE, &stamp_name(name), |e| {
-            kernel_token = e.key.as_bytes().try_into().ok().map(u32::from_be_bytes)
-        })?;
-        if kernel_token != Some(stamp.token) || !self.counts_match(def, &contents)? {
+        if self.load_token(name)? != Some(stamp.token) || !self.counts_match(def, &contents)? {
             return Ok(None);
         }
         let ours = self
@@ -89,6 +85,17 @@ impl Store {
         };
         let _ = cache::write(&path, &proven, &contents);
         Ok(Some(contents))
+    }
+
+    /// The token the set's last load left in its stamp, while nothing else changed its
+    /// loaded parts (every other change clears the stamp): a cheap "is this still the list
+    /// that was loaded", for the cache and for pollers such as the fleet's list publisher.
+    pub fn load_token(&mut self, name: &str) -> Result<Option<u32>> {
+        let mut token = None;
+        self.nl.elements(FAMILY, TABLE, &stamp_name(name), |e| {
+            token = e.key.as_bytes().try_into().ok().map(u32::from_be_bytes)
+        })?;
+        Ok(token)
     }
 
     /// The kernel sets of the loaded parts are exactly those `contents` needs, each with the

@@ -1,4 +1,5 @@
-//! The daemon's main loop: hits in, bans out in batches, state saved, unbans taken.
+//! The daemon's main loop: hits in, bans out in batches (and to the fleet daemon's spool, when
+//! this host is in a fleet), state saved, unbans taken.
 //!
 //! Stopping (SIGTERM, SIGINT) is orderly: the file readers read their files once more to the
 //! end, the loop counts what they found and writes the bans it makes, then the state is
@@ -15,9 +16,11 @@ use super::bans::{ban_sets, commit_bans, lift, BATCH_MAX, BATCH_WAIT};
 use super::own_addrs::OwnAddresses;
 use super::readers::{start_readers, Event};
 use super::saver::{Saver, SAVE_EVERY};
+use super::stats::{self, Stats};
 use super::sys::{catch_signals, stopping};
 use super::unban_queue::UnbanQueue;
 use super::WatchPaths;
+use crate::fleet::spool::{watch_records, Spool};
 use crate::netns::Namespace;
 use crate::policy::records::now;
 use crate::store::{SetDef, Store};
@@ -50,6 +53,8 @@ pub fn run(
         }),
         Err(_) => Tracker::new(),
     };
+    let watch_dir = paths.state.parent().unwrap_or(std::path::Path::new("."));
+    let stats = Stats::new(&cfg, stats::path(watch_dir));
     let mut d = Daemon {
         store,
         cfg,
@@ -57,7 +62,10 @@ pub fn run(
         tracker,
         own,
         pending: Vec::new(),
+        pending_seen: Vec::new(),
         first_pending: None,
+        stats,
+        fleet: Spool::new(&paths.fleet_spool),
     };
     d.cfg.allow = d.own.allowlist();
     let queue = UnbanQueue::new(&paths.unban_queue);
@@ -66,7 +74,7 @@ pub fn run(
     }
     d.restore()?;
     let (tx, rx) = mpsc::sync_channel::<Event>(1 << 16);
-    let drains = start_readers(&d.cfg, from_start, tx)?;
+    let drains = start_readers(&d.cfg, from_start, tx, &d.stats.lines())?;
     eprintln!(
         "palisade watch: {} jails ({}), banning into set {}",
         d.cfg.jails.len(),
@@ -118,7 +126,7 @@ pub fn run(
         d.follow_own_addresses();
         while let Some(event) = got {
             match event {
-                Event::Hit { jail, host } => d.observe(jail, host),
+                Event::Hit { jail, host, seen } => d.observe(jail, host, seen),
                 Event::Drained => drained += 1,
             }
             if d.pending.len() >= BATCH_MAX
@@ -139,6 +147,7 @@ pub fn run(
         if last_housekeeping.elapsed() >= Duration::from_secs(1) {
             last_housekeeping = Instant::now();
             d.tracker.expire(now());
+            d.stats.tick(&d.tracker);
             for target in queue.take() {
                 d.tracker.unban(target);
                 dirty = true;
@@ -165,7 +174,13 @@ struct Daemon<'a> {
     own: OwnAddresses,
     /// Bans decided and not yet in the kernel, and since when the oldest waits.
     pending: Vec<Ban>,
+    /// Each pending ban's target, jail and the moment its line was read (for the metrics).
+    pending_seen: Vec<(AddrRange, usize, Instant)>,
     first_pending: Option<Instant>,
+    /// What the metrics report.
+    stats: Stats,
+    /// The fleet daemon's spool: written bans are shared (when this host is in a fleet).
+    fleet: Spool,
 }
 
 impl Daemon<'_> {
@@ -195,9 +210,10 @@ impl Daemon<'_> {
         Ok(())
     }
 
-    fn observe(&mut self, jail: usize, host: std::net::IpAddr) {
+    fn observe(&mut self, jail: usize, host: std::net::IpAddr, seen: Instant) {
         if let Some(ban) = self.tracker.observe(&self.cfg, jail, host, now()) {
             self.first_pending.get_or_insert_with(Instant::now);
+            self.pending_seen.push((ban.target, jail, seen));
             self.pending.push(ban);
         }
     }
@@ -223,6 +239,7 @@ impl Daemon<'_> {
             .copied()
             .collect();
         self.pending.retain(|b| !lifted.contains(&b.target));
+        self.pending_seen.retain(|(t, _, _)| !lifted.contains(t));
         if self.pending.is_empty() {
             self.first_pending = None;
         }
@@ -239,6 +256,11 @@ impl Daemon<'_> {
         let t = Instant::now();
         match commit_bans(self.store, &self.cfg, &self.all, &self.pending, now()) {
             Ok(()) => {
+                self.fleet
+                    .send_or_warn(&watch_records(&self.pending), "palisade watch");
+                for (_, jail, seen) in &self.pending_seen {
+                    self.stats.banned(*jail, *seen);
+                }
                 for b in self.pending.iter().take(20) {
                     eprintln!(
                         "palisade watch: banned {} until {} ({})",
@@ -259,6 +281,7 @@ impl Daemon<'_> {
             ),
         }
         self.pending.clear();
+        self.pending_seen.clear();
         self.first_pending = None;
     }
 }

@@ -9,7 +9,9 @@ use palisade_watch::WatchConfig;
 use super::bans::{ban_sets, lift};
 use super::unban_queue::UnbanQueue;
 use super::WatchPaths;
+use crate::fleet::spool::{lift_records, Spool};
 use crate::store::Store;
+use palisade_fleet::BanSource;
 
 /// One ban as the kernel holds it.
 struct KernelBan {
@@ -107,7 +109,8 @@ pub fn list(store: &mut Store, cfg: &WatchConfig, json: bool) -> Result<i32> {
     Ok(0)
 }
 
-/// `palisade unban ADDRESS`: out of the kernel at once, and out of the daemon's state.
+/// `palisade unban ADDRESS`: out of the kernel at once, out of the daemon's state, and lifted
+/// on the fleet's peers.
 pub fn unban(
     store: &mut Store,
     cfg: &WatchConfig,
@@ -120,6 +123,8 @@ pub fn unban(
     }
     lift(store, cfg, &targets)?;
     UnbanQueue::new(&paths.unban_queue).push(&targets)?;
+    Spool::new(&paths.fleet_spool)
+        .send_or_warn(&lift_records(&targets, BanSource::Watch), "palisade unban");
     println!("unbanned {}", addrs.join(", "));
     Ok(0)
 }

@@ -8,7 +8,7 @@
 //! bans (or 100 ms) under load. State is written off that loop ([`saver`]); `palisade unban`
 //! talks to a running daemon through a queue ([`unban_queue`]). The host's own addresses,
 //! never banned, are followed as they come and go ([`own_addrs`]); the signal handling is in
-//! [`sys`].
+//! [`sys`]; what it reports for metrics, in [`stats`].
 //!
 //! - [`follow`]: following a file through rotation; [`lines`]: cutting input into lines
 //!   with bounded memory; [`offline`]: `watch --test`;
@@ -23,7 +23,8 @@ pub mod offline;
 mod own_addrs;
 mod readers;
 mod saver;
-mod sys;
+pub mod stats;
+pub mod sys;
 pub mod unban_queue;
 
 use std::path::{Path, PathBuf};
@@ -31,19 +32,25 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use palisade_watch::{parse_watch_config, WatchConfig};
 
+use crate::fleet::FleetPaths;
 use crate::policy::config::services;
+use crate::state::StateDir;
 
-/// Where the daemon keeps its state.
+/// Where the daemon keeps its state, and where it hands bans to the fleet daemon.
 pub struct WatchPaths {
     pub state: PathBuf,
     pub unban_queue: PathBuf,
+    /// The fleet daemon's spool (see [`crate::fleet::spool`]).
+    pub fleet_spool: PathBuf,
 }
 
 impl WatchPaths {
-    pub fn new(dir: &Path) -> Self {
+    pub fn new(state: &StateDir) -> Self {
+        let dir = state.watch();
         Self {
             state: dir.join("watch.state"),
             unban_queue: dir.join("unban.d"),
+            fleet_spool: FleetPaths::new(state).outbox,
         }
     }
 }

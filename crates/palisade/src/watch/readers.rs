@@ -9,20 +9,25 @@
 use std::collections::BTreeMap;
 use std::io::Read;
 use std::net::IpAddr;
-use std::sync::mpsc;
-use std::time::Duration;
+use std::sync::{mpsc, Arc};
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use palisade_watch::{Source, WatchConfig};
 
 use super::follow;
 use super::lines::{LineSplitter, MAX_LINE};
+use super::stats::LineCounters;
 use super::sys::stopping;
 
 /// What reader threads tell the main loop.
 pub enum Event {
-    /// A failure: which jail saw it, from which host.
-    Hit { jail: usize, host: IpAddr },
+    /// A failure: which jail saw it, from which host, and when its line was read.
+    Hit {
+        jail: usize,
+        host: IpAddr,
+        seen: Instant,
+    },
     /// A file reader read its file to the end after the stop signal and ended.
     Drained,
 }
@@ -33,6 +38,7 @@ pub fn start_readers(
     cfg: &WatchConfig,
     from_start: bool,
     events: mpsc::SyncSender<Event>,
+    counters: &Arc<LineCounters>,
 ) -> Result<usize> {
     let mut drains = 0;
     let mut by_source: BTreeMap<String, (Source, Vec<usize>)> = BTreeMap::new();
@@ -54,10 +60,18 @@ pub fn start_readers(
             .collect();
         let events = events.clone();
         let done = events.clone();
+        let counters = Arc::clone(counters);
         let mut on_line = move |line: &[u8]| {
             for (jail, m) in &matchers {
-                if let Some(host) = m.find_host(line) {
-                    let _ = events.send(Event::Hit { jail: *jail, host });
+                let host = m.find_host(line);
+                counters.line(*jail, host.is_some());
+                if let Some(host) = host {
+                    let seen = Instant::now();
+                    let _ = events.send(Event::Hit {
+                        jail: *jail,
+                        host,
+                        seen,
+                    });
                 }
             }
         };

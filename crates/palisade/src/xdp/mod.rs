@@ -82,7 +82,7 @@ pub fn state_dir(ns: &Namespace) -> Result<PathBuf> {
 
 /// The store's observer that keeps the XDP maps of `ns` in step with its sets (see
 /// [`observer`]). Cheap when XDP is not in use: one check for the pinned maps per change.
-pub fn observer(ns: &Namespace) -> Option<Box<dyn crate::store::SetObserver>> {
+pub fn observer(ns: &Namespace) -> Option<Box<dyn crate::store::SetObserver + Send>> {
     Some(Box::new(observer::XdpMirror::new(ns.clone())))
 }
 

@@ -3,6 +3,8 @@
 
 #![allow(dead_code)]
 
+pub mod publisher;
+
 use palisade_lab::Netns;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener};
@@ -71,6 +73,33 @@ impl Lab {
         })
     }
 
+    /// An echo service on `port` in the server namespace (standing in for sshd): every
+    /// connection gets back what it sends.
+    pub fn echo(&self, port: u16) {
+        palisade_lab::echo_service(&self.server, port).unwrap();
+    }
+
+    /// A TCP connection from `source` to the server's `port` (an admin's SSH session).
+    pub fn open(&self, source: &str, port: u16) -> std::net::TcpStream {
+        self.dial(source, port, Duration::from_secs(2)).unwrap()
+    }
+
+    /// Connect from `source` (in the client namespace) to the server's `port`.
+    fn dial(
+        &self,
+        source: &str,
+        port: u16,
+        wait: Duration,
+    ) -> std::io::Result<std::net::TcpStream> {
+        let source: std::net::IpAddr = source.parse().unwrap();
+        let server: std::net::IpAddr = if source.is_ipv4() { SERVER4 } else { SERVER6 }
+            .parse()
+            .unwrap();
+        self.client
+            .run(move || palisade_lab::connect_from(source, SocketAddr::new(server, port), wait))
+            .unwrap()
+    }
+
     /// Run the palisade binary against the server namespace.
     pub fn palisade(&self, args: &[&str]) -> Output {
         Command::new(env!("CARGO_BIN_EXE_palisade"))
@@ -80,6 +109,14 @@ impl Lab {
             .args(args)
             .output()
             .unwrap()
+    }
+
+    /// Run the palisade binary inside the server namespace (`ip netns exec`): for commands
+    /// that talk to the network themselves (feed downloads, the metrics listener).
+    pub fn inside(&self) -> Command {
+        let mut c = self.server.command(env!("CARGO_BIN_EXE_palisade"));
+        c.env("PALISADE_STATE_DIR", &self.state);
+        c
     }
 
     /// Like `palisade`, but the command must succeed; returns stdout.
@@ -110,21 +147,46 @@ impl Lab {
 
     /// Connect from `source` to the server on `port`: Ok(reply) or the connect error.
     pub fn connect(&self, source: &str, port: u16) -> std::io::Result<String> {
-        let source: std::net::IpAddr = source.parse().unwrap();
-        let server: std::net::IpAddr = if source.is_ipv4() { SERVER4 } else { SERVER6 }
-            .parse()
-            .unwrap();
-        self.client
-            .run(move || {
-                let dest = SocketAddr::new(server, port);
-                let stream = palisade_lab::connect_from(source, dest, Duration::from_millis(1500))?;
-                stream.set_read_timeout(Some(Duration::from_secs(2)))?;
-                let mut reply = String::new();
-                (&stream).read_to_string(&mut reply)?;
-                Ok(reply)
-            })
-            .unwrap()
+        let stream = self.dial(source, port, Duration::from_millis(1500))?;
+        stream.set_read_timeout(Some(Duration::from_secs(2)))?;
+        let mut reply = String::new();
+        (&stream).read_to_string(&mut reply)?;
+        Ok(reply)
     }
+}
+
+/// Whether `msg` sent on `s` comes back within 2 s (through an [`Lab::echo`] service).
+pub fn echoes(s: &std::net::TcpStream, msg: &[u8]) -> bool {
+    let mut s = s;
+    s.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+    if s.write_all(msg).is_err() {
+        return false;
+    }
+    let mut buf = vec![0u8; msg.len()];
+    s.read_exact(&mut buf).is_ok() && buf == msg
+}
+
+/// Run palisade against `lab`'s server namespace from the admin's SSH `session` (the
+/// connection's addresses and ports go into `SSH_CONNECTION`).
+pub fn palisade_from_session(lab: &Lab, session: &std::net::TcpStream, args: &[&str]) -> Output {
+    let local = session.local_addr().unwrap();
+    let peer = session.peer_addr().unwrap();
+    Command::new(env!("CARGO_BIN_EXE_palisade"))
+        .env("PALISADE_STATE_DIR", &lab.state)
+        .env(
+            "SSH_CONNECTION",
+            format!(
+                "{} {} {} {}",
+                local.ip(),
+                local.port(),
+                peer.ip(),
+                peer.port()
+            ),
+        )
+        .args(["--netns", lab.server.name()])
+        .args(args)
+        .output()
+        .unwrap()
 }
 
 /// Path of a blocklist shipped in the repository.
