@@ -63,6 +63,8 @@ pub enum Expr {
     Log { prefix: String },
     /// Count packets and bytes that reach this point.
     Counter,
+    /// A counter that starts from these values: a rule rebuilt in place keeps its count.
+    CounterFrom { packets: u64, bytes: u64 },
     /// Final verdict.
     Verdict(Verdict),
     /// Reject: TCP reset or ICMP(v6) administratively prohibited.
@@ -130,7 +132,7 @@ impl Expr {
             Expr::ConnlimitOver { .. } => "connlimit",
             Expr::Dynset { .. } => "dynset",
             Expr::Log { .. } => "log",
-            Expr::Counter => "counter",
+            Expr::Counter | Expr::CounterFrom { .. } => "counter",
             Expr::Verdict(_) => "immediate",
             Expr::Reject(_) => "reject",
         }
@@ -251,6 +253,10 @@ impl Expr {
             Expr::Counter => {
                 w.attr_u64(NFTA_COUNTER_BYTES, 0);
                 w.attr_u64(NFTA_COUNTER_PACKETS, 0);
+            }
+            Expr::CounterFrom { packets, bytes } => {
+                w.attr_u64(NFTA_COUNTER_BYTES, *bytes);
+                w.attr_u64(NFTA_COUNTER_PACKETS, *packets);
             }
             Expr::Verdict(v) => {
                 w.attr_u32(NFTA_IMMEDIATE_DREG, NFT_REG_VERDICT);

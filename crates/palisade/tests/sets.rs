@@ -552,3 +552,27 @@ fn common_networks_load_into_a_hash_part_and_leave_it() {
         "10.0.0.0/24\n198.18.0.0/24\n"
     );
 }
+
+/// A set's block counter survives another set being created or destroyed (both rebuild the
+/// block chains).
+#[test]
+fn block_counters_survive_a_rebuild_of_the_chains() {
+    let Some(lab) = Lab::new() else { return };
+    lab.ok(&["block", BLOCKED4]);
+    assert!(lab.connect(BLOCKED4, PORT).is_err());
+    let blocked = |lab: &Lab| -> u64 {
+        let v: serde_json::Value =
+            serde_json::from_str(&lab.ok(&["set", "list", "blocklist", "--json"])).unwrap();
+        v[0]["blocked_packets"].as_u64().unwrap()
+    };
+    let before = blocked(&lab);
+    assert!(before > 0);
+    lab.ok(&["set", "create", "other", "--block", "drop"]);
+    assert_eq!(
+        blocked(&lab),
+        before,
+        "creating a set keeps the others' counters"
+    );
+    lab.ok(&["set", "destroy", "other"]);
+    assert_eq!(blocked(&lab), before, "destroying one too");
+}

@@ -142,6 +142,7 @@ fn try_apply(
     let existing = store.sets()?;
     let set_infos = store.set_infos()?;
     let chains = store.chains()?;
+    let rules_before = store.rules()?;
     // Reads first (they are not part of the transaction), then the batch.
     let mut kept_recent: BTreeMap<String, Vec<Timed>> = BTreeMap::new();
     let mut fresh: BTreeMap<String, bool> = BTreeMap::new();
@@ -244,7 +245,7 @@ fn try_apply(
         }))
         .collect();
     final_defs.sort_by(|a, b| a.name.cmp(&b.name));
-    store::stage_block_chain(&mut b, &final_defs);
+    store::stage_block_chain(&mut b, &final_defs, &store::chains::carried(&rules_before));
     // Hash parts a load emptied go once no rule refers to them.
     for plan in &plans {
         plan.stage_cleanup(&mut b);

@@ -30,7 +30,8 @@ use super::kernel_addr::KernelAddr;
 use super::layout::{kernel_name, Part, FAMILY, PARTS, TABLE};
 use palisade_core::policy::Session;
 use palisade_nft::consts::*;
-use palisade_nft::{Batch, Expr, Hook, Verdict};
+use palisade_nft::{Batch, Expr, Hook, RuleInfo, Verdict};
+use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 pub const BLOCK_PRE: &str = "block_pre";
@@ -74,7 +75,7 @@ pub fn is_block_chain(name: &str) -> bool {
 
 /// Replace the block chains' rules for these sets (and make sure `pins` exists, without
 /// touching the session it holds).
-pub fn rebuild_block_chain(b: &mut Batch, sets: &[SetDef]) {
+pub fn rebuild_block_chain(b: &mut Batch, sets: &[SetDef], carried: &Carried) {
     b.add_chain(FAMILY, TABLE, PINS, None);
     for (chain, hook, priority) in BLOCK_CHAINS {
         let hook = Hook {
@@ -150,7 +151,7 @@ pub fn rebuild_block_chain(b: &mut Batch, sets: &[SetDef]) {
                         _ => None,
                     };
                     for verdict in verdicts(action) {
-                        let rule = block_rule(
+                        let mut rule = block_rule(
                             family,
                             BlockKey {
                                 set: &set,
@@ -161,10 +162,47 @@ pub fn rebuild_block_chain(b: &mut Batch, sets: &[SetDef]) {
                             &allow,
                             verdict,
                         );
+                        carry(&mut rule, chain, &set, carried);
                         b.add_rule(FAMILY, TABLE, chain, &rule, Some(&comment));
                     }
                 }
             }
+        }
+    }
+}
+
+/// Counters of the block rules as the kernel holds them, by (chain, set looked up, the
+/// rule's expressions): rebuilding the chains (a set created or destroyed, a load that changes
+/// the hash parts) puts each rule back with its count, so `status` and the metrics do not see
+/// every set's counters fall to zero when another set comes or goes.
+pub type Carried = BTreeMap<(String, String, Vec<String>), (u64, u64)>;
+
+/// [`Carried`] from a dump of palisade's rules.
+pub fn carried(rules: &[RuleInfo]) -> Carried {
+    rules
+        .iter()
+        .filter(|r| is_block_chain(&r.chain))
+        .filter(|r| {
+            r.comment
+                .as_deref()
+                .is_some_and(|c| c.starts_with(BLOCK_RULE_PREFIX))
+        })
+        .filter_map(|r| {
+            let set = r.lookups.first()?.clone();
+            Some(((r.chain.clone(), set, r.exprs.clone()), r.counter?))
+        })
+        .collect()
+}
+
+/// Start `rule`'s counter where the same rule's was.
+fn carry(rule: &mut [Expr], chain: &str, set: &str, carried: &Carried) {
+    let names: Vec<String> = rule.iter().map(|e| e.name().to_string()).collect();
+    if let Some((packets, bytes)) = carried.get(&(chain.to_string(), set.to_string(), names)) {
+        for e in rule.iter_mut().filter(|e| matches!(e, Expr::Counter)) {
+            *e = Expr::CounterFrom {
+                packets: *packets,
+                bytes: *bytes,
+            };
         }
     }
 }

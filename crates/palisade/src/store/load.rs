@@ -246,7 +246,8 @@ impl Store {
                     for d in all.iter_mut().filter(|d| d.name == def.name) {
                         d.prefixes = plan.prefixes();
                     }
-                    super::chains::rebuild_block_chain(&mut b, &all);
+                    let carried = super::chains::carried(&store.rules()?);
+                    super::chains::rebuild_block_chain(&mut b, &all, &carried);
                     if let Some(s) = store.session() {
                         super::chains::stage_pins(&mut b, &s);
                     }

@@ -234,7 +234,8 @@ impl Store {
         self.transaction(|store, b| {
             b.add_table(FAMILY, TABLE);
             stage_create(b, def, true);
-            rebuild_block_chain(b, &all);
+            let carried = chains::carried(&store.rules()?);
+            rebuild_block_chain(b, &all, &carried);
             if let Some(s) = &store.session {
                 stage_pins(b, s);
             }
@@ -264,7 +265,8 @@ impl Store {
         let rest: Vec<SetDef> = all.into_iter().filter(|d| d.name != name).collect();
         let done = self.transaction(|store, b| {
             // Rules referring to the set go first, in the same transaction.
-            rebuild_block_chain(b, &rest);
+            let carried = chains::carried(&store.rules()?);
+            rebuild_block_chain(b, &rest, &carried);
             if let Some(s) = &store.session {
                 stage_pins(b, s);
             }
@@ -361,6 +363,6 @@ pub fn stage_flush_recent(b: &mut Batch, name: &str) {
 }
 
 /// Put into `b` the block chain's rules for these sets (replacing the chain's rules).
-pub fn stage_block_chain(b: &mut Batch, sets: &[SetDef]) {
-    rebuild_block_chain(b, sets);
+pub fn stage_block_chain(b: &mut Batch, sets: &[SetDef], carried: &chains::Carried) {
+    rebuild_block_chain(b, sets, carried);
 }
