@@ -10,6 +10,7 @@
 # clang: compiles palisade-xdp's XDP program (-target bpf) at build time; netsniff-ng: trafgen,
 # the flood generator of palisade-xdp's benchmark.
 # nats-server: the fleet tests and benchmark run their own JetStream servers in namespaces.
+# util-linux: setpriv, with which a test runs palisade without BPF capabilities.
 # prometheus: its promtool checks the metrics exposition; curl: scrapes `palisade serve`.
 # mmdebstrap, dpkg-dev: scripts/package.sh and the clean root scripts/test-package.sh
 # installs the package into.
@@ -31,6 +32,7 @@ command -v wrk >/dev/null || need+=(wrk)
 command -v clang >/dev/null || need+=(clang)
 command -v trafgen >/dev/null || need+=(netsniff-ng)
 command -v nats-server >/dev/null || need+=(nats-server)
+command -v setpriv >/dev/null || need+=(util-linux)
 command -v promtool >/dev/null || need+=(prometheus)
 command -v curl >/dev/null || need+=(curl)
 command -v mmdebstrap >/dev/null || need+=(mmdebstrap)

@@ -18,6 +18,7 @@ mod machine;
 mod measure;
 mod quiet;
 mod watch;
+mod xdp;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -30,6 +31,7 @@ usage: palisade-bench load [--quick] [--out DIR] [--palisade PATH]
        palisade-bench blocking [--quick] [--out DIR] [--palisade PATH]
        palisade-bench flood [--quick] [--out DIR] [--palisade PATH]
        palisade-bench watch [--quick] [--out DIR] [--palisade PATH]
+       palisade-bench xdp [--quick] [--out DIR] [--palisade PATH]
 
 load      Loads the same generated sets with palisade, `nft -f` and `ipset restore`, each in a
           fresh network namespace, and times single add/remove on a set of 100,000 networks.
@@ -45,6 +47,10 @@ flood     Several sources flood nginx with HTTP requests while a legitimate clie
 watch     The log watcher: lines per second matched on a generated sshd log (and
           fail2ban-regex on it, if installed), 100,000 attackers from log to kernel bans, and
           one log line to its ban. Writes watch.md.
+xdp       A listed source's flood dropped by palisade's XDP program, by palisade's nftables
+          block chain and by an nftables input rule: drops per CPU second (frames injected by
+          the kernel), a legitimate client's request times during the flood, and the time of
+          palisade's set commands with a million entries in XDP. Writes xdp.md.
 
   --quick          a smoke run: small sizes, few repetitions, no timing assertions
   --out DIR        where the results go (default: bench-out)
@@ -61,6 +67,7 @@ enum Bench {
     Blocking,
     Flood,
     Watch,
+    Xdp,
 }
 
 /// The command line, the same for every benchmark.
@@ -78,6 +85,7 @@ fn parse_args() -> Result<Args, String> {
         Some("blocking") => Bench::Blocking,
         Some("flood") => Bench::Flood,
         Some("watch") => Bench::Watch,
+        Some("xdp") => Bench::Xdp,
         Some("-h" | "--help") => return Err(String::new()),
         Some(other) => return Err(format!("unknown command `{other}`")),
         None => return Err("missing command".into()),
@@ -126,6 +134,7 @@ fn main() -> ExitCode {
         Bench::Blocking => blocking::bench(&args),
         Bench::Flood => flood::bench(&args),
         Bench::Watch => watch::bench(&args),
+        Bench::Xdp => xdp::bench(&args),
     };
     match result {
         Ok(true) => ExitCode::SUCCESS,

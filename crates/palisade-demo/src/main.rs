@@ -10,6 +10,7 @@ mod fleet;
 mod otp;
 mod policy;
 mod watch;
+mod xdp;
 
 use anyhow::{Context, Result};
 use clap::Parser;
@@ -29,7 +30,7 @@ const SERVER: Ipv4Addr = Ipv4Addr::new(198, 18, 0, 1);
 const HTTP_PORT: u16 = 80;
 const WAIT: Duration = Duration::from_millis(1500);
 
-fn ms(d: Duration) -> String {
+pub fn ms(d: Duration) -> String {
     match d.as_secs_f64() * 1000.0 {
         m if m < 1.0 => format!("{:.0} µs", m * 1000.0),
         m => format!("{m:.1} ms"),
@@ -200,6 +201,9 @@ fn run(a: DemoArgs) -> Result<()> {
 
     scene("9. A fleet: one ban on one host, dropped by every host's kernel");
     fleet::scene()?;
+
+    scene("10. XDP early drop: a listed source's flood dropped in the network driver");
+    xdp::scene(&server, &client, &srv_if, &mut store, blocked_src, SERVER)?;
 
     otp::run()?;
     scene("Done");

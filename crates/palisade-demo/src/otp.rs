@@ -47,7 +47,7 @@ impl Drop for Cleanup {
 }
 
 pub fn run() -> Result<()> {
-    println!("\n== 10. One-time passwords for SSH, checked by pam_palisade.so through real PAM");
+    println!("\n== 11. One-time passwords for SSH, checked by pam_palisade.so through real PAM");
     let (Some(module), true) = (find_module(), has("pamtester")) else {
         println!("skipped: needs pam_palisade.so (cargo build -p pam-palisade) and pamtester (scripts/deps.sh)");
         return Ok(());

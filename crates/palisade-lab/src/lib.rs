@@ -1,4 +1,4 @@
-//! Throw-away network labs: namespaces joined by veth pairs.
+//! Throw-away network labs: namespaces joined by veth pairs, and a BPF filesystem of their own.
 //!
 //! Everything palisade does to netfilter in its demo, tests and benchmarks happens inside
 //! namespaces made here, never in the host's own. Each namespace is removed when its handle is
@@ -10,6 +10,11 @@
 //! [`mmdb`] writes small geolocation databases for the tests of country and AS sets.
 
 pub mod mmdb;
+
+mod bpf;
+pub mod inject;
+
+pub use bpf::BpfMount;
 
 use std::io;
 use std::net::{IpAddr, SocketAddr, TcpStream};
@@ -294,6 +299,10 @@ pub fn remove_on_signals() {
         let names: Vec<String> = LIVE.lock().unwrap_or_else(|e| e.into_inner()).clone();
         for n in names {
             let _ = ip(&["netns", "del", &n]);
+        }
+        let mounts: Vec<PathBuf> = bpf::LIVE.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        for m in mounts {
+            bpf::unmount(&m);
         }
         eprintln!("interrupted: lab namespaces removed");
         std::process::exit(128 + sig);

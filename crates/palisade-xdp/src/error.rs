@@ -63,6 +63,13 @@ pub enum XdpError {
     },
 
     #[error(
+        "XDP can tell 256 drop sets apart and all are taken, so set `{set}` is not dropped in \
+         XDP (nftables still drops it); destroy sets that are no longer used, or run \
+         `palisade xdp sync` to give back the ids of sets that are gone"
+    )]
+    TooManySets { set: String },
+
+    #[error(
         "the pinned XDP state in {} was made by another palisade version ({problem}); detach \
          from every interface (`palisade xdp detach --all`, `Xdp::detach_all`) to remove it, \
          then attach again",

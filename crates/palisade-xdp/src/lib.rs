@@ -23,9 +23,16 @@
 //! [`pins`]), so `attach` in one process, `sync`/`add`/`remove` in another and `status` or
 //! `detach` in a third all find the same attachment.
 //!
+//! # One set at a time
+//! A full [`Xdp::sync`] needs every set's contents. palisade's commands change one set and
+//! have only that one in hand, so [`Xdp::replace_set`] (a load), [`Xdp::add`] (a block, a ban),
+//! [`Xdp::withdraw`] (an unblock: entries are cut around the addresses) and
+//! [`Xdp::clear_set`] touch only the entries that set owns. Counter ids are given to set
+//! names once, beside the maps ([`Xdp::set_id`]), so every process agrees on them.
+//!
 //! # Layout
 //! Pure, tested without a kernel: [`prefix`] (intervals → trie prefixes), [`plan`] (owner
-//! choice, desired content, diff), [`layout`] (bytes shared with the C program), [`time`]
+//! choice, desired content, diff, per-set plans), [`layout`] (bytes shared with the C program), [`time`]
 //! (deadlines), [`rtnl`] (the netlink answer that says which mode runs), [`pins`] (file
 //! names and the mount rule). Every system call is in [`sys`].
 //!
@@ -57,6 +64,7 @@ pub use pins::DEFAULT_PIN_ROOT;
 pub use plan::{DropSet, Entry};
 pub use prefix::Prefix;
 pub use sys::{
-    kernel_now, ActiveMode, AttachInfo, Capacity, DropEntries, IfaceStatus, Mode, SyncReport, Xdp,
+    kernel_now, ActiveMode, AttachInfo, Capacity, DropEntries, EntryCounts, IfaceStatus, Mode,
+    SetReport, SyncReport, Xdp,
 };
 pub use time::KernelTime;

@@ -8,11 +8,16 @@
 //! ```text
 //! <root>/netns-<cookie>/drop_v4, drop_v6, allow_v4, allow_v6, counters   the maps
 //! <root>/netns-<cookie>/link-if<ifindex>                                one per interface
+//! <root>/netns-<cookie>/set-<id> -> NAME                                 which set a counter id is
 //! ```
 //!
 //! The root defaults to [`DEFAULT_PIN_ROOT`]; tests pass their own. Links are named by
 //! interface index, which stays fixed while an interface is renamed; `status` turns it back
 //! into a name.
+//!
+//! Counter ids are given to set names by symbolic links (bpffs holds links but no regular
+//! files): `symlink(2)` is atomic and fails if the id is taken, so two processes never give one
+//! id to two sets, and the names live and die with the maps whose counters they explain.
 
 use std::path::{Component, Path, PathBuf};
 
@@ -24,6 +29,7 @@ pub const BPFFS_MOUNT: &str = "/sys/fs/bpf";
 pub const DEFAULT_PIN_ROOT: &str = "/sys/fs/bpf/palisade";
 
 const LINK_PREFIX: &str = "link-if";
+const SET_PREFIX: &str = "set-";
 
 /// The directory name for a network namespace: by cookie, or by inode on kernels without
 /// namespace cookies (see `sys::host::netns_key`).
@@ -46,6 +52,20 @@ pub fn ifindex_of_link_pin(file_name: &str) -> Option<u32> {
         return None;
     }
     digits.parse().ok().filter(|&i| i != 0)
+}
+
+/// The link naming the set that counter id `id` belongs to.
+pub fn set_name_pin(dir: &Path, id: u8) -> PathBuf {
+    dir.join(format!("{SET_PREFIX}{id}"))
+}
+
+/// The counter id of a set link's file name; `None` for other files.
+pub fn set_id_of_pin(file_name: &str) -> Option<u8> {
+    let digits = file_name.strip_prefix(SET_PREFIX)?;
+    if digits.starts_with('+') || (digits.starts_with('0') && digits.len() > 1) {
+        return None;
+    }
+    digits.parse().ok()
 }
 
 /// True when palisade may mount bpffs at [`BPFFS_MOUNT`] to pin under `root`: `root` lies
@@ -104,6 +124,12 @@ mod tests {
             assert_eq!(ifindex_of_link_pin(other), None, "{other}");
         }
         assert_eq!(netns_dir_name(4096, None), "netns-4096");
+        assert_eq!(set_name_pin(dir, 0), dir.join("set-0"));
+        assert_eq!(set_id_of_pin("set-0"), Some(0));
+        assert_eq!(set_id_of_pin("set-255"), Some(255));
+        for other in ["set-", "set-256", "set-01", "set-+1", "link-if3", "drop_v4"] {
+            assert_eq!(set_id_of_pin(other), None, "{other}");
+        }
         assert_eq!(netns_dir_name(0, Some(4026531840)), "netns-ino4026531840");
     }
 

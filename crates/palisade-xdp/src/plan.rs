@@ -21,6 +21,8 @@ use crate::layout::{DropValue, SetId};
 use crate::prefix::{interval_prefixes, Prefix, TrieAddr};
 use crate::time::KernelTime;
 
+pub mod per_set;
+
 /// One element of a drop set: a range and, for a timed ban, when it ends.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Entry {
@@ -174,7 +176,7 @@ pub fn plan<T: TrieAddr>(
 }
 
 /// `(in desired but not current, in current but not desired)` for two sorted, unique lists.
-fn sorted_difference<P: Ord + Copy>(current: &[P], desired: &[P]) -> (Vec<P>, Vec<P>) {
+pub(crate) fn sorted_difference<P: Ord + Copy>(current: &[P], desired: &[P]) -> (Vec<P>, Vec<P>) {
     let (mut add, mut del) = (Vec::new(), Vec::new());
     let (mut i, mut j) = (0, 0);
     while i < current.len() || j < desired.len() {
@@ -197,14 +199,29 @@ fn sorted_difference<P: Ord + Copy>(current: &[P], desired: &[P]) -> (Vec<P>, Ve
     (add, del)
 }
 
-/// An incremental add of `new` on a prefix whose exact entry is `existing`: the value to
-/// write, or `None` to leave the entry as it is.
+/// A set's own value `new` on a prefix whose exact entry is `existing`, when the set's contents
+/// are replaced (see `per_set::plan_replace`): the value to write, or `None` to leave the entry.
 ///
-/// The set that owns the entry may change its own element either way (a re-ban with a new
-/// deadline replaces the old one, as in nftables). Another set's entry is replaced only when
-/// `new` beats it. An expired entry counts as absent, and an already expired `new` is never
+/// The set that owns the entry may change its own element either way (a load that makes a
+/// timed element permanent, or the reverse). Another set's entry is replaced only when `new`
+/// beats it. An expired entry counts as absent, and an already expired `new` is never
 /// written.
 pub fn merge_add(
+    existing: Option<DropValue>,
+    new: DropValue,
+    now: KernelTime,
+) -> Option<DropValue> {
+    match existing {
+        Some(old) if old.set == new.set && old != new && !new.expired_at(now) => Some(new),
+        _ => merge_longer(existing, new, now),
+    }
+}
+
+/// An incremental add as palisade's sets make it: where the trie holds the prefix already, the
+/// entry that drops longer stays, whichever set owns it (a set's recent part keeps an element
+/// that outlives a new one, as `palisade set add` does). An expired entry counts as absent, and
+/// an already expired `new` is never written.
+pub fn merge_longer(
     existing: Option<DropValue>,
     new: DropValue,
     now: KernelTime,
@@ -213,8 +230,7 @@ pub fn merge_add(
         return None;
     }
     match existing {
-        Some(old) if old == new => None,
-        Some(old) if !old.expired_at(now) && old.set != new.set && !beats(&new, &old) => None,
+        Some(old) if !old.expired_at(now) && !beats(&new, &old) => None,
         _ => Some(new),
     }
 }
@@ -226,5 +242,9 @@ pub fn owned_by(existing: &DropValue, set: SetId) -> bool {
     existing.set == set
 }
 
+#[cfg(test)]
+mod model;
+#[cfg(test)]
+mod per_set_tests;
 #[cfg(test)]
 mod tests;

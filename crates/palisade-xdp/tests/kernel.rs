@@ -360,7 +360,7 @@ fn another_program_and_a_mode_change_are_refused() {
     let err = attach(&lab, Mode::Native).unwrap_err();
     assert!(matches!(err, XdpError::ModeConflict { .. }), "{err}");
     // Under another pin root the program on the interface is not ours: refused, not replaced.
-    let other = BpfMount::new();
+    let other = BpfMount::new().unwrap();
     let err = lab
         .in_host(|_, ifname| Xdp::attach(&other.root(), ifname, Mode::Generic, Capacity::default()))
         .unwrap_err();

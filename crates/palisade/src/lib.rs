@@ -12,6 +12,8 @@
 //! - [`store`]: palisade's sets in the kernel; [`lists`]: reading list files into them;
 //! - [`commands`]: the set, block and OTP commands;
 //! - [`policy`]: the default-deny policy in the kernel and its commands;
+//! - [`watch`]: the log-watching daemon and its commands;
+//! - [`xdp`]: the XDP early drop: its commands, and its maps kept in step with the sets.
 //! - [`watch`]: the log-watching daemon and its commands; [`queue_dir`]: how commands hand
 //!   work to daemons;
 //! - [`fleet`]: sharing bans and blocklists with other hosts (`palisade fleet`);
@@ -37,3 +39,4 @@ pub mod serve;
 pub mod state;
 pub mod store;
 pub mod watch;
+pub mod xdp;

@@ -16,7 +16,9 @@ use crate::watch::{self, WatchPaths};
 /// The set commands' store: the kernel of the namespace, and its set caches.
 fn store(ns: &Namespace) -> Result<Store> {
     let cache = StateDir::for_namespace(ns).ok().map(|s| s.sets());
-    Ok(Store::new(ns.netlink()?, cache).with_session(policy::facts::session()))
+    Ok(Store::new(ns.netlink()?, cache)
+        .with_session(policy::facts::session())
+        .with_observer(crate::xdp::observer(ns)))
 }
 
 /// The namespace's fleet spool: `block` and `unblock` hand their changes to the fleet daemon.
@@ -63,6 +65,7 @@ pub fn run(cli: Cli) -> Result<i32> {
             commands::block::unblock(&mut store(&ns)?, a, out, fleet_spool(&ns).as_ref())
         }
         Command::Otp(cmd) => commands::otp::run(cmd, out),
+        Command::Xdp(cmd) => crate::xdp::cmd::run(&ns, &mut store(&ns)?, cmd, out),
         Command::Fleet(cmd) => fleet_command(&ns, cmd),
         Command::Generate(a) => {
             crate::generate::generate(a.what, &mut std::io::stdout().lock())?;
@@ -147,6 +150,7 @@ fn policy_command(env: &mut Env, command: Command, out: Out) -> Result<i32> {
         | Command::Block(_)
         | Command::Unblock(_)
         | Command::Otp(_)
+        | Command::Xdp(_)
         | Command::Fleet(_)
         | Command::Generate(_) => unreachable!("run() handles these without a policy env"),
     }

@@ -8,6 +8,7 @@
 //! /var/lib/palisade/policy/              applied.json, previous.state, pending.json, ...
 //! /var/lib/palisade/sets/NAME.cache      what the last load put in a set
 //! /var/lib/palisade/watch/               the log watcher's bans and unban queue
+//! /var/lib/palisade/xdp.json             the interfaces palisade keeps XDP on
 //! /var/lib/palisade/fleet/               the fleet daemon's status, outgoing bans, forgets
 //! /var/lib/palisade/feeds/NAME/          a feed set's last good copies and update results
 //! /var/lib/palisade/netns/INODE/...      the same for any other network namespace
@@ -73,6 +74,11 @@ impl StateDir {
     /// The log watcher's state.
     pub fn watch(&self) -> PathBuf {
         self.dir.join("watch")
+    }
+
+    /// The interfaces palisade keeps its XDP program on (see `crate::xdp::record`).
+    pub fn xdp(&self) -> PathBuf {
+        self.dir.join("xdp.json")
     }
 
     /// The fleet daemon's files (see [`crate::fleet::FleetPaths`]).

@@ -126,35 +126,11 @@ impl Armed {
 
     /// One Ethernet/IPv4/UDP frame of 60 bytes from the listed source to the host.
     pub fn frame(&self) -> Vec<u8> {
-        let mac = |m: &str| -> Vec<u8> {
-            m.split(':')
-                .map(|h| u8::from_str_radix(h, 16).unwrap())
-                .collect()
-        };
-        let src: std::net::Ipv4Addr = LISTED.parse().unwrap();
-        let dst: std::net::Ipv4Addr = crate::lab::SERVER_V4.parse().unwrap();
-        let mut f = Vec::new();
-        f.extend(mac(&self.lab.host_mac));
-        f.extend(mac(&self.lab.client_mac));
-        f.extend([0x08, 0x00]);
-        let udp_len: u16 = 8 + 18;
-        let mut ip = vec![0x45, 0, 0, 0, 0, 0, 0x40, 0, 64, 17, 0, 0];
-        ip[2..4].copy_from_slice(&(20 + udp_len).to_be_bytes());
-        ip.extend(src.octets());
-        ip.extend(dst.octets());
-        let sum: u32 = ip
-            .chunks(2)
-            .map(|w| u32::from(u16::from_be_bytes([w[0], w[1]])))
-            .sum();
-        let folded = (sum & 0xffff) + (sum >> 16);
-        let csum = !((folded & 0xffff) + (folded >> 16)) as u16;
-        ip[10..12].copy_from_slice(&csum.to_be_bytes());
-        f.extend(ip);
-        f.extend(4000u16.to_be_bytes());
-        f.extend(9u16.to_be_bytes());
-        f.extend(udp_len.to_be_bytes());
-        f.extend([0, 0]); // no UDP checksum (allowed over IPv4)
-        f.extend([0u8; 18]);
-        f
+        palisade_lab::inject::udp_frame(
+            &self.lab.host_mac,
+            &self.lab.client_mac,
+            LISTED.parse().unwrap(),
+            crate::lab::SERVER_V4.parse().unwrap(),
+        )
     }
 }

@@ -92,13 +92,13 @@ impl std::fmt::Display for Took {
 }
 
 fn timed<T>(f: impl FnOnce() -> Result<T, String>) -> Result<(T, Took), String> {
-    let (t, c) = (Instant::now(), crate::inject::thread_cpu_time());
+    let (t, c) = (Instant::now(), palisade_lab::inject::thread_cpu_time());
     let v = f()?;
     Ok((
         v,
         Took {
             wall: t.elapsed(),
-            cpu: crate::inject::thread_cpu_time() - c,
+            cpu: palisade_lab::inject::thread_cpu_time() - c,
         },
     ))
 }

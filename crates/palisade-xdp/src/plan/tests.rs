@@ -1,92 +1,9 @@
 use std::collections::BTreeMap;
 
-use palisade_core::Interval;
 use proptest::prelude::*;
 
+use super::model::*;
 use super::*;
-
-/// The XDP program's verdict, as bpf/palisade_xdp.c computes it, over a model of the tries:
-/// longest unexpired match (retrying shorter prefixes past expired ones), then the allowlist.
-fn program_drops(
-    drops: &BTreeMap<Prefix<u32>, DropValue>,
-    allow: &[Prefix<u32>],
-    addr: u32,
-    now: KernelTime,
-) -> bool {
-    let mut limit = 32u8;
-    loop {
-        let hit = (0..=limit)
-            .rev()
-            .find_map(|len| drops.get(&Prefix::new(addr, len).unwrap()));
-        let Some(v) = hit else { return false };
-        if !v.expired_at(now) {
-            return !allow.iter().any(|p| p.contains(addr));
-        }
-        if v.prefix_len == 0 {
-            return false;
-        }
-        limit = v.prefix_len - 1;
-    }
-}
-
-/// What nftables decides: some set has a live element covering the address, and the allowlist
-/// does not hold it.
-fn reference_drops(sets: &[DropSet], allow: &[AddrRange], addr: u32, now: KernelTime) -> bool {
-    let covered = |r: &AddrRange| matches!(r, AddrRange::V4(iv) if iv.contains(addr));
-    sets.iter().any(|s| {
-        s.entries
-            .iter()
-            .any(|e| covered(&e.range) && !e.expires.is_some_and(|t| t.has_passed(now)))
-    }) && !allow.iter().any(covered)
-}
-
-/// One write to the model of the tries.
-type ModelOp = dyn Fn(&mut BTreeMap<Prefix<u32>, DropValue>, &mut Vec<Prefix<u32>>);
-
-/// Apply a plan to a model of the tries, in the plan's order.
-fn apply(
-    drops: &mut BTreeMap<Prefix<u32>, DropValue>,
-    allow: &mut Vec<Prefix<u32>>,
-    p: &MapPlan<u32>,
-) {
-    allow.extend(&p.allow_add);
-    for k in &p.drop_delete {
-        assert!(
-            drops.remove(k).is_some(),
-            "plan deletes {k}, which is absent"
-        );
-    }
-    for (k, v) in &p.drop_write {
-        drops.insert(*k, *v);
-    }
-    allow.retain(|a| !p.allow_delete.contains(a));
-}
-
-fn v4(a: &str) -> u32 {
-    u32::from(a.parse::<std::net::Ipv4Addr>().unwrap())
-}
-
-fn range(a: &str, b: &str) -> AddrRange {
-    AddrRange::V4(Interval::new(v4(a), v4(b)).unwrap())
-}
-
-fn t(ns: u64) -> KernelTime {
-    KernelTime::from_nanos(ns)
-}
-
-fn set(id: u8, entries: &[(AddrRange, Option<u64>)]) -> DropSet {
-    DropSet {
-        id: SetId(id),
-        name: format!("set{id}"),
-        entries: entries
-            .iter()
-            .map(|&(range, exp)| Entry {
-                range,
-                expires: exp.map(t),
-            })
-            .collect(),
-    }
-}
 
 #[test]
 fn permanent_beats_timed_and_later_beats_earlier_whatever_the_set_order() {
@@ -200,31 +117,27 @@ fn incremental_adds_respect_the_owner_and_never_write_expired_entries() {
         Some(v(1, Some(200)))
     );
     assert_eq!(merge_add(Some(v(1, None)), v(1, None), now), None);
+    // Additions as palisade's sets make them: the longer-lived entry stays, whatever the set.
+    assert_eq!(
+        merge_longer(Some(v(1, Some(900))), v(1, Some(200)), now),
+        None
+    );
+    assert_eq!(
+        merge_longer(Some(v(1, Some(200))), v(1, Some(900)), now),
+        Some(v(1, Some(900)))
+    );
+    assert_eq!(merge_longer(Some(v(2, None)), v(1, Some(900)), now), None);
+    assert_eq!(
+        merge_longer(Some(v(2, Some(50))), v(1, Some(60)), now),
+        None,
+        "both expired"
+    );
+    assert_eq!(
+        merge_longer(Some(v(2, Some(50))), v(1, Some(200)), now),
+        Some(v(1, Some(200)))
+    );
     assert!(owned_by(&v(1, None), SetId(1)));
     assert!(!owned_by(&v(1, None), SetId(2)));
-}
-
-/// Small random worlds: addresses in 10.0.0.0/28, so nesting and overlap are common.
-fn arb_range() -> impl Strategy<Value = AddrRange> {
-    (0u32..16, 0u32..16).prop_map(|(a, b)| {
-        let base = v4("10.0.0.0");
-        AddrRange::V4(Interval::new(base + a.min(b), base + a.max(b)).unwrap())
-    })
-}
-
-fn arb_sets() -> impl Strategy<Value = Vec<DropSet>> {
-    prop::collection::vec(
-        (
-            0u8..4,
-            prop::collection::vec((arb_range(), prop::option::of(1u64..20)), 0..6),
-        ),
-        0..4,
-    )
-    .prop_map(|sets| {
-        sets.into_iter()
-            .map(|(id, es)| set(id, &es.iter().map(|&(r, e)| (r, e)).collect::<Vec<_>>()))
-            .collect()
-    })
 }
 
 proptest! {

@@ -310,6 +310,9 @@ fn remove_if_unused(dir: &Path) -> Result<bool> {
     for name in layout::MAP_NAMES {
         host::unpin(&dir.join(name))?;
     }
+    for id in files.iter().filter_map(|f| pins::set_id_of_pin(f)) {
+        host::unpin(&pins::set_name_pin(dir, id))?;
+    }
     match std::fs::remove_dir(dir) {
         Ok(()) => Ok(true),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(true),

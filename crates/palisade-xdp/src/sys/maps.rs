@@ -8,7 +8,7 @@ use std::io;
 use std::path::Path;
 
 use aya::maps::lpm_trie::{Key, LpmTrie};
-use aya::maps::{Map, MapData, MapError, PerCpuArray};
+use aya::maps::{Map, MapData, MapError, PerCpuArray, PerCpuValues};
 use aya::Pod;
 
 use crate::error::{Result, XdpError};
@@ -202,6 +202,27 @@ impl Maps {
         }
     }
 
+    /// The longest entry covering `addr` among those of length `max_len` or shorter, as the
+    /// kernel's trie lookup finds it (expired or not), with its prefix.
+    pub fn longest_match<T: FamilyMaps>(
+        &mut self,
+        addr: T,
+        max_len: u8,
+    ) -> Result<Option<(Prefix<T>, DropValue)>> {
+        let Some(probe) = Prefix::new(addr, max_len) else {
+            return Ok(None);
+        };
+        let (len, bytes) = layout::trie_key(&probe);
+        match T::drop_trie(self).get(&Key::new(len, bytes), 0) {
+            Ok(v) => {
+                let v = DropValue::decode(&v);
+                Ok(Prefix::new(addr, v.prefix_len).map(|p| (p, v)))
+            }
+            Err(MapError::KeyNotFound) => Ok(None),
+            Err(e) => Err(map_error(format!("looking up {probe} in {}", T::DROP), e)),
+        }
+    }
+
     /// Write one drop entry; `set_name` names the set in a "map full" error.
     pub fn write_drop<T: FamilyMaps>(
         &mut self,
@@ -247,6 +268,18 @@ impl Maps {
             }
         }
         Ok(n)
+    }
+
+    /// Set one counter slot to zero on every CPU (a counter id given to a new set).
+    pub fn zero_counter(&mut self, slot: u32) -> Result<()> {
+        let err = |e| map_error(format!("clearing counter slot {slot}"), e);
+        let cpus = self.counters.get(&slot, 0).map_err(err)?.len();
+        let zeros =
+            PerCpuValues::try_from(vec![[0u64; 2]; cpus]).map_err(|e| XdpError::Kernel {
+                what: format!("clearing counter slot {slot}"),
+                source: e,
+            })?;
+        self.counters.set(slot, zeros, 0).map_err(err)
     }
 
     /// Every counter slot, summed over CPUs.

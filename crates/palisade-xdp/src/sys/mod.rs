@@ -11,7 +11,9 @@ mod attach;
 mod bpf_link;
 mod host;
 mod maps;
+mod names;
 mod netlink;
+mod sets;
 mod sync;
 
 use std::fmt;
@@ -19,6 +21,7 @@ use std::path::{Path, PathBuf};
 
 pub use host::kernel_now;
 pub use maps::Capacity;
+pub use sets::{EntryCounts, SetReport};
 pub use sync::SyncReport;
 
 use crate::error::{Result, XdpError};
@@ -106,12 +109,21 @@ impl Xdp {
     /// Find palisade's pinned XDP maps for this network namespace; `None` if palisade has never
     /// attached here (or detached everywhere since).
     pub fn open(pin_root: &Path) -> Result<Option<Xdp>> {
-        let dir = Self::state_dir(pin_root)?;
+        Self::open_at(&Self::state_dir(pin_root)?)
+    }
+
+    /// Find palisade's pinned XDP maps in a state directory found earlier with
+    /// [`Xdp::state_dir`]: unlike [`Xdp::open`], this works from any thread, whatever network
+    /// namespace it is in (a process that enters a namespace only for a moment keeps the path).
+    pub fn open_at(dir: &Path) -> Result<Option<Xdp>> {
         if !dir.join(layout::DROP_V4).exists() {
             return Ok(None);
         }
-        let maps = maps::Maps::open(&dir)?;
-        Ok(Some(Xdp { dir, maps }))
+        let maps = maps::Maps::open(dir)?;
+        Ok(Some(Xdp {
+            dir: dir.to_path_buf(),
+            maps,
+        }))
     }
 
     /// Attach palisade's program to `ifname` (in the calling thread's network namespace),

@@ -39,8 +39,9 @@ impl Xdp {
     }
 
     /// Add `ranges` to set `set` (named `set_name` in errors), permanent or until `expires`.
-    /// Two system calls per prefix. A prefix another set already owns keeps the better owner
-    /// (see `plan::beats`). Returns the number of entries written.
+    /// Two system calls per prefix. Where the trie holds a prefix already, the entry that drops
+    /// longer stays, whichever set owns it, as in palisade's sets (see `plan::merge_longer`).
+    /// Returns the number of entries written.
     pub fn add(
         &mut self,
         set: SetId,
@@ -120,7 +121,7 @@ fn add_family<T: FamilyMaps>(
             prefix_len: p.len(),
         };
         let existing = maps.drop_entry(&p)?;
-        if let Some(v) = plan::merge_add(existing, new, now) {
+        if let Some(v) = plan::merge_longer(existing, new, now) {
             maps.write_drop(&p, &v, set_name)?;
             written += 1;
         }

@@ -4,11 +4,8 @@
 
 #![allow(dead_code)] // each test binary uses a part
 
-use std::ffi::CString;
 use std::net::{IpAddr, SocketAddr, TcpListener, UdpSocket};
-use std::os::unix::ffi::OsStrExt;
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use palisade_lab::{connect_from, Netns};
@@ -37,57 +34,8 @@ pub const CLIENT_ADDRS: [&str; 7] = [
 ];
 pub const PORT: u16 = 7070;
 
-static MOUNTS: AtomicU32 = AtomicU32::new(0);
-
-/// A bpffs mounted on a fresh temporary directory, unmounted and removed on drop, so tests
-/// never pin into the host's /sys/fs/bpf.
-pub struct BpfMount {
-    pub path: PathBuf,
-}
-
-impl BpfMount {
-    pub fn new() -> Self {
-        let path = std::env::temp_dir().join(format!(
-            "palisade-xdp-test-{}-{}",
-            std::process::id(),
-            MOUNTS.fetch_add(1, Ordering::Relaxed)
-        ));
-        std::fs::create_dir_all(&path).unwrap();
-        let target = CString::new(path.as_os_str().as_bytes()).unwrap();
-        // SAFETY: mount(2) with NUL-terminated strings that outlive the call.
-        let r = unsafe {
-            libc::mount(
-                c"bpf".as_ptr(),
-                target.as_ptr(),
-                c"bpf".as_ptr(),
-                0,
-                std::ptr::null(),
-            )
-        };
-        assert_eq!(
-            r,
-            0,
-            "mounting a private bpffs at {}: {}",
-            path.display(),
-            std::io::Error::last_os_error()
-        );
-        BpfMount { path }
-    }
-
-    /// The pin root the tests pass to the crate: a directory inside the mount.
-    pub fn root(&self) -> PathBuf {
-        self.path.join("palisade")
-    }
-}
-
-impl Drop for BpfMount {
-    fn drop(&mut self) {
-        let target = CString::new(self.path.as_os_str().as_bytes()).unwrap();
-        // SAFETY: umount2 of a path we mounted.
-        unsafe { libc::umount2(target.as_ptr(), libc::MNT_DETACH) };
-        let _ = std::fs::remove_dir(&self.path);
-    }
-}
+/// A private bpffs for the pins (see `palisade_lab::BpfMount`).
+pub use palisade_lab::BpfMount;
 
 pub struct Lab {
     pub host: Netns,
@@ -162,7 +110,7 @@ impl Lab {
             host_mac: mac,
             client_if,
             client_mac,
-            bpf: BpfMount::new(),
+            bpf: BpfMount::new().unwrap(),
         }
     }
 

@@ -10,6 +10,7 @@ mod otp;
 mod policy;
 mod sets;
 mod watch;
+mod xdp;
 
 pub use fleet::*;
 pub use ops::*;
@@ -17,6 +18,7 @@ pub use otp::*;
 pub use policy::*;
 pub use sets::*;
 pub use watch::*;
+pub use xdp::*;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
@@ -81,6 +83,9 @@ pub enum Command {
     Bans(BansArgs),
     /// Lift log-watcher bans now (from the kernel and the watcher's state).
     Unban(UnbanArgs),
+    /// XDP early drop: listed sources dropped in the network driver, kept in step with the sets.
+    #[command(subcommand)]
+    Xdp(XdpCommand),
     /// Share bans and blocklists with other hosts over NATS JetStream (`[fleet]`).
     #[command(subcommand)]
     Fleet(FleetCommand),

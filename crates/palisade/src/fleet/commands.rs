@@ -142,7 +142,8 @@ pub fn forget(ns: &Namespace, host: &str) -> Result<i32> {
     }
     let state = StateDir::for_namespace(ns)?;
     let paths = FleetPaths::new(&state);
-    let mut store = Store::new(ns.netlink()?, Some(state.sets()));
+    let mut store =
+        Store::new(ns.netlink()?, Some(state.sets())).with_observer(crate::xdp::observer(ns));
     let targets = elements_of(&mut store, host)?;
     if !targets.is_empty() {
         let def = store.get(FLEET_SET)?;

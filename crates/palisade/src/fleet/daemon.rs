@@ -238,7 +238,7 @@ pub fn run(ns: &Namespace, config_path: &Path) -> Result<i32> {
         .with_context(|| format!("cannot create {}", paths.forget.display()))?;
     let sink_counters = Arc::new(SinkCounters::default());
     let sink = KernelSink::new(
-        Store::new(ns.netlink()?, Some(state.sets())),
+        Store::new(ns.netlink()?, Some(state.sets())).with_observer(crate::xdp::observer(ns)),
         sink_counters.clone(),
     )
     .context("cannot create the set `fleet` for peers' bans")?;
@@ -252,7 +252,8 @@ pub fn run(ns: &Namespace, config_path: &Path) -> Result<i32> {
     let mut d = Daemon {
         publisher: fleet.publisher(),
         fleet,
-        store: Store::new(ns.netlink()?, Some(state.sets())),
+        store: Store::new(ns.netlink()?, Some(state.sets()))
+            .with_observer(crate::xdp::observer(ns)),
         spool,
         paths,
         config_path: config_path.to_path_buf(),

@@ -24,7 +24,9 @@ impl Env {
     pub fn open(ns: &Namespace) -> Result<Self> {
         let state = StateDir::for_namespace(ns)?;
         Ok(Env {
-            store: Store::new(ns.netlink()?, Some(state.sets())).with_session(facts::session()),
+            store: Store::new(ns.netlink()?, Some(state.sets()))
+                .with_session(facts::session())
+                .with_observer(crate::xdp::observer(ns)),
             records: Records::new(state.policy()),
             state,
             ns: ns.clone(),

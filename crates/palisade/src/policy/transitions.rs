@@ -53,6 +53,8 @@ pub fn apply_cmd(env: &mut Env, a: &ApplyArgs, out: Out) -> Result<i32> {
     if !out.quiet {
         println!("{report}");
     }
+    // After the nftables transaction, which blocks whatever happens here.
+    crate::xdp::cmd::after_apply(&env.ns, &mut env.store, &c.policy.xdp, out);
     if let Some(secs) = a.confirm {
         println!(
             "run `palisade confirm` within {secs} s, or the previous state comes back by itself"

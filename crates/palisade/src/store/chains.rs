@@ -32,6 +32,7 @@ use palisade_core::policy::Session;
 use palisade_nft::consts::*;
 use palisade_nft::{Batch, Expr, Hook, RuleInfo, Verdict};
 use std::collections::BTreeMap;
+use std::net::IpAddr;
 
 pub const BLOCK_PRE: &str = "block_pre";
 pub const BLOCK_CHAIN: &str = "block_input";
@@ -39,6 +40,15 @@ pub const BLOCK_FORWARD: &str = "block_forward";
 pub const BLOCK_OUTPUT: &str = "block_output";
 /// The admin's SSH session, accepted ahead of every block.
 pub const PINS: &str = "pins";
+
+/// Comment of the pin rules; the client's address follows, so a reader of the kernel (the XDP
+/// allowlist, which must pass what the pins pass) finds whose session is pinned.
+pub const PIN_COMMENT: &str = "palisade: the admin's SSH session from ";
+
+/// The client whose session a pin rule's comment names.
+pub fn pinned_client(comment: &str) -> Option<IpAddr> {
+    comment.strip_prefix(PIN_COMMENT)?.parse().ok()
+}
 
 /// Before conntrack (-200) and DNAT (-100).
 pub const RAW_PRIORITY: i32 = -300;
@@ -249,13 +259,8 @@ pub fn stage_pins(b: &mut Batch, session: &Session) {
         let Some(rule) = pin_rule(src, sport, dst, dport) else {
             continue;
         };
-        b.add_rule(
-            FAMILY,
-            TABLE,
-            PINS,
-            &rule,
-            Some("palisade: the admin's SSH session"),
-        );
+        let comment = format!("{PIN_COMMENT}{}", session.client);
+        b.add_rule(FAMILY, TABLE, PINS, &rule, Some(&comment));
     }
 }
 

@@ -4,7 +4,7 @@
 //! reading anything (microseconds, whatever the bulk part's size); a deletion reads only the
 //! recent part, and the loaded parts from the cache or by probing single addresses.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::error::{Result, StoreError};
 use super::held::Held;
@@ -15,7 +15,7 @@ use super::load::check_ports;
 use super::partition::{hashed, split};
 use super::plan::{cut_family, overlapping, stage_replace, stage_timed};
 use super::timed_merge::merge_timed;
-use super::{SetDef, Store, Timed, FAMILY, TABLE};
+use super::{SetChange, SetDef, Store, Timed, FAMILY, TABLE};
 use palisade_core::{AddrRange, Contents, ProtoPort};
 use palisade_nft::{Batch, Key, NftError};
 use std::collections::BTreeSet;
@@ -44,6 +44,13 @@ impl Store {
     /// under a timed network stays when the network expires, a timed one under a permanent
     /// element adds nothing, and what stays keeps its own time and comment.
     pub fn add_timed(&mut self, def: &SetDef, items: &[Timed]) -> Result<()> {
+        let since = Instant::now();
+        self.add_timed_once(def, items)?;
+        self.notify(SetChange::Added { def, items, since });
+        Ok(())
+    }
+
+    fn add_timed_once(&mut self, def: &SetDef, items: &[Timed]) -> Result<()> {
         let fast = self.transaction(|_, b| {
             Self::stage_add_timed(b, def, items);
             Ok(())
@@ -103,6 +110,12 @@ impl Store {
     /// so the command can say so rather than pretend it unblocked them.
     pub fn del(&mut self, def: &SetDef, items: &Contents) -> Result<Contents> {
         check_ports(def, items)?;
+        let missing = self.del_once(def, items)?;
+        self.notify(SetChange::Deleted { def, items });
+        Ok(missing)
+    }
+
+    fn del_once(&mut self, def: &SetDef, items: &Contents) -> Result<Contents> {
         self.retry_on_change(
             |store, gen| {
                 let recent = store.dump_part(&def.name, Part::Recent)?;

@@ -13,9 +13,9 @@ use super::kernel_addr::{self, KernelAddr};
 use super::layout::{invalidate, stamp_key, stamp_name, Part};
 use super::partition::{hashed, split, Layout};
 use super::plan::{diff_family, stage_diff, FamilyDiff};
-use super::{cache, stage_flush_recent, SetDef, Store, FAMILY, TABLE};
+use super::{cache, stage_flush_recent, SetChange, SetDef, Store, FAMILY, TABLE};
 use palisade_core::Contents;
-use palisade_core::{Groups, Interval};
+use palisade_core::{AddrRange, Groups, Interval, ProtoPort};
 use palisade_nft::{Batch, Element};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -58,6 +58,23 @@ impl Loaded {
         }
     }
 
+    /// Everything the loaded parts hold.
+    fn contents(&self) -> Contents {
+        fn ranges<T: Copy>(
+            parts: &BTreeMap<Part, Exact<T>>,
+        ) -> impl Iterator<Item = (AddrRange, Option<ProtoPort>)> + '_
+        where
+            AddrRange: From<Interval<T>>,
+        {
+            parts.values().flat_map(|groups| {
+                groups
+                    .iter()
+                    .flat_map(|(port, ivs)| ivs.iter().map(|iv| (AddrRange::from(*iv), *port)))
+            })
+        }
+        Contents::from_ranges(ranges(&self.v4).chain(ranges(&self.v6)))
+    }
+
     /// The loaded parts of `layout`, as a load wrote them.
     fn of_layout(l4: Layout<u32>, l6: Layout<u128>, from_cache: bool) -> Self {
         Loaded {
@@ -98,6 +115,10 @@ fn prefix_lens<T>(layout: &Layout<T>) -> Vec<u8> {
 /// A load worked out against what the kernel holds, waiting to be staged into a batch.
 pub struct LoadPlan {
     def: SetDef,
+    /// For the observer: what the loaded parts held before (`None` for a set made in the same
+    /// batch), and what the recent part held if it is folded in.
+    before: Option<Contents>,
+    folded: Option<Contents>,
     want: Contents,
     diffs4: Vec<(Part, FamilyDiff<u32>)>,
     diffs6: Vec<(Part, FamilyDiff<u128>)>,
@@ -261,9 +282,16 @@ impl Store {
         } else {
             self.read_loaded(def)?
         };
+        // What the observer gets besides the new contents, only when it wants them.
+        let observing = self.observing();
+        let before = (observing && !fresh).then(|| loaded.contents());
+        let mut folded = (observing && fold_recent).then(Contents::default);
         if fold_recent && !fresh {
             let recent = self.dump_part(&def.name, Part::Recent)?;
             report.recent_folded = recent.v4.len() + recent.v6.len();
+            if observing {
+                folded = Some(recent.contents());
+            }
         }
         report.from_cache = loaded.from_cache;
         report.dump_ms = ms(t);
@@ -280,6 +308,8 @@ impl Store {
         report.diff_ms = ms(t);
         Ok(LoadPlan {
             def: def.clone(),
+            before,
+            folded,
             want: want.clone(),
             diffs4,
             diffs6,
@@ -295,7 +325,13 @@ impl Store {
     /// After the batch of a [`LoadPlan`] committed: the loaded parts now hold exactly what it
     /// wanted; remember it. A cache that cannot be written only costs the next load a read of
     /// the kernel; the stamp keeps a stale one unused.
-    pub fn finish_load(&self, plan: LoadPlan) -> LoadReport {
+    pub fn finish_load(&mut self, plan: LoadPlan) -> LoadReport {
+        self.notify(SetChange::Loaded {
+            def: &plan.def,
+            loaded: &plan.want,
+            before: plan.before.as_ref(),
+            folded: plan.folded.as_ref(),
+        });
         let mut report = plan.report;
         let Some(path) = self.cache_path(&plan.def.name) else {
             return report;
@@ -391,6 +427,11 @@ impl Store {
                 })
                 .collect(),
         })
+    }
+
+    /// What the set's recent part holds (small: additions since the last load).
+    pub fn recent_part(&mut self, name: &str) -> Result<Held> {
+        self.dump_part(name, Part::Recent)
     }
 
     /// Everything the set holds, all parts, with each range's timeout and comment.

@@ -27,6 +27,7 @@ mod journal;
 pub mod kernel_addr;
 pub mod layout;
 pub mod load;
+mod observe;
 mod partition;
 mod plan;
 pub mod snapshot;
@@ -39,6 +40,7 @@ pub use error::{Result, StoreError};
 pub use held::Held;
 pub use layout::{kernel_name, Part, FAMILY, TABLE};
 pub use load::{LoadPlan, LoadReport};
+pub use observe::{SetChange, SetObserver};
 pub use snapshot::Snapshot;
 
 use chains::{is_block_chain, rebuild_block_chain, stage_pins};
@@ -60,6 +62,8 @@ pub struct Store {
     /// The admin's SSH session this command runs in: pinned ahead of the block chains
     /// whenever they are rebuilt.
     session: Option<Session>,
+    /// Told about every committed change to a set (see [`observe`]).
+    observer: Option<Box<dyn SetObserver + Send>>,
 }
 
 impl Store {
@@ -74,6 +78,7 @@ impl Store {
             cache_dir,
             journal,
             session: None,
+            observer: None,
         }
     }
 
@@ -235,7 +240,9 @@ impl Store {
                 stage_pins(b, s);
             }
             Ok(())
-        })
+        })?;
+        self.notify(SetChange::Created { def });
+        Ok(())
     }
 
     /// Create the set if it does not exist yet (used by `block` for the built-in blocklist).
@@ -313,14 +320,17 @@ impl Store {
             }
             invalidate(b, name);
             Ok(())
-        })
+        })?;
+        self.notify(SetChange::Flushed { def: &def });
+        Ok(())
     }
 
-    /// Drop the cache of a deleted set.
-    pub fn forget(&self, name: &str) {
+    /// After a set was deleted: drop its cache, and tell the observer.
+    pub fn forget(&mut self, name: &str) {
         if let Some(p) = self.cache_path(name) {
             cache::remove(&p);
         }
+        self.notify(SetChange::Destroyed { name });
     }
 }
 

@@ -65,6 +65,8 @@ pub struct FleetLab {
     pub nats: Option<Proc>,
     nats_ns: Netns,
     switch: Netns,
+    /// Environment every palisade command and daemon of the hosts gets (a test's own bpffs).
+    pub env: Vec<(&'static str, PathBuf)>,
 }
 
 impl Drop for FleetLab {
@@ -126,6 +128,7 @@ impl FleetLab {
             nats: None,
             nats_ns,
             switch,
+            env: Vec::new(),
         };
         let mut keys = Vec::new();
         let mut users = String::new();
@@ -247,7 +250,9 @@ impl FleetLab {
     /// A palisade command for host `i` (its namespace and state), not yet run.
     pub fn command_for(&self, i: usize, args: &[&str]) -> Command {
         let h = &self.hosts[i];
-        command_in(&h.ns, &h.state, args)
+        let mut c = command_in(&h.ns, &h.state, args);
+        c.envs(self.env.iter().cloned());
+        c
     }
 
     /// palisade in the attacker's namespace, with a state directory of its own: a fourth
