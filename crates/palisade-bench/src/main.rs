@@ -32,6 +32,7 @@ usage: palisade-bench load [--quick] [--out DIR] [--palisade PATH]
        palisade-bench flood [--quick] [--out DIR] [--palisade PATH]
        palisade-bench watch [--quick] [--out DIR] [--palisade PATH]
        palisade-bench xdp [--quick] [--out DIR] [--palisade PATH]
+       palisade-bench raw [--quick] [--out DIR] [--palisade PATH]
 
 load      Loads the same generated sets with palisade, `nft -f` and `ipset restore`, each in a
           fresh network namespace, and times single add/remove on a set of 100,000 networks.
@@ -51,6 +52,10 @@ xdp       A listed source's flood dropped by palisade's XDP program, by palisade
           block chain and by an nftables input rule: drops per CPU second (frames injected by
           the kernel), a legitimate client's request times during the flood, and the time of
           palisade's set commands with a million entries in XDP. Writes xdp.md.
+raw       A listed source's SYN flood on a server with connection tracking in use, dropped by
+          palisade's block chain (prerouting at raw priority, before conntrack), by the input
+          chain palisade used before, and by an ipset rule in iptables' raw table: drops per
+          CPU second and a legitimate client's request times during the flood. Writes raw.md.
 
   --quick          a smoke run: small sizes, few repetitions, no timing assertions
   --out DIR        where the results go (default: bench-out)
@@ -68,6 +73,7 @@ enum Bench {
     Flood,
     Watch,
     Xdp,
+    Raw,
 }
 
 /// The command line, the same for every benchmark.
@@ -86,6 +92,7 @@ fn parse_args() -> Result<Args, String> {
         Some("flood") => Bench::Flood,
         Some("watch") => Bench::Watch,
         Some("xdp") => Bench::Xdp,
+        Some("raw") => Bench::Raw,
         Some("-h" | "--help") => return Err(String::new()),
         Some(other) => return Err(format!("unknown command `{other}`")),
         None => return Err("missing command".into()),
@@ -135,6 +142,7 @@ fn main() -> ExitCode {
         Bench::Flood => flood::bench(&args),
         Bench::Watch => watch::bench(&args),
         Bench::Xdp => xdp::bench(&args),
+        Bench::Raw => xdp::bench_raw(&args),
     };
     match result {
         Ok(true) => ExitCode::SUCCESS,

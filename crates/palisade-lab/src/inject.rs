@@ -113,25 +113,76 @@ pub fn mac_bytes(mac: &str) -> Vec<u8> {
         .collect()
 }
 
-/// One 60-byte Ethernet/IPv4/UDP frame from `src` to `dst` (port 4000 to 9).
-pub fn udp_frame(dst_mac: &str, src_mac: &str, src: Ipv4Addr, dst: Ipv4Addr) -> Vec<u8> {
+/// The Internet checksum (RFC 1071) of `bytes`, started from `sum`.
+fn internet_checksum(sum: u32, bytes: &[u8]) -> u16 {
+    let mut sum = sum;
+    for w in bytes.chunks(2) {
+        sum += u32::from(u16::from_be_bytes([w[0], *w.get(1).unwrap_or(&0)]));
+    }
+    while sum > 0xffff {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    !(sum as u16)
+}
+
+/// Ethernet and IPv4 headers for a `payload_len`-byte payload of protocol `proto`.
+fn eth_ipv4(
+    dst_mac: &str,
+    src_mac: &str,
+    src: Ipv4Addr,
+    dst: Ipv4Addr,
+    proto: u8,
+    payload_len: u16,
+) -> Vec<u8> {
     let mut f = Vec::new();
     f.extend(mac_bytes(dst_mac));
     f.extend(mac_bytes(src_mac));
     f.extend([0x08, 0x00]);
-    let udp_len: u16 = 8 + 18;
-    let mut ip = vec![0x45, 0, 0, 0, 0, 0, 0x40, 0, 64, 17, 0, 0];
-    ip[2..4].copy_from_slice(&(20 + udp_len).to_be_bytes());
+    let mut ip = vec![0x45, 0, 0, 0, 0, 0, 0x40, 0, 64, proto, 0, 0];
+    ip[2..4].copy_from_slice(&(20 + payload_len).to_be_bytes());
     ip.extend(src.octets());
     ip.extend(dst.octets());
-    let sum: u32 = ip
-        .chunks(2)
-        .map(|w| u32::from(u16::from_be_bytes([w[0], w[1]])))
-        .sum();
-    let folded = (sum & 0xffff) + (sum >> 16);
-    let csum = !((folded & 0xffff) + (folded >> 16)) as u16;
+    let csum = internet_checksum(0, &ip);
     ip[10..12].copy_from_slice(&csum.to_be_bytes());
     f.extend(ip);
+    f
+}
+
+/// One 60-byte Ethernet/IPv4/TCP SYN from `src`:`sport` to `dst`:`dport`, with a valid TCP
+/// checksum (conntrack verifies it and would leave a bad one untracked, which is cheaper
+/// than what a real flood costs).
+pub fn syn_frame(
+    dst_mac: &str,
+    src_mac: &str,
+    (src, sport): (Ipv4Addr, u16),
+    (dst, dport): (Ipv4Addr, u16),
+) -> Vec<u8> {
+    let mut tcp = Vec::with_capacity(20);
+    tcp.extend(sport.to_be_bytes());
+    tcp.extend(dport.to_be_bytes());
+    tcp.extend(0x1234_5678u32.to_be_bytes()); // sequence number
+    tcp.extend(0u32.to_be_bytes()); // acknowledgement number
+    tcp.extend([0x50, 0x02]); // header length 20, SYN
+    tcp.extend(64240u16.to_be_bytes()); // window
+    tcp.extend([0, 0, 0, 0]); // checksum, urgent pointer
+    let mut pseudo = Vec::with_capacity(12);
+    pseudo.extend(src.octets());
+    pseudo.extend(dst.octets());
+    pseudo.extend([0, 6]);
+    pseudo.extend((tcp.len() as u16).to_be_bytes());
+    let sum = u32::from(!internet_checksum(0, &pseudo));
+    let csum = internet_checksum(sum, &tcp);
+    tcp[16..18].copy_from_slice(&csum.to_be_bytes());
+    let mut f = eth_ipv4(dst_mac, src_mac, src, dst, 6, tcp.len() as u16);
+    f.extend(tcp);
+    f.resize(60, 0); // Ethernet's minimum frame, padded as a NIC would
+    f
+}
+
+/// One 60-byte Ethernet/IPv4/UDP frame from `src` to `dst` (port 4000 to 9).
+pub fn udp_frame(dst_mac: &str, src_mac: &str, src: Ipv4Addr, dst: Ipv4Addr) -> Vec<u8> {
+    let udp_len: u16 = 8 + 18;
+    let mut f = eth_ipv4(dst_mac, src_mac, src, dst, 17, udp_len);
     f.extend(4000u16.to_be_bytes());
     f.extend(9u16.to_be_bytes());
     f.extend(udp_len.to_be_bytes());
@@ -161,5 +212,27 @@ mod tests {
             .sum();
         let folded = (sum & 0xffff) + (sum >> 16);
         assert_eq!((folded & 0xffff) + (folded >> 16), 0xffff);
+    }
+
+    #[test]
+    fn the_syn_checksums_verify() {
+        let (src, dst) = (Ipv4Addr::new(192, 0, 2, 10), Ipv4Addr::new(192, 0, 2, 1));
+        let f = syn_frame(
+            "02:00:00:00:00:01",
+            "02:00:00:00:00:02",
+            (src, 4242),
+            (dst, 80),
+        );
+        assert_eq!(f.len(), 60);
+        assert_eq!(f[23], 6, "protocol TCP");
+        assert_eq!(internet_checksum(0, &f[14..34]), 0, "IPv4 header checksum");
+        let tcp = &f[34..54];
+        assert_eq!(tcp[13], 0x02, "SYN only");
+        let mut pseudo = Vec::new();
+        pseudo.extend(src.octets());
+        pseudo.extend(dst.octets());
+        pseudo.extend([0, 6, 0, 20]);
+        let sum = u32::from(!internet_checksum(0, &pseudo));
+        assert_eq!(internet_checksum(sum, tcp), 0, "TCP checksum");
     }
 }

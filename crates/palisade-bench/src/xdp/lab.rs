@@ -26,8 +26,23 @@ pub enum Mechanism {
     Xdp,
     /// palisade's block chain alone: prerouting at raw priority, before conntrack.
     NftPrerouting,
-    /// An `nft` drop rule on input (after conntrack and routing), for reference.
+    /// An `nft` drop rule on input (after conntrack and routing), for reference: where
+    /// palisade matched its block sets before they moved to prerouting.
     NftInput,
+    /// An `ipset` matched by an iptables rule in the raw table's PREROUTING, the classic
+    /// "drop before conntrack" recipe.
+    IpsetRaw,
+}
+
+/// What the flood is and what the server runs besides the drop.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Setup {
+    /// TCP SYNs to the service's port instead of UDP frames.
+    pub syn: bool,
+    /// Connection tracking in use in the server namespace, as on every server with a stateful
+    /// firewall (palisade's policy, Docker's NAT): a packet that reaches conntrack costs an
+    /// entry, made and thrown away when the packet is dropped.
+    pub stateful: bool,
 }
 
 impl Mechanism {
@@ -37,6 +52,7 @@ impl Mechanism {
             Mechanism::Xdp => "palisade XDP (native)",
             Mechanism::NftPrerouting => "palisade nftables (prerouting, raw)",
             Mechanism::NftInput => "nftables input chain",
+            Mechanism::IpsetRaw => "ipset in raw PREROUTING (iptables)",
         }
     }
 }
@@ -49,6 +65,7 @@ pub struct Lab {
     pub client_mac: String,
     pub bpf: BpfMount,
     pal: Palisade,
+    setup: Setup,
 }
 
 fn mac_of(ns: &Netns, ifname: &str) -> Result<String, String> {
@@ -65,6 +82,10 @@ fn mac_of(ns: &Netns, ifname: &str) -> Result<String, String> {
 
 impl Lab {
     pub fn new(pal: &Palisade) -> Result<Lab, String> {
+        Lab::with(pal, Setup::default())
+    }
+
+    pub fn with(pal: &Palisade, setup: Setup) -> Result<Lab, String> {
         let e = |e: std::io::Error| e.to_string();
         let server = Netns::create("xdp-srv").map_err(e)?;
         let client = Netns::create("xdp-cli").map_err(e)?;
@@ -88,7 +109,24 @@ impl Lab {
                 bin: pal.bin.clone(),
                 state_dir: pal.state_dir.clone(),
             },
+            setup,
         })
+    }
+
+    /// `nft -f` of `script` in the server namespace.
+    fn nft(&self, script: &str) -> Result<(), String> {
+        let path = self.bpf.path.with_extension("nft");
+        std::fs::write(&path, script).map_err(|e| e.to_string())?;
+        let r = self.server.output("nft", &["-f", &path.to_string_lossy()]);
+        let _ = std::fs::remove_file(&path);
+        r.map(drop).map_err(|e| e.to_string())
+    }
+
+    /// `PROGRAM ARGS` in the server namespace.
+    fn run(&self, program: &str, args: &[&str]) -> Result<String, String> {
+        self.server
+            .output(program, args)
+            .map_err(|e| format!("{program} {}: {e}", args.join(" ")))
     }
 
     /// `palisade ARGS` in the server namespace, with this lab's bpffs; its stderr.
@@ -114,6 +152,12 @@ impl Lab {
     /// nothing to drop: the frames are injected through it (one trie miss each, then the stack).
     pub fn arm(&self, m: Mechanism) -> Result<(), String> {
         let flooder = FLOODER.to_string();
+        if self.setup.stateful {
+            self.nft(
+                "table inet stateful {\n chain input { type filter hook input priority 0; \
+                 ct state established,related accept; }\n}\n",
+            )?;
+        }
         if m == Mechanism::Xdp {
             self.palisade(&["-q", "block", &flooder])?;
         }
@@ -126,16 +170,16 @@ impl Lab {
                 self.palisade_pinned_at(&elsewhere.to_string_lossy(), &["-q", "block", &flooder])
                     .map(drop)
             }
-            Mechanism::NftInput => {
-                let script = format!(
-                    "table inet bench {{\n set s {{ type ipv4_addr; elements = {{ {flooder} }}; }}\n \
-                     chain c {{ type filter hook input priority 0; ip saddr @s counter drop; }}\n}}\n"
-                );
-                let path = self.bpf.path.with_extension("nft");
-                std::fs::write(&path, script).map_err(|e| e.to_string())?;
-                let r = self.server.output("nft", &["-f", &path.to_string_lossy()]);
-                let _ = std::fs::remove_file(&path);
-                r.map(drop).map_err(|e| e.to_string())
+            Mechanism::NftInput => self.nft(&format!(
+                "table inet bench {{\n set s {{ type ipv4_addr; elements = {{ {flooder} }}; }}\n \
+                 chain c {{ type filter hook input priority -10; ip saddr @s counter drop; }}\n}}\n"
+            )),
+            Mechanism::IpsetRaw => {
+                self.run("ipset", &["create", "bench", "hash:ip"])?;
+                self.run("ipset", &["add", "bench", &flooder])?;
+                let rule = ["-t", "raw", "-A", "PREROUTING", "-m", "set"];
+                let rule = [&rule[..], &["--match-set", "bench", "src", "-j", "DROP"]].concat();
+                self.run("iptables", &rule).map(drop)
             }
         }
     }
@@ -169,19 +213,38 @@ impl Lab {
                     .server
                     .output("nft", &["list", "chain", "inet", "bench", "c"])
                     .map_err(|e| e.to_string())?;
-                let at = text.find("counter packets ").ok_or("no counter")? + 16;
-                text[at..]
-                    .split_whitespace()
-                    .next()
+                let counts: Vec<u64> = text
+                    .split("counter packets ")
+                    .skip(1)
+                    .filter_map(|c| c.split_whitespace().next()?.parse().ok())
+                    .collect();
+                if counts.is_empty() {
+                    return Err(format!("no counter in {text}"));
+                }
+                Ok(counts.iter().sum())
+            }
+            Mechanism::IpsetRaw => {
+                let text = self.run(
+                    "iptables",
+                    &["-t", "raw", "-L", "PREROUTING", "-v", "-x", "-n"],
+                )?;
+                text.lines()
+                    .find(|l| l.contains("match-set bench"))
+                    .and_then(|l| l.split_whitespace().next())
                     .and_then(|n| n.parse().ok())
-                    .ok_or_else(|| format!("unreadable counter in {text}"))
+                    .ok_or_else(|| format!("no ipset rule counter in {text}"))
             }
         }
     }
 
     /// The flood's frame, as received on the server's interface.
     pub fn frame(&self) -> Vec<u8> {
-        palisade_lab::inject::udp_frame(&self.server_mac, &self.client_mac, FLOODER, SERVER)
+        if self.setup.syn {
+            let (from, to) = ((FLOODER, 40_000), (SERVER, PORT));
+            palisade_lab::inject::syn_frame(&self.server_mac, &self.client_mac, from, to)
+        } else {
+            palisade_lab::inject::udp_frame(&self.server_mac, &self.client_mac, FLOODER, SERVER)
+        }
     }
 
     /// A file descriptor of palisade's program on the server's interface.

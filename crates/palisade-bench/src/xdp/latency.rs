@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use palisade_lab::inject::{live_frames, pin_to_cpu, realtime};
 
-use super::lab::{request, Lab, Mechanism};
+use super::lab::{request, Lab, Mechanism, Setup};
 use crate::blocking::client::percentile;
 use crate::Palisade;
 
@@ -45,11 +45,12 @@ impl Latency {
 
 pub fn measure(
     pal: &Palisade,
+    setup: Setup,
     m: Mechanism,
     offered_pps: f64,
     seconds: f64,
 ) -> Result<Latency, String> {
-    let lab = Lab::new(pal)?;
+    let lab = Lab::with(pal, setup)?;
     lab.arm(m)?;
     lab.serve()?;
     // The client's first request also fills its neighbour cache.

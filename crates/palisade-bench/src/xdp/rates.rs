@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use palisade_lab::inject::{live_frames, pin_to_cpu, thread_cpu_time};
 
-use super::lab::{Lab, Mechanism};
+use super::lab::{Lab, Mechanism, Setup};
 use crate::Palisade;
 
 /// One mechanism's drop rate: frames per CPU second (median of rounds), and per wall second.
@@ -17,8 +17,14 @@ pub struct Rate {
     pub per_wall_second: f64,
 }
 
-pub fn measure(pal: &Palisade, m: Mechanism, repeat: u32, rounds: usize) -> Result<Rate, String> {
-    let lab = Lab::new(pal)?;
+pub fn measure(
+    pal: &Palisade,
+    setup: Setup,
+    m: Mechanism,
+    repeat: u32,
+    rounds: usize,
+) -> Result<Rate, String> {
+    let lab = Lab::with(pal, setup)?;
     lab.arm(m)?;
     let prog = lab.program()?;
     let fd = std::os::fd::AsRawFd::as_raw_fd(&prog);
