@@ -5,7 +5,13 @@ use palisade_core::parse_addr_range;
 use palisade_core::policy::Services;
 
 fn cfg(text: &str) -> WatchConfig {
-    parse_watch_config("t.toml", text, &Services::new("")).unwrap()
+    parse_watch_config(
+        "t.toml",
+        text,
+        &Services::new(""),
+        &crate::config::tests_support::no_filter_files,
+    )
+    .unwrap()
 }
 
 fn ip(s: &str) -> IpAddr {
@@ -186,18 +192,18 @@ fn expire_keeps_memory_bounded() {
         t.observe(&c, 0, ip("198.51.100.14"), now);
     }
     assert_eq!(t.tracked(), 150_000);
-    t.expire(64);
+    t.expire(&c, 64);
     assert_eq!(
         t.tracked(),
         150_000 - 5 * 3000,
         "failures at 0..=4 are out of the window"
     );
-    t.expire(200);
+    t.expire(&c, 200);
     assert_eq!(t.tracked(), 0);
     assert!(t.active_bans(200).is_empty());
     // The offender record stays for repeat-offender growth, then goes too.
     assert_eq!(t.jails["sshd"].offenders.len(), 1);
-    t.expire(102 + OFFENDER_MEMORY);
+    t.expire(&c, 102 + OFFENDER_MEMORY);
     assert!(t.jails.is_empty());
 }
 
@@ -210,6 +216,6 @@ fn a_clock_going_back_does_not_pin_failures() {
     t.observe(&c, 0, h, 10_001);
     // The clock jumps back an hour: the "future" failures are dropped, not counted forever.
     assert_eq!(t.observe(&c, 0, h, 6_400), None);
-    t.expire(6_401 + 600);
+    t.expire(&c, 6_401 + 600);
     assert_eq!(t.tracked(), 0);
 }
