@@ -11,20 +11,54 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use regex::bytes::Regex;
+use regex_automata::{meta, Anchored, Input};
 
-use crate::jails::{Builtin, Kind};
+use crate::jails::{Builtin, Kind, SessionSpec};
 use crate::matcher::{Found, Matcher, PatternError};
 use crate::model::JailFilter;
-use crate::sessions::Sessions;
+use crate::sessions::{Each, Sessions};
 
 /// A jail's rules: the patterns, what each means, and how to tell a line's connection.
 #[derive(Clone, Debug)]
 pub struct Rules {
     matcher: Matcher,
     kinds: Vec<Kind>,
-    /// Capture groups naming the connection (see [`Builtin::session`]).
-    session: Option<Regex>,
+    /// How a line names its connection (see [`SessionSpec`]).
+    session: Option<SessionKey>,
+    /// Rules that only end connections: nothing to do while no connection is followed.
+    ends: u128,
+}
+
+#[derive(Clone, Debug)]
+struct SessionKey {
+    skip: meta::Regex,
+    key: meta::Regex,
+}
+
+impl SessionKey {
+    fn new(spec: &SessionSpec) -> Result<Self, String> {
+        let build = |re: &str| {
+            crate::matcher::split::dfa_regex(re)
+                .ok_or_else(|| format!("session: cannot compile `{re}`"))
+        };
+        Ok(Self {
+            skip: build(&spec.skip)?,
+            key: build(&spec.key)?,
+        })
+    }
+
+    /// The connection's name in `line`, if its prefix has one.
+    fn of<'l>(&self, line: &'l [u8]) -> Option<&'l [u8]> {
+        let start = self
+            .skip
+            .search_half(&Input::new(line).anchored(Anchored::Yes))?
+            .offset();
+        let end = self
+            .key
+            .search_half(&Input::new(line).range(start..).anchored(Anchored::Yes))?
+            .offset();
+        Some(&line[start..end])
+    }
 }
 
 impl Rules {
@@ -41,17 +75,24 @@ impl Rules {
             e
         })?;
         let session = match &b.session {
-            Some(s) => Some(Regex::new(s).map_err(|e| PatternError {
+            Some(s) => Some(SessionKey::new(s).map_err(|message| PatternError {
                 ignore: false,
                 index: 0,
-                message: format!("session: {e}"),
+                message,
             })?),
             None => None,
         };
+        let ends = b
+            .rules
+            .iter()
+            .enumerate()
+            .filter(|(i, r)| *i < 128 && r.kind == Kind::End)
+            .fold(0u128, |m, (i, _)| m | 1 << i);
         Ok(Self {
-            matcher,
+            matcher: matcher.with_lean_view(!ends),
             kinds: b.rules.iter().map(|r| r.kind).collect(),
             session,
+            ends,
         })
     }
 
@@ -61,6 +102,7 @@ impl Rules {
             matcher: Matcher::compile(patterns, ignore, false)?,
             kinds: vec![Kind::Failure; patterns.len()],
             session: None,
+            ends: 0,
         })
     }
 
@@ -72,17 +114,6 @@ impl Rules {
     /// The stateless matcher (what one line says on its own).
     pub fn matcher(&self) -> &Matcher {
         &self.matcher
-    }
-
-    /// The connection a line belongs to, from the groups of the session regex.
-    fn session_key(&self, line: &[u8]) -> Option<Vec<u8>> {
-        let caps = self.session.as_ref()?.captures(line)?;
-        let mut key = Vec::with_capacity(32);
-        for g in caps.iter().skip(1) {
-            key.extend_from_slice(g.map_or(&b""[..], |m| m.as_bytes()));
-            key.push(0);
-        }
-        Some(key)
     }
 }
 
@@ -131,28 +162,46 @@ impl JailMatcher {
     /// failures it completes, one address per failure (usually none or one; several when
     /// the line ends a connection whose failures waited for it). Never panics.
     pub fn feed(&mut self, line: &[u8], now: u64) -> Vec<IpAddr> {
+        let mut out = Vec::new();
+        self.feed_each(line, now, &mut |h| out.push(h));
+        out
+    }
+
+    /// [`JailMatcher::feed`] without a list: `each` is called once per failure (the
+    /// reader threads' way, which allocates nothing per line).
+    pub fn feed_each(&mut self, line: &[u8], now: u64, each: Each<'_>) {
         match &mut self.inner {
-            Inner::Fail2ban(m) => m.feed_at(line, now).map(|f| f.host).into_iter().collect(),
+            Inner::Fail2ban(m) => {
+                if let Some(f) = m.feed_at(line, now) {
+                    each(f.host);
+                }
+            }
             Inner::Rules { rules, sessions } => {
-                let mut out = Vec::new();
-                let Some(found) = rules.matcher.find(line) else {
-                    return out;
+                let allowed = if sessions.is_empty() {
+                    !rules.ends
+                } else {
+                    u128::MAX
+                };
+                let Some(found) = rules.matcher.find_among(line, allowed) else {
+                    return;
                 };
                 let (rule, host) = match found {
-                    Found::Ambiguous { .. } => return out,
+                    Found::Ambiguous { .. } => return,
                     Found::Host { rule, host } => (rule, Some(host)),
                     Found::Hostless { rule } => (rule, None),
                 };
                 let kind = rules.kinds[rule];
-                match rules.session_key(line) {
-                    Some(key) => sessions.apply(key, kind, host, now, &mut out),
-                    None => {
-                        if matches!(kind, Kind::Failure | Kind::FailureEnd) {
-                            out.extend(host);
-                        }
-                    }
+                let fails = matches!(kind, Kind::Failure | Kind::FailureEnd);
+                if fails && sessions.is_empty() {
+                    // Nothing followed could change or use this failure.
+                    host.into_iter().for_each(each);
+                    return;
                 }
-                out
+                match rules.session.as_ref().and_then(|s| s.of(line)) {
+                    Some(key) => sessions.apply(key, kind, host, now, each),
+                    None if fails => host.into_iter().for_each(each),
+                    None => {}
+                }
             }
         }
     }
@@ -161,6 +210,11 @@ impl JailMatcher {
     /// (the form their prefixes know), `HOST IDENT[PID]: MESSAGE` for a fail2ban filter
     /// (what fail2ban's systemd backend hands its filters).
     pub fn feed_journal(&mut self, entry: &JournalEntry, now: u64) -> Vec<IpAddr> {
+        let line = self.journal_line(entry);
+        self.feed(&line, now)
+    }
+
+    fn journal_line(&self, entry: &JournalEntry) -> Vec<u8> {
         let ident = entry.identifier.as_deref().unwrap_or("-");
         let mut line = Vec::with_capacity(entry.message.len() + 64);
         if matches!(self.inner, Inner::Fail2ban(_)) {
@@ -175,6 +229,12 @@ impl JailMatcher {
         }
         line.extend_from_slice(b": ");
         line.extend_from_slice(&entry.message);
-        self.feed(&line, now)
+        line
+    }
+
+    /// [`JailMatcher::feed_journal`] with a callback, as [`JailMatcher::feed_each`].
+    pub fn feed_journal_each(&mut self, entry: &JournalEntry, now: u64, each: Each<'_>) {
+        let line = self.journal_line(entry);
+        self.feed_each(&line, now, each);
     }
 }

@@ -47,7 +47,7 @@ pub mod jail_matcher;
 pub mod jails;
 pub mod matcher;
 pub mod model;
-mod sessions;
+pub mod sessions;
 pub mod state;
 pub mod tracker;
 

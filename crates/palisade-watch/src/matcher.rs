@@ -16,17 +16,18 @@
 
 mod host;
 mod literals;
-mod split;
+mod prefilter;
+pub(crate) mod split;
 
 use std::net::IpAddr;
 
-use aho_corasick::{AhoCorasick, MatchKind};
 use regex::bytes::Regex;
 
 pub use host::HOST_PLACEHOLDER;
 use host::{expand_host, parse_host, HOST_GROUP};
 use literals::required_literals;
-use split::Split;
+use prefilter::{Prefilter, MASK_BITS};
+use split::{Located, Split};
 
 /// Longer lines are skipped: no log format we know writes them, and a regex over megabytes
 /// of attacker-supplied text is a way to stall the watcher.
@@ -34,9 +35,6 @@ pub const MAX_LINE: usize = 16 * 1024;
 
 /// A pattern that compiles to something huge is an error, not a memory hog.
 pub(crate) const REGEX_SIZE_LIMIT: usize = 4 << 20;
-
-/// Up to this many rules, candidates are a bit mask; past it, every rule is tried.
-const MASK_BITS: usize = 128;
 
 /// What a line says, through the first rule that matches it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -66,23 +64,14 @@ struct Rule {
 pub struct Matcher {
     rules: Vec<Rule>,
     ignore: Vec<Regex>,
-    /// Required literals of all gated rules; `None` if no rule has any.
-    prefilter: Option<Prefilter>,
-    /// For each literal of `prefilter`, the rules it gates.
-    literal_rules: Vec<Vec<usize>>,
-    /// Rules without a usable literal: they run on every line.
-    ungated: Vec<usize>,
+    /// Each rule's required literals (`None`: it has none worth scanning for).
+    literals: Vec<Option<Vec<Vec<u8>>>>,
+    /// The prefilter over every rule.
+    prefilter: Prefilter,
+    /// A prefilter over some rules only, and the mask of those rules.
+    lean: Option<(u128, Prefilter)>,
     /// The rules as written, for `palisade watch --test` and messages.
     sources: Vec<String>,
-}
-
-/// Two automata over the same literals: a leftmost one, which can use SIMD (Teddy) to
-/// say quickly that none occurs, and an overlapping one, run only on lines that have some,
-/// to find every rule whose literal occurs.
-#[derive(Clone, Debug)]
-struct Prefilter {
-    gate: AhoCorasick,
-    all: AhoCorasick,
 }
 
 /// Why a pattern was refused, before it is turned into a message.
@@ -122,9 +111,7 @@ impl Matcher {
         hostless: bool,
     ) -> Result<Self, PatternError> {
         let mut rules = Vec::with_capacity(patterns.len());
-        let mut literals: Vec<Vec<u8>> = Vec::new();
-        let mut literal_rules: Vec<Vec<usize>> = Vec::new();
-        let mut ungated = Vec::new();
+        let mut literals = Vec::with_capacity(patterns.len());
         for (index, source) in patterns.iter().enumerate() {
             let err = |message: String| PatternError {
                 ignore: false,
@@ -149,20 +136,7 @@ impl Matcher {
             } else {
                 None
             };
-            match required_literals(&expanded) {
-                Some(set) => {
-                    for lit in set {
-                        match literals.iter().position(|l| *l == lit) {
-                            Some(i) => literal_rules[i].push(index),
-                            None => {
-                                literals.push(lit);
-                                literal_rules.push(vec![index]);
-                            }
-                        }
-                    }
-                }
-                None => ungated.push(index),
-            }
+            literals.push(required_literals(&expanded));
             rules.push(Rule {
                 regex,
                 host_groups,
@@ -180,32 +154,28 @@ impl Matcher {
                 })
             })
             .collect::<Result<Vec<_>, _>>()?;
-        let prefilter = if literals.is_empty() {
-            None
-        } else {
-            let build = |kind| {
-                AhoCorasick::builder()
-                    .match_kind(kind)
-                    .build(&literals)
-                    .map_err(|e| PatternError {
-                        ignore: false,
-                        index: 0,
-                        message: format!("prefilter: {e}"),
-                    })
-            };
-            Some(Prefilter {
-                gate: build(MatchKind::LeftmostFirst)?,
-                all: build(MatchKind::Standard)?,
-            })
-        };
+        let prefilter = Prefilter::build(&literals, |_| true).map_err(|message| PatternError {
+            ignore: false,
+            index: 0,
+            message,
+        })?;
         Ok(Self {
             rules,
             ignore,
+            literals,
             prefilter,
-            literal_rules,
-            ungated,
+            lean: None,
             sources: patterns.to_vec(),
         })
+    }
+
+    /// Adds a prefilter over the rules in `allowed` alone, which
+    /// [`Matcher::find_among`] uses when given exactly that mask.
+    pub(crate) fn with_lean_view(mut self, allowed: u128) -> Self {
+        self.lean = Prefilter::build(&self.literals, |i| prefilter::bit(i) & allowed != 0)
+            .ok()
+            .map(|p| (allowed, p));
+        self
     }
 
     /// The patterns as written (before `<HOST>` was expanded).
@@ -225,25 +195,22 @@ impl Matcher {
 
     /// What the first rule that matches `line` says about it, if one does.
     pub fn find(&self, line: &[u8]) -> Option<Found> {
+        self.find_among(line, u128::MAX)
+    }
+
+    /// [`Matcher::find`] among the rules whose bits are set in `allowed` (every rule past
+    /// the 128th is always allowed): a jail skips the rules that could not change
+    /// anything now, and a line only they could match costs the prefilter's scan alone.
+    pub fn find_among(&self, line: &[u8], allowed: u128) -> Option<Found> {
         if line.len() > MAX_LINE {
             return None;
         }
         let line = trim_newline(line);
-        let mut mask: u128 = 0;
-        if let Some(pre) = &self.prefilter {
-            // The common case: no literal of any rule occurs; one scan, no allocation.
-            if self.ungated.is_empty() && pre.gate.find(line).is_none() {
-                return None;
-            }
-            for m in pre.all.find_overlapping_iter(line) {
-                for &i in &self.literal_rules[m.pattern().as_usize()] {
-                    mask |= 1u128.checked_shl(i as u32).unwrap_or(0);
-                }
-            }
-        }
-        for &i in &self.ungated {
-            mask |= 1u128.checked_shl(i as u32).unwrap_or(0);
-        }
+        let prefilter = match &self.lean {
+            Some((mask, lean)) if *mask == allowed => lean,
+            _ => &self.prefilter,
+        };
+        let mask = prefilter.candidates(line) & allowed;
         let many = self.rules.len() > MASK_BITS;
         if mask == 0 && !many {
             return None;
@@ -253,7 +220,7 @@ impl Matcher {
             .rules
             .iter()
             .enumerate()
-            .filter(|(i, _)| many || mask & (1 << i) != 0)
+            .filter(|(i, _)| (many && *i >= MASK_BITS) || mask & prefilter::bit(*i) != 0)
             .find_map(|(i, r)| r.find(i, line))?;
         if self.ignore.iter().any(|r| r.is_match(line)) {
             return None;
@@ -273,9 +240,13 @@ impl Rule {
                 .then_some(Found::Hostless { rule: index });
         }
         let split = self.split.as_ref();
-        let (start, end) = split
-            .and_then(|s| s.locate(line))
-            .or_else(|| self.capture_span(line))?;
+        match split.map(|s| s.search(line)) {
+            Some(Located::Host(host)) => return Some(Found::Host { rule: index, host }),
+            Some(Located::Ambiguous) => return Some(Found::Ambiguous { rule: index }),
+            Some(Located::NoAddress) => return None,
+            Some(Located::NotFound) | None => {}
+        }
+        let (start, end) = self.capture_span(line)?;
         let host = parse_host(line, start, end)?;
         if split.is_some_and(|s| s.ambiguous(line, start, end, host)) {
             return Some(Found::Ambiguous { rule: index });
@@ -297,16 +268,21 @@ impl Rule {
 #[cfg(test)]
 impl Matcher {
     /// Per rule with the split search: what it and the capture group say about `line`,
-    /// when the split search finds something.
+    /// when the split search finds one address.
     fn both_ways(&self, line: &[u8]) -> Vec<(Option<IpAddr>, Option<IpAddr>)> {
         let parse = |span: Option<(usize, usize)>| span.and_then(|(s, e)| parse_host(line, s, e));
         self.rules
             .iter()
-            .filter_map(|r| {
-                let fast = r.split.as_ref()?.locate(line)?;
-                Some((parse(Some(fast)), parse(r.capture_span(line))))
+            .filter_map(|r| match r.split.as_ref()?.search(line) {
+                Located::Host(h) => Some((Some(h), parse(r.capture_span(line)))),
+                _ => None,
             })
             .collect()
+    }
+
+    /// Whether some rule runs on every line (it has no literal to scan for).
+    fn has_ungated(&self) -> bool {
+        self.prefilter.has_ungated()
     }
 
     /// How many rules with an address have the split search (the rest use captures).

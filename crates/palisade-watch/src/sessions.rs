@@ -11,6 +11,9 @@
 use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
 
+/// Where failures go: one call per failure, with its address.
+pub type Each<'a> = &'a mut dyn FnMut(IpAddr);
+
 use crate::jails::Kind;
 
 /// Most connections followed at once (sshd admits 100 unauthenticated ones by default).
@@ -44,25 +47,29 @@ pub struct Sessions {
 }
 
 impl Sessions {
+    /// Whether no connection is followed: then a failure with its address and a
+    /// connection's end need no session at all (the common case, and the fast one).
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+
     /// A line of kind `kind` (with its address, if it has one) on connection `key`; the
-    /// failures it makes go to `out`.
-    pub fn apply(
-        &mut self,
-        key: Vec<u8>,
-        kind: Kind,
-        host: Option<IpAddr>,
-        now: u64,
-        out: &mut Vec<IpAddr>,
-    ) {
+    /// failures it makes go to `out`. A connection is followed from the first line that
+    /// leaves something to remember (an address without a failure, a failure without an
+    /// address, PAM's failure).
+    pub fn apply(&mut self, key: &[u8], kind: Kind, host: Option<IpAddr>, now: u64, out: Each<'_>) {
         self.expire(now, out);
-        if !self.map.contains_key(&key) {
-            if matches!(kind, Kind::End) && host.is_some() {
-                // A connection that ends having said nothing we follow: nothing to do.
-                return;
+        if !self.map.contains_key(key) {
+            match kind {
+                Kind::Failure | Kind::FailureEnd => {
+                    host.into_iter().for_each(out);
+                    return;
+                }
+                Kind::End => return,
+                Kind::Hostless | Kind::Soft | Kind::Address => self.insert(key, now, out),
             }
-            self.insert(key.clone(), now, out);
         }
-        let Some(s) = self.map.get_mut(&key) else {
+        let Some(s) = self.map.get_mut(key) else {
             return;
         };
         if let Some(h) = host {
@@ -74,29 +81,29 @@ impl Sessions {
             }
             s.host = Some(h);
             for _ in 0..std::mem::take(&mut s.pending) {
-                out.push(h);
+                out(h);
             }
         }
         match kind {
             Kind::Failure | Kind::FailureEnd => {
-                out.extend(host);
+                host.into_iter().for_each(&mut *out);
                 s.soft = s.soft.saturating_sub(1);
             }
             Kind::Hostless => match s.host {
-                Some(h) => out.push(h),
+                Some(h) => out(h),
                 None => s.pending = (s.pending + 1).min(MAX_HELD),
             },
             Kind::Soft => s.soft = (s.soft + 1).min(MAX_HELD),
             Kind::Address | Kind::End => {}
         }
         if matches!(kind, Kind::FailureEnd | Kind::End) {
-            if let Some(mut s) = self.map.remove(&key) {
+            if let Some(mut s) = self.map.remove(key) {
                 commit(&mut s, out);
             }
         }
     }
 
-    fn insert(&mut self, key: Vec<u8>, now: u64, out: &mut Vec<IpAddr>) {
+    fn insert(&mut self, key: &[u8], now: u64, out: Each<'_>) {
         while self.map.len() >= CAPACITY {
             let Some((seq, old)) = self.order.pop_front() else {
                 break;
@@ -109,9 +116,9 @@ impl Sessions {
         }
         let seq = self.next_seq;
         self.next_seq += 1;
-        self.order.push_back((seq, key.clone()));
+        self.order.push_back((seq, key.to_vec()));
         self.map.insert(
-            key,
+            key.to_vec(),
             Session {
                 host: None,
                 pending: 0,
@@ -124,7 +131,7 @@ impl Sessions {
 
     /// Forget connections past their lifetime (oldest first, so this is cheap), and the
     /// leftovers of ended ones.
-    fn expire(&mut self, now: u64, out: &mut Vec<IpAddr>) {
+    fn expire(&mut self, now: u64, out: Each<'_>) {
         while let Some((seq, key)) = self.order.front() {
             match self.map.get(key) {
                 Some(s) if s.seq == *seq => {
@@ -148,10 +155,10 @@ impl Sessions {
 }
 
 /// A connection ends: the PAM failures sshd never told again count now.
-fn commit(s: &mut Session, out: &mut Vec<IpAddr>) {
+fn commit(s: &mut Session, out: Each<'_>) {
     if let Some(h) = s.host {
         for _ in 0..std::mem::take(&mut s.soft) {
-            out.push(h);
+            out(h);
         }
     }
     s.soft = 0;
@@ -165,15 +172,40 @@ mod tests {
         s.parse().unwrap()
     }
 
+    /// `Sessions::apply`, collecting into `out`.
+    trait Collect {
+        fn apply_to(
+            &mut self,
+            key: &[u8],
+            kind: Kind,
+            host: Option<IpAddr>,
+            now: u64,
+            out: &mut Vec<IpAddr>,
+        );
+    }
+
+    impl Collect for Sessions {
+        fn apply_to(
+            &mut self,
+            key: &[u8],
+            kind: Kind,
+            host: Option<IpAddr>,
+            now: u64,
+            out: &mut Vec<IpAddr>,
+        ) {
+            self.apply(key, kind, host, now, &mut |h| out.push(h));
+        }
+    }
+
     #[test]
     fn a_failure_without_address_waits_for_its_connection() {
         let mut s = Sessions::default();
         let mut out = Vec::new();
-        s.apply(b"a".to_vec(), Kind::Hostless, None, 0, &mut out);
+        s.apply_to(b"a", Kind::Hostless, None, 0, &mut out);
         assert!(out.is_empty());
-        s.apply(b"b".to_vec(), Kind::End, Some(ip("192.0.2.2")), 1, &mut out);
+        s.apply_to(b"b", Kind::End, Some(ip("192.0.2.2")), 1, &mut out);
         assert!(out.is_empty(), "another connection's end");
-        s.apply(b"a".to_vec(), Kind::End, Some(ip("192.0.2.1")), 2, &mut out);
+        s.apply_to(b"a", Kind::End, Some(ip("192.0.2.1")), 2, &mut out);
         assert_eq!(out, [ip("192.0.2.1")]);
         assert_eq!(s.len(), 0);
     }
@@ -183,15 +215,15 @@ mod tests {
         let mut s = Sessions::default();
         let mut out = Vec::new();
         let h = ip("192.0.2.3");
-        s.apply(b"a".to_vec(), Kind::Soft, Some(h), 0, &mut out);
-        s.apply(b"a".to_vec(), Kind::Failure, Some(h), 0, &mut out);
-        s.apply(b"a".to_vec(), Kind::Soft, Some(h), 0, &mut out);
+        s.apply_to(b"a", Kind::Soft, Some(h), 0, &mut out);
+        s.apply_to(b"a", Kind::Failure, Some(h), 0, &mut out);
+        s.apply_to(b"a", Kind::Soft, Some(h), 0, &mut out);
         assert_eq!(
             out,
             [h],
             "one failure so far: the first PAM line was told again"
         );
-        s.apply(b"a".to_vec(), Kind::End, Some(h), 1, &mut out);
+        s.apply_to(b"a", Kind::End, Some(h), 1, &mut out);
         assert_eq!(out, [h, h], "the second PAM failure was never told again");
     }
 
@@ -199,21 +231,9 @@ mod tests {
     fn a_reused_id_is_a_new_connection() {
         let mut s = Sessions::default();
         let mut out = Vec::new();
-        s.apply(
-            b"a".to_vec(),
-            Kind::Address,
-            Some(ip("192.0.2.4")),
-            0,
-            &mut out,
-        );
-        s.apply(
-            b"a".to_vec(),
-            Kind::Address,
-            Some(ip("192.0.2.5")),
-            1,
-            &mut out,
-        );
-        s.apply(b"a".to_vec(), Kind::Hostless, None, 2, &mut out);
+        s.apply_to(b"a", Kind::Address, Some(ip("192.0.2.4")), 0, &mut out);
+        s.apply_to(b"a", Kind::Address, Some(ip("192.0.2.5")), 1, &mut out);
+        s.apply_to(b"a", Kind::Hostless, None, 2, &mut out);
         assert_eq!(out, [ip("192.0.2.5")]);
     }
 
@@ -221,14 +241,8 @@ mod tests {
     fn connections_expire_and_the_table_is_bounded() {
         let mut s = Sessions::default();
         let mut out = Vec::new();
-        s.apply(
-            b"old".to_vec(),
-            Kind::Soft,
-            Some(ip("192.0.2.6")),
-            0,
-            &mut out,
-        );
-        s.apply(b"x".to_vec(), Kind::Hostless, None, LIFETIME, &mut out);
+        s.apply_to(b"old", Kind::Soft, Some(ip("192.0.2.6")), 0, &mut out);
+        s.apply_to(b"x", Kind::Hostless, None, LIFETIME, &mut out);
         assert_eq!(
             out,
             [ip("192.0.2.6")],
@@ -236,13 +250,7 @@ mod tests {
         );
         assert_eq!(s.len(), 1);
         for i in 0..CAPACITY as u32 + 10 {
-            s.apply(
-                i.to_be_bytes().to_vec(),
-                Kind::Hostless,
-                None,
-                LIFETIME,
-                &mut out,
-            );
+            s.apply_to(&i.to_be_bytes(), Kind::Hostless, None, LIFETIME, &mut out);
         }
         assert_eq!(s.len(), CAPACITY);
     }

@@ -8,7 +8,7 @@
 //! `mechanism(USER,ADDR)`.
 
 use super::prefix::{syslog, TS};
-use super::{journal, rules, Builtin, Family, JailRule, Kind};
+use super::{journal, rules, Builtin, Family, JailRule, Kind, SessionSpec};
 
 pub(super) const FAMILY: Family = Family {
     jails: &[
@@ -122,9 +122,10 @@ fn build(name: &str, mode: &str) -> Option<Builtin> {
         "postfix" => Builtin {
             source: postfix_journal,
             rules: postfix(mode),
-            session: Some(format!(
-                r"(?-u)^(?:{TS} (?:\S+ )?)?{POSTFIX}\[\d+\]: ({QUEUE_ID}): "
-            )),
+            session: Some(SessionSpec {
+                skip: format!(r"(?-u)(?:{TS} (?:\S+ )?)?{POSTFIX}\[\d+\]: "),
+                key: format!("(?-u){QUEUE_ID}: "),
+            }),
             ignore: Vec::new(),
         },
         "postfix-sasl" => Builtin {

@@ -59,13 +59,22 @@ pub struct JailRule {
 pub struct Builtin {
     pub source: Source,
     pub rules: Vec<JailRule>,
-    /// A regex whose capture groups, joined, name the connection a line belongs to (the
-    /// host and process id of sshd's syslog prefix, postfix's queue id); anchored at the
-    /// start of the line, so it only ever reads the daemon's own prefix.
-    pub session: Option<String>,
+    /// How a line names the connection it belongs to, if the jail follows connections.
+    pub session: Option<SessionSpec>,
     /// Lines matching any of these never count (what the daemon says when the fault is
     /// its own, such as a lost authentication server).
     pub ignore: Vec<String>,
+}
+
+/// Where a line names its connection: after `skip` (matched at the start of the line, and
+/// possibly empty), the text `key` matches. Both are anchored, so only the daemon's own
+/// prefix is ever read (the host and process id of sshd's syslog prefix, postfix's queue
+/// id), never text a client wrote further on; and both are plain DFA searches, cheap
+/// enough for every line of an attack.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SessionSpec {
+    pub skip: String,
+    pub key: String,
 }
 
 /// One family's table: names, the modes each knows, and the jail for a name and mode.

@@ -5,6 +5,8 @@
 //! Journal entries reach the jails as `IDENT[PID]: MESSAGE` (see the daemon's journal
 //! reader), so every prefix accepts that form too.
 
+use super::SessionSpec;
+
 /// Timestamps of classic syslog (`Mar  5 14:39:21`) and of rsyslog's high-precision
 /// format (`2024-03-05T14:39:21.123456+01:00`, also with a space before the time).
 pub const TS: &str =
@@ -42,12 +44,13 @@ pub fn syslog_head(ident: &str) -> String {
     )
 }
 
-/// A session regex for `ident`'s syslog prefix: its host name and process id name the
-/// connection (sshd handles one connection per process).
-pub fn syslog_session(ident: &str) -> String {
-    format!(
-        r"(?-u)^(?:{TS} (?:(\S+) )?(?:{ident})\[(\d+)\]:|(?:{ident})\[(\d+)\]:|<\d{{1,3}}>1 \S+ (\S+) (?:{ident}) (\d+) )"
-    )
+/// Where `ident`'s syslog prefix names the connection: its host name, program and
+/// process id (sshd handles one connection per process), after the time.
+pub fn syslog_session(ident: &str) -> SessionSpec {
+    SessionSpec {
+        skip: format!(r"(?-u)(?:(?:<\d{{1,3}}>1 \S+|{TS}) )?"),
+        key: format!(r"(?-u)(?:\S+ )?(?:{ident})(?:\[\d+\]:| \d+ )"),
+    }
 }
 
 #[cfg(test)]
@@ -90,25 +93,27 @@ mod tests {
 
     #[test]
     fn sessions_are_host_and_process() {
-        let re = regex::bytes::Regex::new(&syslog_session("sshd")).unwrap();
-        let key = |line: &str| {
-            re.captures(line.as_bytes()).map(|c| {
-                c.iter()
-                    .skip(1)
-                    .map(|g| g.map_or("", |m| std::str::from_utf8(m.as_bytes()).unwrap()))
-                    .collect::<Vec<_>>()
-                    .join("/")
-            })
+        let spec = syslog_session("sshd");
+        let skip = regex::bytes::Regex::new(&format!("^{}", spec.skip)).unwrap();
+        let key = regex::bytes::Regex::new(&format!("^{}", spec.key)).unwrap();
+        let of = |line: &str| {
+            let start = skip.find(line.as_bytes()).map_or(0, |m| m.end());
+            key.find(&line.as_bytes()[start..])
+                .map(|m| String::from_utf8_lossy(m.as_bytes()).into_owned())
         };
         assert_eq!(
-            key("Mar  5 14:39:21 web sshd[812]: x").as_deref(),
-            Some("web/812///")
+            of("Mar  5 14:39:21 web sshd[812]: x").as_deref(),
+            Some("web sshd[812]:")
         );
         assert_eq!(
-            key("Mar  5 14:39:21 sshd[812]: x").as_deref(),
-            Some("/812///")
+            of("Mar  5 14:39:21 sshd[812]: x").as_deref(),
+            Some("sshd[812]:")
         );
-        assert_eq!(key("sshd[812]: x").as_deref(), Some("//812//"));
-        assert_eq!(key("x sshd[812]: y"), None);
+        assert_eq!(of("sshd[812]: x").as_deref(), Some("sshd[812]:"));
+        assert_eq!(
+            of("<38>1 2019-07-08T17:40:16.9-04:00 h sshd 57 - - x").as_deref(),
+            Some("h sshd 57 ")
+        );
+        assert_eq!(of("Invalid user x sshd[812]: from 192.0.2.1"), None);
     }
 }

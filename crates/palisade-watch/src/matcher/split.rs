@@ -16,22 +16,39 @@
 //! line go uncounted this way, never make palisade ban someone else.
 //!
 //! The readings are enumerated only where another one can exist: another address-like
-//! token must stand where `A` could end. A reading puts `<HOST>` on a token that is not
-//! glued to other address characters, so the candidates are the starts of the address
-//! tokens of the line; for each, A must end exactly there and the address with B must
-//! follow; at the same place, a shorter address may be followed by B (`2001:db8::1:80`
-//! is `2001:db8::1` and port 80 to a pattern that allows a port). Lines with a single
-//! address (nearly all) cost one extra scan.
+//! token must stand where `A` could end. When `A` ends with fixed text (` from `,
+//! `rhost=`), only the places right after another occurrence of that text qualify, found
+//! with one SIMD substring scan; otherwise, as a reading puts `<HOST>` on a token that is
+//! not glued to other address characters, the candidates are the starts of the line's
+//! address tokens. For each, A must end exactly there and the address with B must
+//! follow. At the same place, a shorter address may be followed by B (`2001:db8::1:80`
+//! is `2001:db8::1` and port 80 to a pattern that allows a port). A line with one
+//! ` from ` (nearly every one) costs one extra scan.
 
 use std::net::IpAddr;
 
+use memchr::memmem;
 use regex_automata::{meta, Anchored, Input};
+use regex_syntax::hir::{Hir, HirKind};
 
 use super::host::{address_like, parse_host, HOST_PLACEHOLDER, HOST_RE};
 use super::REGEX_SIZE_LIMIT;
 
 /// `A<HOST>B` as `A`, the address and `B`, each searched by DFA, plus what checks that a
 /// line has no other reading.
+/// What a line says through one pattern.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Located {
+    /// The searches found no reading (the capture engine may still find one).
+    NotFound,
+    /// Every reading puts this address in `<HOST>`'s place.
+    Host(IpAddr),
+    /// The pattern matches, but on no address (a host name, the unspecified address).
+    NoAddress,
+    /// Two readings put different addresses there.
+    Ambiguous,
+}
+
 #[derive(Clone, Debug)]
 pub(crate) struct Split {
     before: meta::Regex,
@@ -41,6 +58,8 @@ pub(crate) struct Split {
     before_to_end: meta::Regex,
     /// The address (in group 1) and `B`, anchored where the address starts.
     host_then_after: meta::Regex,
+    /// The fixed text every match of A ends with, if any.
+    before_suffix: Option<memmem::Finder<'static>>,
 }
 
 impl Split {
@@ -63,6 +82,8 @@ impl Split {
             after: dfa_regex(&format!("{flags}{after}"))?,
             before_to_end: dfa_regex(&format!("{flags}(?:{})\\z", &before[flags_len..]))?,
             host_then_after: dfa_regex(&format!("{flags}({HOST_RE}){after}"))?,
+            before_suffix: trailing_literal(before)
+                .map(|lit| memmem::Finder::new(&lit).into_owned()),
         })
     }
 
@@ -75,6 +96,81 @@ impl Split {
         self.after
             .search(&Input::new(line).range(host.end()..).anchored(Anchored::Yes))?;
         Some((host.start(), host.end()))
+    }
+
+    /// What the line says through this pattern, every reading considered.
+    pub fn search(&self, line: &[u8]) -> Located {
+        if let Some(suffix) = &self.before_suffix {
+            return self.every_reading(line, suffix);
+        }
+        let Some((start, end)) = self.locate(line) else {
+            return Located::NotFound;
+        };
+        match parse_host(line, start, end) {
+            None => Located::NoAddress,
+            Some(addr) if self.ambiguous(line, start, end, addr) => Located::Ambiguous,
+            Some(addr) => Located::Host(addr),
+        }
+    }
+
+    /// Every place A can end is right after an occurrence of its last text: try each.
+    fn every_reading(&self, line: &[u8], suffix: &memmem::Finder<'_>) -> Located {
+        let mut found: Option<IpAddr> = None;
+        let mut matched = false;
+        let mut from = 0;
+        while let Some(i) = suffix.find(&line[from..]) {
+            let at = from + i + suffix.needle().len();
+            from += i + 1;
+            let mut ambiguous = false;
+            self.addresses_at(line, at, &mut |start, end| {
+                matched = true;
+                match (parse_host(line, start, end), found) {
+                    (None, _) => {}
+                    (Some(addr), None) => found = Some(addr),
+                    (Some(addr), Some(first)) => ambiguous |= addr != first,
+                }
+            });
+            if ambiguous {
+                return Located::Ambiguous;
+            }
+        }
+        match (found, matched) {
+            (Some(addr), _) => Located::Host(addr),
+            (None, true) => Located::NoAddress,
+            (None, false) => Located::NotFound,
+        }
+    }
+
+    /// The readings with the address starting at `at`, each given to `each` as its span:
+    /// the longest address-shaped token there, and the shorter ones ending before one of
+    /// its colons, that B follows and A ends right before.
+    fn addresses_at(&self, line: &[u8], at: usize, each: &mut dyn FnMut(usize, usize)) {
+        let Some(token) = self
+            .host
+            .search(&Input::new(line).range(at..).anchored(Anchored::Yes))
+        else {
+            return;
+        };
+        let mut ends = std::iter::once(token.end())
+            .chain((at + 1..token.end()).rev().filter(|&q| line[q] == b':'))
+            .filter(|&end| {
+                self.after
+                    .search(&Input::new(line).range(end..).anchored(Anchored::Yes))
+                    .is_some()
+            })
+            .peekable();
+        // A is checked once, and only where an address and B follow.
+        if ends.peek().is_none()
+            || self
+                .before_to_end
+                .search(&Input::new(&line[..at]))
+                .is_none()
+        {
+            return;
+        }
+        for end in ends {
+            each(at, end);
+        }
     }
 
     /// Whether the pattern can also read `line` with another address than `addr`, found
@@ -97,38 +193,60 @@ impl Split {
     /// Whether the pattern can also read `line` with another address than `addr` (found
     /// at `found`) in the place of `<HOST>`.
     fn other_reading(&self, line: &[u8], found: usize, addr: IpAddr) -> bool {
-        for token in self.host.find_iter(line) {
-            let at = token.start();
-            if at == found || !address_like(&line[token.range()]) {
-                continue;
+        match &self.before_suffix {
+            Some(suffix) => {
+                // Every occurrence, overlapping ones too.
+                let mut from = 0;
+                while let Some(i) = suffix.find(&line[from..]) {
+                    let at = from + i + suffix.needle().len();
+                    if at != found && self.reads_at(line, at, addr) {
+                        return true;
+                    }
+                    from += i + 1;
+                }
+                false
             }
-            // A must end exactly where the token starts...
-            if self
-                .before_to_end
-                .search(&Input::new(&line[..at]))
-                .is_none()
-            {
-                continue;
-            }
-            // ...and the address with B must follow it.
-            let mut caps = self.host_then_after.create_captures();
-            self.host_then_after.search_captures(
-                &Input::new(line).range(at..).anchored(Anchored::Yes),
-                &mut caps,
-            );
-            let other = caps
-                .get_group(1)
-                .and_then(|span| parse_host(line, span.start, span.end));
-            if other.is_some_and(|o| o != addr) {
-                return true;
-            }
+            None => self
+                .host
+                .find_iter(line)
+                .any(|token| token.start() != found && self.reads_at(line, token.start(), addr)),
         }
-        false
+    }
+
+    /// Whether the pattern reads an address other than `addr` starting at `at`.
+    fn reads_at(&self, line: &[u8], at: usize, addr: IpAddr) -> bool {
+        let Some(token) = self
+            .host
+            .search(&Input::new(line).range(at..).anchored(Anchored::Yes))
+        else {
+            return false;
+        };
+        if !address_like(&line[token.range()]) {
+            return false;
+        }
+        // A must end exactly where the token starts...
+        if self
+            .before_to_end
+            .search(&Input::new(&line[..at]))
+            .is_none()
+        {
+            return false;
+        }
+        // ...and the address with B must follow it.
+        let mut caps = self.host_then_after.create_captures();
+        self.host_then_after.search_captures(
+            &Input::new(line).range(at..).anchored(Anchored::Yes),
+            &mut caps,
+        );
+        let other = caps
+            .get_group(1)
+            .and_then(|span| parse_host(line, span.start, span.end));
+        other.is_some_and(|o| o != addr)
     }
 }
 
 /// A regex with the same syntax as [`regex::bytes::Regex`] (Unicode on, may match bytes).
-fn dfa_regex(source: &str) -> Option<meta::Regex> {
+pub(crate) fn dfa_regex(source: &str) -> Option<meta::Regex> {
     meta::Regex::builder()
         .syntax(regex_automata::util::syntax::Config::new().utf8(false))
         .configure(
@@ -138,6 +256,25 @@ fn dfa_regex(source: &str) -> Option<meta::Regex> {
         )
         .build(source)
         .ok()
+}
+
+/// The literal text every match of `pattern` ends with (` from ` for `... from `), if
+/// it ends with one.
+fn trailing_literal(pattern: &str) -> Option<Vec<u8>> {
+    let hir = regex_syntax::ParserBuilder::new()
+        .utf8(false)
+        .build()
+        .parse(pattern)
+        .ok()?;
+    fn last(hir: &Hir) -> Option<Vec<u8>> {
+        match hir.kind() {
+            HirKind::Literal(lit) => Some(lit.0.to_vec()),
+            HirKind::Capture(c) => last(&c.sub),
+            HirKind::Concat(parts) => last(parts.last()?),
+            _ => None,
+        }
+    }
+    last(&hir).filter(|l| !l.is_empty())
 }
 
 /// Length of a flag group such as `(?-u)` or `(?i)` at the very start of a pattern.
