@@ -15,6 +15,7 @@
 //! - [`matcher`]: rules with `<HOST>`, a literal prefilter, the one-reading check.
 //! - [`jail_matcher`], `sessions`: one source's lines in order, failures told over
 //!   several lines.
+//! - [`journal`]: the `journalctl` the daemon runs, and its entries.
 //! - [`tracker`]: failure windows, bans, repeat offenders, the allowlist.
 //! - [`state`]: saving and loading bans across restarts.
 //!
@@ -45,6 +46,7 @@ pub mod allowlist;
 pub mod config;
 pub mod jail_matcher;
 pub mod jails;
+pub mod journal;
 pub mod matcher;
 pub mod model;
 pub mod sessions;

@@ -28,6 +28,7 @@ pub mod layout;
 pub mod load;
 mod partition;
 mod plan;
+pub mod port_ranges;
 pub mod snapshot;
 mod timed_merge;
 mod trust;
