@@ -10,6 +10,8 @@
 # clang: compiles palisade-xdp's XDP program (-target bpf) at build time; netsniff-ng: trafgen,
 # the flood generator of palisade-xdp's benchmark.
 # nats-server: the fleet tests and benchmark run their own JetStream servers in namespaces.
+# systemd-journal-remote: the log watcher's journal test writes a real journal file with it
+# (the export format in, as a collector of remote journals does) for palisade to follow.
 set -euo pipefail
 need=()
 command -v ip >/dev/null || need+=(iproute2)
@@ -28,6 +30,7 @@ command -v wrk >/dev/null || need+=(wrk)
 command -v clang >/dev/null || need+=(clang)
 command -v trafgen >/dev/null || need+=(netsniff-ng)
 command -v nats-server >/dev/null || need+=(nats-server)
+[[ -x /lib/systemd/systemd-journal-remote ]] || need+=(systemd-journal-remote)
 if ((${#need[@]})); then
   export DEBIAN_FRONTEND=noninteractive
   # Packages must not start their services on this host (openssh-server would start the
