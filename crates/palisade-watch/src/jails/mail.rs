@@ -29,6 +29,10 @@ const CLIENT: &str = r"[\w.-]*\[<HOST>\](?::\d+)?";
 /// `NOQUEUE` is neither).
 const QUEUE_ID: &str = r"(?:[0-9A-F]{6,}|[0-9B-DF-HJ-NP-TV-Zb-df-hj-np-tv-z]{10,})";
 
+/// A SASL failure that is the authentication server's fault.
+const SASL_SERVER_DOWN: &str =
+    r"SASL [\w-]+ authentication failed: Connection lost to authentication server$";
+
 /// Reasons for a refusal that say the client misbehaves (a greylisting `450` does not:
 /// a real server retries and gets through).
 const REJECTED: &str = r"(?:Service unavailable|(?:Client host|Command|Data command) rejected|Relay access denied|(?:Host|Domain) not found|need fully-qualified hostname|match|[Uu]ser unknown|[Uu]ndeliverable address)";
@@ -106,7 +110,8 @@ fn dovecot(mode: &str) -> Vec<JailRule> {
         r"pam_unix\(dovecot:auth\): authentication failure; logname=\S* uid=\S* euid=\S* tty=\S* ruser=.* rhost=<HOST>(?: +user=.*)? *$".to_string(),
         // `mechanism(USER,ADDR[,SESSION])`: the user name is the client's.
         r"pam\(.*,<HOST>(?:,.*)?\): pam_authenticate\(\) failed: (?:User not known to the underlying authentication module: \d+ Time\(s\)|Authentication failure \([Pp]assword mismatch\?\)|Permission denied) *$".to_string(),
-        r"[a-z-]{3,15}\(.*,<HOST>(?:,.*)?\): (?:[Uu]nknown user|[Ii]nvalid credentials|[Pp]assword mismatch) *$".to_string(),
+        // Verbose logging adds what it knows in parentheses.
+        r"[a-z-]{3,15}\(.*,<HOST>(?:,.*)?\): (?:[Uu]nknown user|[Ii]nvalid credentials|[Pp]assword mismatch)(?: \(.*\))? *$".to_string(),
     ];
     if mode == "aggressive" {
         messages.push(login(LOGIN_NOTHING));
@@ -126,7 +131,9 @@ fn build(name: &str, mode: &str) -> Option<Builtin> {
                 skip: format!(r"(?-u)(?:{TS} (?:\S+ )?)?{POSTFIX}\[\d+\]: "),
                 key: format!("(?-u){QUEUE_ID}: "),
             }),
-            ignore: Vec::new(),
+            // The authentication server's fault, not the client's (aggressive mode counts
+            // SASL failures).
+            ignore: vec![SASL_SERVER_DOWN.into()],
         },
         "postfix-sasl" => Builtin {
             source: postfix_journal,
@@ -138,9 +145,12 @@ fn build(name: &str, mode: &str) -> Option<Builtin> {
                 kind: Kind::Failure,
             }],
             session: None,
-            // The authentication server's faults, not the client's.
+            // The authentication server's faults, not the client's; a mechanism the
+            // server does not offer is a client's mistake, counted in postfix's
+            // aggressive mode only.
             ignore: vec![
-                r"SASL [\w-]+ authentication failed: (?:Connection lost to authentication server|Invalid authentication mechanism)$".into(),
+                SASL_SERVER_DOWN.into(),
+                r"SASL [\w-]+ authentication failed: Invalid authentication mechanism$".into(),
             ],
         },
         "dovecot" => Builtin {

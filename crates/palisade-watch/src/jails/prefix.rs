@@ -22,7 +22,8 @@ fn rfc5424(ident: &str) -> String {
 
 /// The start of a line written for program `ident` (a regex) up to its message:
 /// `TIME [HOST ]IDENT[PID]: `, `TIME [IDENT]: `, an RFC 5424 header, or the journal
-/// reader's `IDENT[PID]: `; Solaris' `[ID 800047 auth.info] ` may follow. With `bare`,
+/// reader's `IDENT[PID]: `; a kernel-style `kernel:[ 970.699396]: ` (a relay that prefixes
+/// its uptime) and Solaris' `[ID 800047 auth.info] ` may follow. With `bare`,
 /// the message alone (as `sshd -E FILE` writes it) is accepted too.
 ///
 /// After a timestamp the program's name is required, so another program's line in the
@@ -30,7 +31,7 @@ fn rfc5424(ident: &str) -> String {
 pub fn syslog(ident: &str, bare: bool) -> String {
     let optional = if bare { "?" } else { "" };
     format!(
-        r"(?-u)^(?:{}){optional}(?:\[ID \d+ [\w.]+\] )?",
+        r"(?-u)^(?:{}){optional}(?:kernel: ?\[ *\d+\.\d+\]:? )?(?:\[ID \d+ [\w.]+\] )?",
         syslog_head(ident)
     )
 }

@@ -74,6 +74,7 @@ fn dovecot() {
         (format!("{d} imap-login: Disconnected: Connection closed: read(size=1003) failed: Connection reset by peer (auth failed, 1 attempts in 0 secs): user=<t@example.org>, rip=203.0.113.184, lip=192.0.2.1"), Some("203.0.113.184")),
         (format!("{d} auth-worker(1234): pam(carol,203.0.113.185,<Aa1Bb2>): pam_authenticate() failed: Authentication failure (Password mismatch?)"), Some("203.0.113.185")),
         (format!("{d} auth: passwd-file(dave,203.0.113.186): unknown user"), Some("203.0.113.186")),
+        (format!("{d} auth: ldap(dave@example.org,203.0.113.196,<Zm9v>): Password mismatch (for LDAP bind) (SHA1 of given password: 0badc0)"), Some("203.0.113.196")),
         ("May 18 11:00:00 mx auth-worker(55): Info: conn unix:auth-worker (uid=97): auth-worker<9>: sql(erin@example.org,203.0.113.187): Password mismatch", Some("203.0.113.187")),
         ("May 18 11:00:00 mx auth: pam_unix(dovecot:auth): authentication failure; logname= uid=0 euid=0 tty=dovecot ruser=frank rhost=203.0.113.188  user=frank", Some("203.0.113.188")),
         ("dovecot[700]: imap-login: Disconnected (auth failed, 1 attempts in 2 secs): user=<g>, method=PLAIN, rip=203.0.113.189, lip=192.0.2.1", Some("203.0.113.189")),
