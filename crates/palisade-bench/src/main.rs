@@ -18,6 +18,7 @@ mod machine;
 mod measure;
 mod quiet;
 mod watch;
+mod watch_match;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -30,6 +31,7 @@ usage: palisade-bench load [--quick] [--out DIR] [--palisade PATH]
        palisade-bench blocking [--quick] [--out DIR] [--palisade PATH]
        palisade-bench flood [--quick] [--out DIR] [--palisade PATH]
        palisade-bench watch [--quick] [--out DIR] [--palisade PATH]
+       palisade-bench watch-match [--quick] [--out DIR]
 
 load      Loads the same generated sets with palisade, `nft -f` and `ipset restore`, each in a
           fresh network namespace, and times single add/remove on a set of 100,000 networks.
@@ -45,6 +47,10 @@ flood     Several sources flood nginx with HTTP requests while a legitimate clie
 watch     The log watcher: lines per second matched on a generated sshd log (and
           fail2ban-regex on it, if installed), 100,000 attackers from log to kernel bans, and
           one log line to its ban. Writes watch.md.
+watch-match
+          Only the matching part of `watch`: the built-in sshd jail and fail2ban's
+          sshd.conf read by palisade (filter = \"sshd\"), against fail2ban-regex on the
+          same generated log. Needs no root and no palisade binary. Writes watch-match.md.
 
   --quick          a smoke run: small sizes, few repetitions, no timing assertions
   --out DIR        where the results go (default: bench-out)
@@ -61,6 +67,7 @@ enum Bench {
     Blocking,
     Flood,
     Watch,
+    WatchMatch,
 }
 
 /// The command line, the same for every benchmark.
@@ -78,6 +85,7 @@ fn parse_args() -> Result<Args, String> {
         Some("blocking") => Bench::Blocking,
         Some("flood") => Bench::Flood,
         Some("watch") => Bench::Watch,
+        Some("watch-match") => Bench::WatchMatch,
         Some("-h" | "--help") => return Err(String::new()),
         Some(other) => return Err(format!("unknown command `{other}`")),
         None => return Err("missing command".into()),
@@ -126,6 +134,7 @@ fn main() -> ExitCode {
         Bench::Blocking => blocking::bench(&args),
         Bench::Flood => flood::bench(&args),
         Bench::Watch => watch::bench(&args),
+        Bench::WatchMatch => watch_match::bench(&args),
     };
     match result {
         Ok(true) => ExitCode::SUCCESS,
