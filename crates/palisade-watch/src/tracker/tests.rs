@@ -287,5 +287,8 @@ fn the_history_is_forgotten_after_its_memory_and_without_recidive() {
     t.observe(&c, 0, ip("198.51.100.44"), 0).unwrap();
     let without = cfg("[jails.sshd]\nmaxretry = 1\n");
     t.expire(&without, 1);
-    assert!(t.history.is_empty(), "no recidive configured: nothing to remember");
+    assert!(
+        t.history.is_empty(),
+        "no recidive configured: nothing to remember"
+    );
 }
