@@ -281,6 +281,18 @@ fn main() {
         }
         notes.extend(row.wrong.iter().map(|w| format!("WRONG {w}")));
         if verbose {
+            let ours_only: Vec<String> = row
+                .ours
+                .difference(&row.theirs)
+                .map(|h| h.to_string())
+                .collect();
+            if !ours_only.is_empty() {
+                notes.push(format!(
+                    "{}: only palisade finds {}",
+                    row.label,
+                    ours_only.join(" ")
+                ));
+            }
             notes.extend(
                 row.extra
                     .iter()
