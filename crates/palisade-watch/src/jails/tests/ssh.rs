@@ -1,6 +1,12 @@
 //! sshd, normal and aggressive, on lines we wrote in the formats OpenSSH 7 to 9.9 write.
 
+use std::net::IpAddr;
+use std::sync::Arc;
+
 use super::{check, lines, sequence};
+use crate::jail_matcher::{JailMatcher, Rules};
+use crate::jails::builtin;
+use crate::model::JailFilter;
 
 const P: &str = "Jun  2 11:04:17 gw sshd[4410]:";
 
@@ -174,4 +180,35 @@ fn pams_failure_counts_once_whether_or_not_sshd_tells_it_again() {
         ("Jun  2 11:08:03 gw sshd[7003]: pam_unix(sshd:auth): authentication failure; logname= uid=0 euid=0 tty=ssh ruser= rhost=203.0.113.42", &[]),
         ("Jun  2 11:08:04 gw sshd[7003]: Connection closed by 203.0.113.42 port 40012 [preauth]", &["203.0.113.42"]),
     ]);
+}
+
+#[test]
+fn a_pam_module_that_fails_before_another_succeeds_can_be_ignored() {
+    // pam_unix then pam_ldap: pam_unix fails for every LDAP user, who then logs in. Counted
+    // by default (palisade does not compare the client's user names); a site with such a
+    // stack ignores pam_unix's line, and sshd's own `Failed password` still counts.
+    let b = builtin("sshd", "normal").unwrap();
+    let ignore = [r"pam_unix\(sshd:auth\): authentication failure".to_string()];
+    let rules = Arc::new(Rules::builtin(&b, &ignore).unwrap());
+    let mut m = JailMatcher::new(&JailFilter::Rules(rules));
+    let lines = [
+        ("Jun  2 11:09:00 gw sshd[7010]: pam_unix(sshd:auth): authentication failure; logname= uid=0 euid=0 tty=ssh ruser= rhost=203.0.113.43  user=dana", None),
+        ("Jun  2 11:09:00 gw sshd[7010]: Accepted password for dana from 203.0.113.43 port 40013 ssh2", None),
+        ("Jun  2 11:09:05 gw sshd[7011]: pam_unix(sshd:auth): authentication failure; logname= uid=0 euid=0 tty=ssh ruser= rhost=203.0.113.44  user=root", None),
+        ("Jun  2 11:09:06 gw sshd[7011]: Failed password for root from 203.0.113.44 port 40014 ssh2", Some("203.0.113.44")),
+        ("Jun  2 11:09:07 gw sshd[7011]: Connection closed by authenticating user root 203.0.113.44 port 40014 [preauth]", Some("203.0.113.44")),
+    ];
+    for (i, (line, want)) in lines.iter().enumerate() {
+        let want: Vec<IpAddr> = want.iter().map(|w| w.parse().unwrap()).collect();
+        assert_eq!(m.feed(line.as_bytes(), 2000 + i as u64), want, "{line}");
+    }
+    // Without the ignore, the first connection's PAM failure counts at its login.
+    sequence(
+        "sshd",
+        "normal",
+        &lines![
+            (lines[0].0, &[] as &[&str]),
+            (lines[1].0, &["203.0.113.43"]),
+        ],
+    );
 }
