@@ -25,9 +25,8 @@ fn build(name: &str, _mode: &str) -> Option<Builtin> {
                 [
                     // vsftpd's own log: its time (`Fri Jan 19 12:20:33 2007`) when it
                     // writes the file itself, then the process and the user.
-                    format!(
-                        r#"(?-u)^(?:[A-Z][a-z]{{2}} [A-Z][a-z]{{2}} +\d{{1,2}} \d\d:\d\d:\d\d \d{{4}} )?\[pid \d+\] \[.*\] FAIL LOGIN: Client "<HOST>"(?:, ".*")? *$"#
-                    ),
+                    r#"(?-u)^(?:[A-Z][a-z]{2} [A-Z][a-z]{2} +\d{1,2} \d\d:\d\d:\d\d \d{4} )?\[pid \d+\] \[.*\] FAIL LOGIN: Client "<HOST>"(?:, ".*")? *$"#
+                        .to_string(),
                     format!(
                         r"{}(?:\(pam_unix\):? |pam_unix\(vsftpd:auth\): )?authentication failure; logname=\S* uid=\S* euid=\S* tty=\S* ruser=.* rhost=<HOST>(?: +user=.*)? *$",
                         syslog(r"vsftpd(?:\(pam_unix\))?", false)

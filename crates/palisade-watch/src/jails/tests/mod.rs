@@ -67,7 +67,7 @@ pub(super) fn sequence(name: &str, mode: &str, lines: &[(String, &[&str])]) {
 /// `format!` over a list of `(line, host)` pairs, to keep the tables short.
 macro_rules! lines {
     ($(($line:expr, $host:expr)),* $(,)?) => {
-        vec![$(($line.to_string(), $host)),*]
+        [$(($line.to_string(), $host)),*]
     };
 }
 pub(super) use lines;
