@@ -173,39 +173,26 @@ mod tests {
     }
 
     /// `Sessions::apply`, collecting into `out`.
-    trait Collect {
-        fn apply_to(
-            &mut self,
-            key: &[u8],
-            kind: Kind,
-            host: Option<IpAddr>,
-            now: u64,
-            out: &mut Vec<IpAddr>,
-        );
-    }
-
-    impl Collect for Sessions {
-        fn apply_to(
-            &mut self,
-            key: &[u8],
-            kind: Kind,
-            host: Option<IpAddr>,
-            now: u64,
-            out: &mut Vec<IpAddr>,
-        ) {
-            self.apply(key, kind, host, now, &mut |h| out.push(h));
-        }
+    fn apply_to(
+        s: &mut Sessions,
+        key: &[u8],
+        kind: Kind,
+        host: Option<IpAddr>,
+        now: u64,
+        out: &mut Vec<IpAddr>,
+    ) {
+        s.apply(key, kind, host, now, &mut |h| out.push(h));
     }
 
     #[test]
     fn a_failure_without_address_waits_for_its_connection() {
         let mut s = Sessions::default();
         let mut out = Vec::new();
-        s.apply_to(b"a", Kind::Hostless, None, 0, &mut out);
+        apply_to(&mut s, b"a", Kind::Hostless, None, 0, &mut out);
         assert!(out.is_empty());
-        s.apply_to(b"b", Kind::End, Some(ip("192.0.2.2")), 1, &mut out);
+        apply_to(&mut s, b"b", Kind::End, Some(ip("192.0.2.2")), 1, &mut out);
         assert!(out.is_empty(), "another connection's end");
-        s.apply_to(b"a", Kind::End, Some(ip("192.0.2.1")), 2, &mut out);
+        apply_to(&mut s, b"a", Kind::End, Some(ip("192.0.2.1")), 2, &mut out);
         assert_eq!(out, [ip("192.0.2.1")]);
         assert_eq!(s.len(), 0);
     }
@@ -215,15 +202,15 @@ mod tests {
         let mut s = Sessions::default();
         let mut out = Vec::new();
         let h = ip("192.0.2.3");
-        s.apply_to(b"a", Kind::Soft, Some(h), 0, &mut out);
-        s.apply_to(b"a", Kind::Failure, Some(h), 0, &mut out);
-        s.apply_to(b"a", Kind::Soft, Some(h), 0, &mut out);
+        apply_to(&mut s, b"a", Kind::Soft, Some(h), 0, &mut out);
+        apply_to(&mut s, b"a", Kind::Failure, Some(h), 0, &mut out);
+        apply_to(&mut s, b"a", Kind::Soft, Some(h), 0, &mut out);
         assert_eq!(
             out,
             [h],
             "one failure so far: the first PAM line was told again"
         );
-        s.apply_to(b"a", Kind::End, Some(h), 1, &mut out);
+        apply_to(&mut s, b"a", Kind::End, Some(h), 1, &mut out);
         assert_eq!(out, [h, h], "the second PAM failure was never told again");
     }
 
@@ -231,9 +218,23 @@ mod tests {
     fn a_reused_id_is_a_new_connection() {
         let mut s = Sessions::default();
         let mut out = Vec::new();
-        s.apply_to(b"a", Kind::Address, Some(ip("192.0.2.4")), 0, &mut out);
-        s.apply_to(b"a", Kind::Address, Some(ip("192.0.2.5")), 1, &mut out);
-        s.apply_to(b"a", Kind::Hostless, None, 2, &mut out);
+        apply_to(
+            &mut s,
+            b"a",
+            Kind::Address,
+            Some(ip("192.0.2.4")),
+            0,
+            &mut out,
+        );
+        apply_to(
+            &mut s,
+            b"a",
+            Kind::Address,
+            Some(ip("192.0.2.5")),
+            1,
+            &mut out,
+        );
+        apply_to(&mut s, b"a", Kind::Hostless, None, 2, &mut out);
         assert_eq!(out, [ip("192.0.2.5")]);
     }
 
@@ -241,8 +242,15 @@ mod tests {
     fn connections_expire_and_the_table_is_bounded() {
         let mut s = Sessions::default();
         let mut out = Vec::new();
-        s.apply_to(b"old", Kind::Soft, Some(ip("192.0.2.6")), 0, &mut out);
-        s.apply_to(b"x", Kind::Hostless, None, LIFETIME, &mut out);
+        apply_to(
+            &mut s,
+            b"old",
+            Kind::Soft,
+            Some(ip("192.0.2.6")),
+            0,
+            &mut out,
+        );
+        apply_to(&mut s, b"x", Kind::Hostless, None, LIFETIME, &mut out);
         assert_eq!(
             out,
             [ip("192.0.2.6")],
@@ -250,7 +258,14 @@ mod tests {
         );
         assert_eq!(s.len(), 1);
         for i in 0..CAPACITY as u32 + 10 {
-            s.apply_to(&i.to_be_bytes(), Kind::Hostless, None, LIFETIME, &mut out);
+            apply_to(
+                &mut s,
+                &i.to_be_bytes(),
+                Kind::Hostless,
+                None,
+                LIFETIME,
+                &mut out,
+            );
         }
         assert_eq!(s.len(), CAPACITY);
     }

@@ -9,21 +9,26 @@ use std::time::Instant;
 use palisade_core::policy::Services;
 use palisade_watch::{parse_watch_config, MemorySource};
 
+/// The next step of a deterministic generator (xorshift), as a public-looking address.
+fn next_address(x: &mut u32) -> String {
+    *x ^= *x << 13;
+    *x ^= *x >> 17;
+    *x ^= *x << 5;
+    format!(
+        "{}.{}.{}.{}",
+        1 + *x % 223,
+        (*x >> 8) % 256,
+        (*x >> 16) % 256,
+        1 + (*x >> 24) % 254
+    )
+}
+
 /// A deterministic mixed auth.log of `n` lines; about one line in eight is a failure.
 fn auth_log(n: usize) -> Vec<String> {
     let mut out = Vec::with_capacity(n);
     let mut x: u32 = 0x9e37_79b9;
     for i in 0..n {
-        x ^= x << 13;
-        x ^= x >> 17;
-        x ^= x << 5;
-        let ip = format!(
-            "{}.{}.{}.{}",
-            1 + x % 223,
-            (x >> 8) % 256,
-            (x >> 16) % 256,
-            1 + (x >> 24) % 254
-        );
+        let ip = next_address(&mut x);
         let pid = 1000 + (x % 60000);
         let ts = format!(
             "Mar {:2} {:02}:{:02}:{:02}",
@@ -60,16 +65,7 @@ fn pam_auth_log(n: usize) -> Vec<String> {
     let mut out = Vec::with_capacity(n * 6);
     let mut x: u32 = 0x2545_f491;
     for i in 0..n {
-        x ^= x << 13;
-        x ^= x >> 17;
-        x ^= x << 5;
-        let ip = format!(
-            "{}.{}.{}.{}",
-            1 + x % 223,
-            (x >> 8) % 256,
-            (x >> 16) % 256,
-            1 + (x >> 24) % 254
-        );
+        let ip = next_address(&mut x);
         let pid = 1000 + (x % 60000);
         let port = 1024 + (x >> 3) % 60000;
         let ts = format!(

@@ -114,7 +114,7 @@ fn build(name: &str, mode: &str) -> Option<Builtin> {
         }
         "apache-badbots" => (
             file(ACCESS_LOG),
-            vec![failure(format!(
+            vec![JailRule::failure(format!(
                 r#"(?-u)^(?:\S+ )?<HOST> \S+ \S+ \[[^\]]+\] "(?:[^"\\]|\\.)*" \d{{3}} (?:\d+|-) "(?:[^"\\]|\\.)*" "(?:[^"\\]|\\.)*?(?:{})(?:[^"\\]|\\.)*""#,
                 BAD_BOTS
                     .iter()
@@ -161,42 +161,30 @@ fn build(name: &str, mode: &str) -> Option<Builtin> {
         }
         "apache-overflows" => (
             file(ERROR_LOG),
-            vec![failure(any(
+            vec![JailRule::failure(any(
                 r"(?:Invalid (?:method|URI) in request .*|request failed: URI too long \(longer than \d+\)|request failed: erroneous characters after protocol string: .*|request failed: invalid characters in URI.*)",
             ))],
         ),
         "apache-shellshock" => (
             file(ERROR_LOG),
-            vec![failure(any(&format!(
+            vec![JailRule::failure(any(&format!(
                 r"/bin/(?:ba|da)?sh: (?:warning: HTTP_[^:]+: ignoring function definition attempt|error importing function definition for `HTTP_[^']+'){REFERER}"
             )))],
         ),
         "apache-nohome" => (
             file(ERROR_LOG),
-            vec![failure(any(&format!(
+            vec![JailRule::failure(any(&format!(
                 r"File does not exist: .*/~.*{REFERER}"
             )))],
         ),
         "apache-modsecurity" => (
             file(ERROR_LOG),
             // mod_security repeats the client; its rule data is the request's.
-            vec![failure(any(
+            vec![JailRule::failure(any(
                 r"(?:\[client [^\]]+\] )?ModSecurity: .*Access denied with code [45]\d\d.*",
             ))],
         ),
         _ => return None,
     };
-    Some(Builtin {
-        source,
-        rules,
-        session: None,
-        ignore: Vec::new(),
-    })
-}
-
-fn failure(pattern: String) -> JailRule {
-    JailRule {
-        pattern,
-        kind: Kind::Failure,
-    }
+    Some(Builtin::each_line(source, rules))
 }

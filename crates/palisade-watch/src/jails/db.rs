@@ -5,7 +5,7 @@
 //! only the server writes (`(using password: YES)`, `to database 'DB'`).
 
 use super::prefix::syslog;
-use super::{journal, Builtin, Family, JailRule, Kind};
+use super::{journal, Builtin, Family, JailRule};
 
 pub(super) const FAMILY: Family = Family {
     jails: &[("mysqld-auth", &["normal"])],
@@ -23,13 +23,8 @@ fn build(name: &str, _mode: &str) -> Option<Builtin> {
         r"{}(?:(?:\d{{6}}|\d{{4}}-\d\d-\d\d)[ T] ?\d{{1,2}}:\d\d:\d\d(?:\.\d+)?Z? )?(?:\d+ )?\[\w+\] (?:\[[^\]]*\] )*Access denied for user '.*'@'<HOST>'(?: to database '.*')?(?: \(using password: (?:YES|NO)\))? *$",
         syslog(r"mysqld|mariadbd", true)
     );
-    Some(Builtin {
-        source: journal(&["mariadb.service", "mysql.service"]),
-        rules: vec![JailRule {
-            pattern,
-            kind: Kind::Failure,
-        }],
-        session: None,
-        ignore: Vec::new(),
-    })
+    Some(Builtin::each_line(
+        journal(&["mariadb.service", "mysql.service"]),
+        vec![JailRule::failure(pattern)],
+    ))
 }

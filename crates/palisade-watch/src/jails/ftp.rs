@@ -58,10 +58,5 @@ fn build(name: &str, _mode: &str) -> Option<Builtin> {
         }
         _ => return None,
     };
-    Some(Builtin {
-        source,
-        rules,
-        session: None,
-        ignore: Vec::new(),
-    })
+    Some(Builtin::each_line(source, rules))
 }

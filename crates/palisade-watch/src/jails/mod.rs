@@ -66,6 +66,29 @@ pub struct Builtin {
     pub ignore: Vec<String>,
 }
 
+impl Builtin {
+    /// A jail whose every line stands on its own: no connections followed, nothing
+    /// ignored.
+    fn each_line(source: Source, rules: Vec<JailRule>) -> Self {
+        Self {
+            source,
+            rules,
+            session: None,
+            ignore: Vec::new(),
+        }
+    }
+}
+
+impl JailRule {
+    /// A failure of the address at `<HOST>`.
+    fn failure(pattern: String) -> Self {
+        Self {
+            pattern,
+            kind: Kind::Failure,
+        }
+    }
+}
+
 /// Where a line names its connection: after `skip` (matched at the start of the line, and
 /// possibly empty), the text `key` matches. Both are anchored, so only the daemon's own
 /// prefix is ever read (the host and process id of sshd's syslog prefix, postfix's queue

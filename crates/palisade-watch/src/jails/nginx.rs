@@ -66,63 +66,52 @@ fn build(name: &str, mode: &str) -> Option<Builtin> {
             });
             if mode == "aggressive" {
                 // TLS handshakes that are not TLS: scanners probing the port.
-                all.push(JailRule {
-                    pattern: format!(
+                all.push(JailRule::failure(
+                    format!(
                         r"{}SSL_do_handshake\(\) failed \(SSL: error:\S+(?: \S+){{1,3}} too (?:long|short)\)[^,]*, client: <HOST>, server: \S* *$",
                         error_prefix("crit")
                     ),
-                    kind: Kind::Failure,
-                });
+                ));
             }
             (file(ERROR_LOG), all)
         }
         "nginx-limit-req" => (
             file(ERROR_LOG),
-            vec![JailRule {
+            vec![JailRule::failure(
                 // The zone's name is the admin's; `limiting requests, dry run` is not a
                 // refusal.
-                pattern: format!(
+                format!(
                     r#"{}limiting requests, excess: [\d.]+ by zone "[^"]*", client: <HOST>{TAIL}"#,
                     error_prefix("error|warn|notice|info")
                 ),
-                kind: Kind::Failure,
-            }],
+            )],
         ),
         "nginx-botsearch" => (
             file(ACCESS_LOG),
             vec![
-                JailRule {
-                    pattern: format!(
-                        r#"{}"(?:GET|POST|HEAD) {} HTTP/[\d.]+" 404 "#,
-                        access_prefix(),
-                        probe_url()
-                    ),
-                    kind: Kind::Failure,
-                },
-                JailRule {
+                JailRule::failure(format!(
+                    r#"{}"(?:GET|POST|HEAD) {} HTTP/[\d.]+" 404 "#,
+                    access_prefix(),
+                    probe_url()
+                )),
+                JailRule::failure(
                     // The file name comes from the URL, so it is a wildcard.
-                    pattern: format!(
+                    format!(
                         r#"{}(?:open\(\) )?".*" (?:failed|is not found) \(2: No such file or directory\), client: <HOST>, server: \S*, request: "(?:GET|POST|HEAD) {} HTTP/[\d.]+"(?:, host: "[^"\s]*")?(?:, referrer: ".*")? *$"#,
                         error_prefix("error"),
                         probe_url()
                     ),
-                    kind: Kind::Failure,
-                },
+                ),
             ],
         ),
         "nginx-bad-request" => (
             file(ACCESS_LOG),
-            vec![JailRule {
-                pattern: format!(r#"{}"[^"]*" 400 "#, access_prefix()),
-                kind: Kind::Failure,
-            }],
+            vec![JailRule::failure(format!(
+                r#"{}"[^"]*" 400 "#,
+                access_prefix()
+            ))],
         ),
         _ => return None,
     };
-    Some(Builtin {
-        source,
-        rules,
-        session: None,
-        ignore: Vec::new(),
-    })
+    Some(Builtin::each_line(source, rules))
 }
