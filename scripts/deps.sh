@@ -12,6 +12,9 @@
 # nats-server: the fleet tests and benchmark run their own JetStream servers in namespaces.
 # systemd-journal-remote: the log watcher's journal test writes a real journal file with it
 # (the export format in, as a collector of remote journals does) for palisade to follow.
+# fail2ban: the reference of `palisade-bench watch`/`watch-match` (fail2ban-regex on the same
+# log) and of the jails' development harnesses (its filters and annotated test logs, read in
+# place, never copied); policy-rc.d keeps its service from starting.
 set -euo pipefail
 need=()
 command -v ip >/dev/null || need+=(iproute2)
@@ -31,6 +34,7 @@ command -v clang >/dev/null || need+=(clang)
 command -v trafgen >/dev/null || need+=(netsniff-ng)
 command -v nats-server >/dev/null || need+=(nats-server)
 [[ -x /lib/systemd/systemd-journal-remote ]] || need+=(systemd-journal-remote)
+command -v fail2ban-regex >/dev/null || need+=(fail2ban)
 if ((${#need[@]})); then
   export DEBIAN_FRONTEND=noninteractive
   # Packages must not start their services on this host (openssh-server would start the
