@@ -14,6 +14,11 @@
 # prometheus: its promtool checks the metrics exposition; curl: scrapes `palisade serve`.
 # mmdebstrap, dpkg-dev: scripts/package.sh and the clean root scripts/test-package.sh
 # installs the package into.
+# systemd-journal-remote: the log watcher's journal test writes a real journal file with it
+# (the export format in, as a collector of remote journals does) for palisade to follow.
+# fail2ban: the reference of `palisade-bench watch`/`watch-match` (fail2ban-regex on the same
+# log) and of the jails' development harnesses (its filters and annotated test logs, read in
+# place, never copied); policy-rc.d keeps its service from starting.
 set -euo pipefail
 need=()
 command -v ip >/dev/null || need+=(iproute2)
@@ -37,6 +42,8 @@ command -v promtool >/dev/null || need+=(prometheus)
 command -v curl >/dev/null || need+=(curl)
 command -v mmdebstrap >/dev/null || need+=(mmdebstrap)
 command -v dpkg-shlibdeps >/dev/null || need+=(dpkg-dev)
+[[ -x /lib/systemd/systemd-journal-remote ]] || need+=(systemd-journal-remote)
+command -v fail2ban-regex >/dev/null || need+=(fail2ban)
 if ((${#need[@]})); then
   export DEBIAN_FRONTEND=noninteractive
   # Packages must not start their services on this host (openssh-server would start the

@@ -19,6 +19,7 @@ mod measure;
 mod quiet;
 mod watch;
 mod xdp;
+mod watch_match;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -33,6 +34,7 @@ usage: palisade-bench load [--quick] [--out DIR] [--palisade PATH]
        palisade-bench watch [--quick] [--out DIR] [--palisade PATH]
        palisade-bench xdp [--quick] [--out DIR] [--palisade PATH]
        palisade-bench raw [--quick] [--out DIR] [--palisade PATH]
+       palisade-bench watch-match [--quick] [--out DIR]
 
 load      Loads the same generated sets with palisade, `nft -f` and `ipset restore`, each in a
           fresh network namespace, and times single add/remove on a set of 100,000 networks.
@@ -56,6 +58,10 @@ raw       A listed source's SYN flood on a server with connection tracking in us
           palisade's block chain (prerouting at raw priority, before conntrack), by the input
           chain palisade used before, and by an ipset rule in iptables' raw table: drops per
           CPU second and a legitimate client's request times during the flood. Writes raw.md.
+watch-match
+          Only the matching part of `watch`: the built-in sshd jail and fail2ban's
+          sshd.conf read by palisade (filter = \"sshd\"), against fail2ban-regex on the
+          same generated log. Needs no root and no palisade binary. Writes watch-match.md.
 
   --quick          a smoke run: small sizes, few repetitions, no timing assertions
   --out DIR        where the results go (default: bench-out)
@@ -74,6 +80,7 @@ enum Bench {
     Watch,
     Xdp,
     Raw,
+    WatchMatch,
 }
 
 /// The command line, the same for every benchmark.
@@ -93,6 +100,7 @@ fn parse_args() -> Result<Args, String> {
         Some("watch") => Bench::Watch,
         Some("xdp") => Bench::Xdp,
         Some("raw") => Bench::Raw,
+        Some("watch-match") => Bench::WatchMatch,
         Some("-h" | "--help") => return Err(String::new()),
         Some(other) => return Err(format!("unknown command `{other}`")),
         None => return Err("missing command".into()),
@@ -143,6 +151,7 @@ fn main() -> ExitCode {
         Bench::Watch => watch::bench(&args),
         Bench::Xdp => xdp::bench(&args),
         Bench::Raw => xdp::bench_raw(&args),
+        Bench::WatchMatch => watch_match::bench(&args),
     };
     match result {
         Ok(true) => ExitCode::SUCCESS,

@@ -1,6 +1,7 @@
-//! What of the [`Tracker`] survives a restart: active bans with their end, and how often
+//! What of the [`Tracker`] survives a restart: active bans with their end, how often
 //! each target was banned (so a repeat offender's next ban is still longer after a
-//! reboot). Failure windows do not: they are minutes long and rebuilt from the logs.
+//! reboot), and when (the recidive history). Failure windows do not: they are minutes
+//! long and rebuilt from the logs. A permanent ban is saved with the end `u64::MAX`.
 //!
 //! The format is JSON, one object with a version, sorted so that the same state always
 //! saves to the same text. Loading never panics: anything malformed is an error naming
@@ -19,6 +20,16 @@ struct Saved {
     version: u32,
     bans: Vec<SavedBan>,
     offenders: Vec<SavedOffender>,
+    /// Absent in states saved before recidive existed.
+    #[serde(default)]
+    history: Vec<SavedHistory>,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SavedHistory {
+    target: String,
+    bans: Vec<u64>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -72,10 +83,20 @@ impl Tracker {
             })
             .collect();
         offenders.sort_by(|a, b| (&a.jail, &a.target).cmp(&(&b.jail, &b.target)));
+        let mut history: Vec<SavedHistory> = self
+            .history
+            .iter()
+            .map(|(t, h)| SavedHistory {
+                target: t.to_string(),
+                bans: h.iter().copied().collect(),
+            })
+            .collect();
+        history.sort_by(|a, b| a.target.cmp(&b.target));
         let saved = Saved {
             version: VERSION,
             bans,
             offenders,
+            history,
         };
         // Serializing plain structs of strings and integers cannot fail.
         serde_json::to_string_pretty(&saved).unwrap_or_default() + "\n"
@@ -132,6 +153,12 @@ impl Tracker {
                     last_until: o.last_until,
                 },
             );
+        }
+        for (i, h) in saved.history.into_iter().enumerate() {
+            let target = read_target(&format!("history {}", i + 1), "-", &h.target)?;
+            if !h.bans.is_empty() {
+                tracker.history.insert(target, h.bans.into_iter().collect());
+            }
         }
         Ok(tracker)
     }

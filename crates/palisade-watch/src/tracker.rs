@@ -10,6 +10,12 @@
 //! once its newest failure is older than `findtime`; a jail tracks at most
 //! [`MAX_TRACKED`] windows at once; offender counts are forgotten [`OFFENDER_MEMORY`]
 //! after their last ban ended.
+//!
+//! Repeat offenders across jails ([`Recidive`]): every ban a jail makes joins the target's
+//! ban history (whoever made it); when the history holds `bans` bans within `findtime`,
+//! the ban becomes a recidive ban, on every port and `bantime` long, or permanent once the
+//! history holds `permanent_after` bans. The history is palisade's own record, saved with
+//! the bans, so it survives restarts and cannot be forged by writing to a log.
 
 use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
@@ -17,7 +23,7 @@ use std::time::Duration;
 
 use palisade_core::{format_duration, AddrRange, Interval};
 
-use crate::model::WatchConfig;
+use crate::model::{Recidive, WatchConfig, PERMANENT, RECIDIVE};
 
 /// How long a target's earlier bans still make its next ban longer, counted from the end
 /// of its last ban.
@@ -64,6 +70,8 @@ pub(crate) struct JailState {
 #[derive(Clone, Debug, Default)]
 pub struct Tracker {
     pub(crate) jails: HashMap<String, JailState>,
+    /// Per target, when it was banned (by any jail), oldest first: the recidive history.
+    pub(crate) history: HashMap<AddrRange, VecDeque<u64>>,
 }
 
 impl Tracker {
@@ -75,6 +83,9 @@ impl Tracker {
     /// Returns a ban when the host reaches maxretry failures within findtime (and is not
     /// allowlisted and not already banned by this jail until later than now). Ban duration
     /// = min(bantime * factor^(previous bans of this target in this jail), bantime_max).
+    /// When the ban makes the target a repeat offender ([`WatchConfig::recidive`]), the
+    /// recidive ban is returned instead: it covers the jail's ban (every port, at least as
+    /// long), which is still recorded, so the jail does not ban again meanwhile.
     pub fn observe(
         &mut self,
         cfg: &WatchConfig,
@@ -100,6 +111,14 @@ impl Tracker {
             }
             _ => AddrRange::from(host),
         };
+        if self
+            .jails
+            .get(RECIDIVE)
+            .and_then(|s| s.bans.get(&target))
+            .is_some_and(|b| b.until > now)
+        {
+            return None;
+        }
         let state = self.jails.entry(j.name.clone()).or_default();
         state.findtime = j.findtime;
         if state.bans.get(&target).is_some_and(|b| b.until > now) {
@@ -149,12 +168,88 @@ impl Tracker {
             },
         );
         state.bans.insert(target, ban.clone());
+        if let Some(rc) = &cfg.recidive {
+            if let Some(long) = self.recidive(rc, &ban) {
+                return Some(long);
+            }
+        }
         Some(ban)
     }
 
-    /// Forget expired bans and stale failure windows (memory stays bounded under 100k+
-    /// attackers).
-    pub fn expire(&mut self, now: u64) {
+    /// Record `ban` in its target's history; the recidive ban it makes, if any.
+    fn recidive(&mut self, rc: &Recidive, ban: &Ban) -> Option<Ban> {
+        let now = ban.since;
+        let history = self.history.entry(ban.target).or_default();
+        history.push_back(now);
+        history.retain(|&t| in_window(t, rc.history, now));
+        let keep = rc.bans.max(rc.permanent_after.unwrap_or(0)).max(1) as usize;
+        while history.len() > keep {
+            history.pop_front();
+        }
+        let recent = history
+            .iter()
+            .filter(|&&t| in_window(t, rc.findtime, now))
+            .count();
+        let permanent = rc
+            .permanent_after
+            .is_some_and(|p| history.len() >= p as usize);
+        if recent < rc.bans as usize && !permanent {
+            return None;
+        }
+        let (until, reason) = if permanent {
+            (
+                PERMANENT,
+                format!(
+                    "{} bans in {}: permanent ({RECIDIVE})",
+                    history.len(),
+                    format_duration(Duration::from_secs(rc.history))
+                ),
+            )
+        } else {
+            (
+                now.saturating_add(rc.bantime).max(ban.until),
+                format!(
+                    "{recent} bans in {} ({RECIDIVE})",
+                    format_duration(Duration::from_secs(rc.findtime))
+                ),
+            )
+        };
+        let count = history.len() as u32;
+        let state = self.jails.entry(RECIDIVE.to_string()).or_default();
+        if state
+            .bans
+            .get(&ban.target)
+            .is_some_and(|b| b.until >= until)
+        {
+            return None;
+        }
+        let long = Ban {
+            jail: RECIDIVE.to_string(),
+            target: ban.target,
+            since: now,
+            until,
+            count,
+            reason,
+        };
+        state.offenders.insert(
+            ban.target,
+            Offender {
+                count,
+                last_until: until,
+            },
+        );
+        state.bans.insert(ban.target, long.clone());
+        Some(long)
+    }
+
+    /// Forget expired bans, stale failure windows and ban history past its memory
+    /// (memory stays bounded under 100k+ attackers).
+    pub fn expire(&mut self, cfg: &WatchConfig, now: u64) {
+        let keep = cfg.recidive.as_ref().map_or(0, |rc| rc.history);
+        self.history.retain(|_, h| {
+            h.retain(|&t| in_window(t, keep, now));
+            !h.is_empty()
+        });
         for state in self.jails.values_mut() {
             state.bans.retain(|_, b| b.until > now);
             state
@@ -198,6 +293,7 @@ impl Tracker {
             }
             state.failures.retain(|t, _| !overlap(*t, target));
         }
+        self.history.retain(|t, _| !overlap(*t, target));
         removed.sort_by(|a, b| (a.since, &a.jail, a.target).cmp(&(b.since, &b.jail, b.target)));
         removed
     }

@@ -10,6 +10,7 @@ fn tracker_with_bans(hosts: &[(u32, bool, u64)]) -> Tracker {
         "t.toml",
         "[jails.sshd]\nmaxretry = 1\nbantime_factor = 3\nban_v6_prefix = 64\n[jails.nginx-http-auth]\nmaxretry = 1\n",
         &Services::new(""),
+        &crate::config::tests_support::no_filter_files,
     )
     .unwrap();
     let mut t = Tracker::new();
@@ -48,6 +49,7 @@ fn a_reloaded_offender_gets_the_longer_ban() {
         "t.toml",
         "[jails.sshd]\nmaxretry = 1\nbantime = 100\nbantime_factor = 3\n",
         &Services::new(""),
+        &crate::config::tests_support::no_filter_files,
     )
     .unwrap();
     let mut t = Tracker::new();

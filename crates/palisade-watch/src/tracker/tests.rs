@@ -5,7 +5,13 @@ use palisade_core::parse_addr_range;
 use palisade_core::policy::Services;
 
 fn cfg(text: &str) -> WatchConfig {
-    parse_watch_config("t.toml", text, &Services::new("")).unwrap()
+    parse_watch_config(
+        "t.toml",
+        text,
+        &Services::new(""),
+        &crate::config::tests_support::no_filter_files,
+    )
+    .unwrap()
 }
 
 fn ip(s: &str) -> IpAddr {
@@ -186,18 +192,18 @@ fn expire_keeps_memory_bounded() {
         t.observe(&c, 0, ip("198.51.100.14"), now);
     }
     assert_eq!(t.tracked(), 150_000);
-    t.expire(64);
+    t.expire(&c, 64);
     assert_eq!(
         t.tracked(),
         150_000 - 5 * 3000,
         "failures at 0..=4 are out of the window"
     );
-    t.expire(200);
+    t.expire(&c, 200);
     assert_eq!(t.tracked(), 0);
     assert!(t.active_bans(200).is_empty());
     // The offender record stays for repeat-offender growth, then goes too.
     assert_eq!(t.jails["sshd"].offenders.len(), 1);
-    t.expire(102 + OFFENDER_MEMORY);
+    t.expire(&c, 102 + OFFENDER_MEMORY);
     assert!(t.jails.is_empty());
 }
 
@@ -210,6 +216,79 @@ fn a_clock_going_back_does_not_pin_failures() {
     t.observe(&c, 0, h, 10_001);
     // The clock jumps back an hour: the "future" failures are dropped, not counted forever.
     assert_eq!(t.observe(&c, 0, h, 6_400), None);
-    t.expire(6_401 + 600);
+    t.expire(&c, 6_401 + 600);
     assert_eq!(t.tracked(), 0);
+}
+
+const RECIDIVE_CFG: &str = "[watch]\nrecidive = { bans = 3, findtime = \"1d\", bantime = \"1w\", permanent_after = 5, history = \"30d\" }\n\
+[jails.sshd]\nmaxretry = 1\nbantime = 100\n[jails.postfix-sasl]\nmaxretry = 1\nbantime = 100\nports = [25]\n";
+
+#[test]
+fn bans_by_any_jail_add_up_to_a_recidive_ban_on_every_port() {
+    let c = cfg(RECIDIVE_CFG);
+    let mut t = Tracker::new();
+    let h = ip("198.51.100.40");
+    let first = t.observe(&c, 0, h, 1_000).unwrap();
+    assert_eq!(first.jail, "sshd");
+    let second = t.observe(&c, 1, h, 2_000).unwrap();
+    assert_eq!(second.jail, "postfix-sasl");
+    // The third ban in a day, by sshd again once its first ban ended.
+    let third = t.observe(&c, 0, h, 3_000).unwrap();
+    assert_eq!(third.jail, crate::RECIDIVE);
+    assert_eq!((third.since, third.until), (3_000, 3_000 + 7 * 86400));
+    assert_eq!(third.reason, "3 bans in 1d (recidive)");
+    // While the recidive ban lasts, no jail bans again.
+    assert_eq!(t.observe(&c, 1, h, 4_000), None);
+    let active: Vec<String> = t.active_bans(4_000).into_iter().map(|b| b.jail).collect();
+    assert!(active.contains(&crate::RECIDIVE.to_string()), "{active:?}");
+    // Bans spread over more than findtime do not add up.
+    let g = ip("198.51.100.41");
+    for (i, now) in [0u64, 100_000, 200_000].into_iter().enumerate() {
+        let ban = t.observe(&c, i % 2, g, now).unwrap();
+        assert_ne!(ban.jail, crate::RECIDIVE, "ban at {now}");
+    }
+}
+
+#[test]
+fn enough_bans_in_the_history_make_a_permanent_one_that_survives_a_restart() {
+    let c = cfg(RECIDIVE_CFG);
+    let mut t = Tracker::new();
+    let h = ip("198.51.100.42");
+    // Bans at day 0, 2, 4, 6: never three in a day; the fifth, at day 8, is the fifth in
+    // 30 days.
+    for day in 0..4u64 {
+        let ban = t.observe(&c, 0, h, day * 2 * 86400).unwrap();
+        assert_eq!(ban.jail, "sshd");
+    }
+    let fifth = t.observe(&c, 0, h, 8 * 86400).unwrap();
+    assert_eq!(fifth.jail, crate::RECIDIVE);
+    assert_eq!(fifth.until, crate::PERMANENT);
+    assert_eq!(fifth.reason, "5 bans in 30d: permanent (recidive)");
+    let back = Tracker::load(&t.save(), 400 * 86400).unwrap();
+    let bans = back.active_bans(400 * 86400);
+    assert_eq!(bans.len(), 1);
+    assert_eq!(bans[0].until, crate::PERMANENT);
+    // An unban forgives the history too.
+    let mut back = back;
+    back.unban(net("198.51.100.42"));
+    assert!(back.history.is_empty());
+    assert_eq!(back.observe(&c, 0, h, 401 * 86400).unwrap().jail, "sshd");
+}
+
+#[test]
+fn the_history_is_forgotten_after_its_memory_and_without_recidive() {
+    let c = cfg(RECIDIVE_CFG);
+    let mut t = Tracker::new();
+    t.observe(&c, 0, ip("198.51.100.43"), 0).unwrap();
+    t.expire(&c, 29 * 86400);
+    assert_eq!(t.history.len(), 1);
+    t.expire(&c, 30 * 86400);
+    assert!(t.history.is_empty());
+    t.observe(&c, 0, ip("198.51.100.44"), 0).unwrap();
+    let without = cfg("[jails.sshd]\nmaxretry = 1\n");
+    t.expire(&without, 1);
+    assert!(
+        t.history.is_empty(),
+        "no recidive configured: nothing to remember"
+    );
 }

@@ -337,7 +337,7 @@ fn as_ranges(items: &[&Timed]) -> (Vec<KernelRange<u32>>, Vec<KernelRange<u128>>
 }
 
 /// The kernel's answers to an element that overlaps one the set holds.
-fn is_overlap(e: &NftError) -> bool {
+pub(super) fn is_overlap(e: &NftError) -> bool {
     matches!(
         e.errno(),
         Some(libc::EEXIST) | Some(libc::ENOTEMPTY) | Some(libc::EBUSY)

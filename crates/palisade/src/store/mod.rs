@@ -30,6 +30,7 @@ pub mod load;
 mod observe;
 mod partition;
 mod plan;
+pub mod port_ranges;
 pub mod snapshot;
 mod timed_merge;
 mod trust;

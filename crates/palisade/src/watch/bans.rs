@@ -1,11 +1,18 @@
 //! What a ban is in the kernel: which set, which elements, written in one transaction.
+//!
+//! A jail that bans every port puts the address (or network) in the ban set. A jail with
+//! `ports` puts address+port elements in the `-ports` set: one per single port, and one
+//! per port range, whatever its width (`1024-65535/tcp` is one element whose end key
+//! carries the last port; see [`crate::store::port_ranges`]). A permanent ban (recidive's
+//! `permanent_after`) is an element without a timeout.
 
 use std::time::Duration;
 
 use anyhow::Result;
 use palisade_core::{AddrRange, Contents, ProtoPort};
-use palisade_watch::{Ban, BanPorts, WatchConfig};
+use palisade_watch::{Ban, BanPorts, WatchConfig, PERMANENT};
 
+use crate::store::port_ranges::PortRangeElement;
 use crate::store::{BlockAction, SetDef, Store, Timed};
 
 /// Most bans in one transaction, and the longest a ban waits for others to join it.
@@ -29,49 +36,67 @@ pub fn ban_sets(cfg: &WatchConfig) -> (SetDef, SetDef) {
     (all, ports)
 }
 
-/// The ports a jail's bans block, one by one; none for a jail that blocks every port.
-pub fn ban_ports(ports: &BanPorts) -> Vec<ProtoPort> {
+/// The single ports a jail's bans block (its ranges are elements of their own); none for a
+/// jail that blocks every port.
+pub fn single_ports(ports: &BanPorts) -> Vec<ProtoPort> {
     match ports {
         BanPorts::All => Vec::new(),
         BanPorts::Some(list) => list
             .iter()
-            .flat_map(|(proto, range)| {
-                (range.first..=range.last).map(|port| ProtoPort {
-                    proto: proto.number(),
-                    port,
-                })
+            .filter(|(_, range)| range.first == range.last)
+            .map(|(proto, range)| ProtoPort {
+                proto: proto.number(),
+                port: range.first,
             })
             .collect(),
     }
 }
 
-/// The kernel elements of a ban: the address (or /64) on every port, or on the jail's ports.
-pub fn elements(cfg: &WatchConfig, ban: &Ban, now: u64) -> (bool, Vec<Timed>) {
-    let remaining = Some(Duration::from_secs(ban.until.saturating_sub(now).max(1)));
+/// The kernel elements of one ban.
+#[derive(Debug, Default, PartialEq)]
+pub struct BanElements {
+    /// For the ban set (every port).
+    pub all: Vec<Timed>,
+    /// For the ports set: address and one port.
+    pub ports: Vec<Timed>,
+    /// For the ports set: address and a range of ports.
+    pub ranges: Vec<PortRangeElement>,
+}
+
+/// The kernel elements of a ban: the address (or /64) on every port, or on the jail's
+/// ports; bans of jails no longer configured, and recidive's, cover every port.
+pub fn elements(cfg: &WatchConfig, ban: &Ban, now: u64, out: &mut BanElements) {
+    let remaining =
+        (ban.until != PERMANENT).then(|| Duration::from_secs(ban.until.saturating_sub(now).max(1)));
     let comment = Some(format!("{}: {}", ban.jail, ban.reason));
+    let timed = |port| Timed {
+        addr: ban.target,
+        port,
+        remaining,
+        comment: comment.clone(),
+    };
     let jail = cfg.jails.iter().find(|j| j.name == ban.jail);
     match jail.map(|j| &j.ports) {
-        Some(ports @ BanPorts::Some(_)) => {
-            let out = ban_ports(ports)
-                .into_iter()
-                .map(|p| Timed {
-                    addr: ban.target,
-                    port: Some(p),
-                    remaining,
-                    comment: comment.clone(),
-                })
-                .collect();
-            (true, out)
+        Some(BanPorts::Some(list)) => {
+            for (proto, range) in list {
+                if range.first == range.last {
+                    out.ports.push(timed(Some(ProtoPort {
+                        proto: proto.number(),
+                        port: range.first,
+                    })));
+                } else {
+                    out.ranges.push(PortRangeElement {
+                        addr: ban.target,
+                        proto: proto.number(),
+                        first_port: range.first,
+                        last_port: range.last,
+                        remaining,
+                        comment: comment.clone(),
+                    });
+                }
+            }
         }
-        _ => (
-            false,
-            vec![Timed {
-                addr: ban.target,
-                port: None,
-                remaining,
-                comment,
-            }],
-        ),
+        _ => out.all.push(timed(None)),
     }
 }
 
@@ -85,28 +110,31 @@ pub fn commit_bans(
     now: u64,
 ) -> Result<()> {
     let (_, ports) = ban_sets(cfg);
-    let (mut on_all, mut on_ports) = (Vec::new(), Vec::new());
+    let mut elems = BanElements::default();
     for b in bans {
-        let (with_ports, elems) = elements(cfg, b, now);
-        if with_ports {
-            on_ports.extend(elems);
-        } else {
-            on_all.extend(elems);
-        }
+        elements(cfg, b, now, &mut elems);
     }
-    if !on_all.is_empty() {
-        store.add_timed(all, &on_all)?;
+    if !elems.all.is_empty() {
+        store.add_timed(all, &elems.all)?;
     }
-    if !on_ports.is_empty() {
+    if !elems.ports.is_empty() || !elems.ranges.is_empty() {
         let ports = store.ensure(&ports)?;
-        store.add_timed(&ports, &on_ports)?;
+        if !elems.ports.is_empty() {
+            store.add_timed(&ports, &elems.ports)?;
+        }
+        if !elems.ranges.is_empty() {
+            store.add_port_ranges(&ports, &elems.ranges)?;
+        }
     }
     Ok(())
 }
 
-/// Lift bans in the kernel: `targets` out of the ban set, and out of the ports set on every
-/// port a jail bans (the kernel is the authority: whatever it holds of them goes).
+/// Lift bans in the kernel: `targets` out of the ban set, and out of the ports set on
+/// every port and range (the kernel is the authority: whatever it holds of them goes).
 pub fn lift(store: &mut Store, cfg: &WatchConfig, targets: &[AddrRange]) -> Result<()> {
+    if targets.is_empty() {
+        return Ok(());
+    }
     let (all, ports) = ban_sets(cfg);
     if let Ok(def) = store.get(&all.name) {
         store.del(
@@ -115,8 +143,10 @@ pub fn lift(store: &mut Store, cfg: &WatchConfig, targets: &[AddrRange]) -> Resu
         )?;
     }
     if let Ok(def) = store.get(&ports.name) {
+        // Ranges (and single ports of networks) are in the recent part, by address.
+        store.del_port_ranges_of(&def, targets)?;
         let mut with_ports = Vec::new();
-        for p in cfg.jails.iter().flat_map(|j| ban_ports(&j.ports)) {
+        for p in cfg.jails.iter().flat_map(|j| single_ports(&j.ports)) {
             with_ports.extend(targets.iter().map(|t| (*t, Some(p))));
         }
         if !with_ports.is_empty() {
@@ -124,4 +154,56 @@ pub fn lift(store: &mut Store, cfg: &WatchConfig, targets: &[AddrRange]) -> Resu
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use palisade_core::policy::Services;
+
+    fn cfg(text: &str) -> WatchConfig {
+        palisade_watch::parse_watch_config(
+            "t.toml",
+            text,
+            &Services::new("ssh 22/tcp\n"),
+            &palisade_watch::filter_files_on_disk,
+        )
+        .unwrap()
+    }
+
+    fn ban(jail: &str, until: u64) -> Ban {
+        Ban {
+            jail: jail.into(),
+            target: palisade_core::parse_addr_range("192.0.2.9", false).unwrap(),
+            since: 100,
+            until,
+            count: 1,
+            reason: "x".into(),
+        }
+    }
+
+    #[test]
+    fn a_port_range_is_one_element_single_ports_one_each() {
+        let c = cfg("[jails.web]\nfile = \"/x\"\npatterns = ['<HOST>']\nports = [\"ssh\", \"1024-65535/tcp\", \"53/udp\"]\n");
+        let mut e = BanElements::default();
+        elements(&c, &ban("web", 160), 100, &mut e);
+        assert!(e.all.is_empty());
+        assert_eq!(e.ports.len(), 2, "22/tcp and 53/udp");
+        assert_eq!(e.ranges.len(), 1);
+        assert_eq!(
+            (e.ranges[0].first_port, e.ranges[0].last_port),
+            (1024, 65535)
+        );
+        assert_eq!(e.ranges[0].remaining, Some(Duration::from_secs(60)));
+    }
+
+    #[test]
+    fn recidive_and_permanent_bans_cover_every_port() {
+        let c = cfg("[jails.web]\nfile = \"/x\"\npatterns = ['<HOST>']\nports = [\"ssh\"]\n");
+        let mut e = BanElements::default();
+        elements(&c, &ban(palisade_watch::RECIDIVE, PERMANENT), 100, &mut e);
+        assert_eq!(e.all.len(), 1);
+        assert_eq!(e.all[0].remaining, None, "no timeout: permanent");
+        assert!(e.ports.is_empty() && e.ranges.is_empty());
+    }
 }

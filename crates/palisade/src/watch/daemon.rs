@@ -146,7 +146,7 @@ pub fn run(
         }
         if last_housekeeping.elapsed() >= Duration::from_secs(1) {
             last_housekeeping = Instant::now();
-            d.tracker.expire(now());
+            d.tracker.expire(&d.cfg, now());
             d.stats.tick(&d.tracker);
             for target in queue.take() {
                 d.tracker.unban(target);

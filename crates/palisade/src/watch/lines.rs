@@ -13,13 +13,20 @@
 pub const MAX_LINE: usize = palisade_watch::matcher::MAX_LINE;
 
 /// Splits chunks of bytes into lines (without their `\n`), keeping at most [`MAX_LINE`]
-/// bytes of an unfinished line.
-#[derive(Debug, Default)]
+/// bytes of an unfinished line (or the limit given to [`LineSplitter::with_limit`]).
+#[derive(Debug)]
 pub struct LineSplitter {
     partial: Vec<u8>,
     /// Inside an over-long line: drop bytes until its newline.
     skipping: bool,
     skipped: u64,
+    limit: usize,
+}
+
+impl Default for LineSplitter {
+    fn default() -> Self {
+        Self::with_limit(MAX_LINE)
+    }
 }
 
 impl LineSplitter {
@@ -27,12 +34,23 @@ impl LineSplitter {
         Self::default()
     }
 
+    /// Lines up to `limit` bytes (the journal's JSON entries are longer than the messages
+    /// they carry).
+    pub fn with_limit(limit: usize) -> Self {
+        Self {
+            partial: Vec::new(),
+            skipping: false,
+            skipped: 0,
+            limit,
+        }
+    }
+
     /// Hand every line completed by `chunk` to `each`.
     pub fn feed(&mut self, chunk: &[u8], each: &mut dyn FnMut(&[u8])) {
         let mut rest = chunk;
         while let Some(nl) = rest.iter().position(|b| *b == b'\n') {
             let (line, tail) = rest.split_at(nl);
-            if !self.skipping && self.partial.len() + line.len() <= MAX_LINE {
+            if !self.skipping && self.partial.len() + line.len() <= self.limit {
                 if self.partial.is_empty() {
                     each(line);
                 } else {
@@ -49,7 +67,7 @@ impl LineSplitter {
         if self.skipping {
             return;
         }
-        if self.partial.len() + rest.len() > MAX_LINE {
+        if self.partial.len() + rest.len() > self.limit {
             self.partial = Vec::new();
             self.skipping = true;
             self.skipped += 1;

@@ -1,8 +1,8 @@
 //! `palisade watch`: follows logs, counts failures per source, and bans in kernel batches.
 //!
-//! Each followed source has a reader thread ([`readers`]) that matches its lines against the
-//! jails reading it and sends on only the hits, so matching runs at full speed on its own
-//! core. The main loop ([`daemon`]) counts hits ([`palisade_watch::Tracker`]) and writes bans
+//! Each followed source has a reader thread ([`readers`], [`journal`]) that matches its lines
+//! against the jails reading it and sends on only the hits, so matching runs at full speed on
+//! its own core. The main loop ([`daemon`]) counts hits ([`palisade_watch::Tracker`]) and writes bans
 //! to the kernel ([`bans`]): at once when nothing else is waiting (a single ban is in the
 //! kernel milliseconds after its log line), coalesced into one transaction of up to 5,000
 //! bans (or 100 ms) under load. State is written off that loop ([`saver`]); `palisade unban`
@@ -17,6 +17,7 @@
 pub mod bans;
 pub mod daemon;
 pub mod follow;
+mod journal;
 pub mod lines;
 pub mod listing;
 pub mod offline;
@@ -60,5 +61,10 @@ pub fn read_config(path: &Path) -> Result<WatchConfig> {
     let file = path.display().to_string();
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read the config {file} (choose another with -c FILE)"))?;
-    Ok(parse_watch_config(&file, &text, &services())?)
+    Ok(parse_watch_config(
+        &file,
+        &text,
+        &services(),
+        &palisade_watch::filter_files_on_disk,
+    )?)
 }

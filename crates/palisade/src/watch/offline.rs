@@ -29,16 +29,21 @@ pub fn test_file(cfg: &WatchConfig, file: &Path, jail: Option<&str>) -> Result<i
     let mut bans = Vec::new();
     let t = Instant::now();
     let now = now();
+    // Each jail reads the file in order, as the daemon's reader would.
+    let mut matchers: Vec<(usize, palisade_watch::JailMatcher)> = cfg
+        .jails
+        .iter()
+        .enumerate()
+        .filter(|(_, j)| jail.is_none_or(|n| n == j.name))
+        .map(|(i, j)| (i, j.matcher()))
+        .collect();
     let mut each = |line: &[u8]| {
         lines += 1;
-        for (i, j) in cfg.jails.iter().enumerate() {
-            if jail.is_some_and(|n| n != j.name) {
-                continue;
-            }
-            if let Some(host) = j.matcher.find_host(line) {
+        for (i, m) in &mut matchers {
+            m.feed_each(line, now, &mut |host| {
                 matched += 1;
-                bans.extend(tracker.observe(cfg, i, host, now));
-            }
+                bans.extend(tracker.observe(cfg, *i, host, now));
+            });
         }
     };
     let mut splitter = LineSplitter::new();
@@ -75,12 +80,16 @@ pub fn test_file(cfg: &WatchConfig, file: &Path, jail: Option<&str>) -> Result<i
         lines as f64 / secs.max(1e-9)
     );
     for b in &bans {
-        println!(
-            "would ban {} for {} s: {}",
-            b.target,
-            b.until - b.since,
-            b.reason
-        );
+        if b.until == palisade_watch::PERMANENT {
+            println!("would ban {} permanently: {}", b.target, b.reason);
+        } else {
+            println!(
+                "would ban {} for {} s: {}",
+                b.target,
+                b.until - b.since,
+                b.reason
+            );
+        }
     }
     Ok(0)
 }
