@@ -1,7 +1,6 @@
 //! Values the jails' keys share: durations, ports, journal matches, each read from a TOML
 //! value with a message that says what was expected.
 
-use palisade_core::parse_duration;
 use palisade_core::policy::{ConfigError, PortProto, PortRange, Services};
 use toml::{Spanned, Value};
 
@@ -16,25 +15,7 @@ pub(super) fn read_seconds(
     key: &str,
     default: u64,
 ) -> Result<u64, ConfigError> {
-    let Some(v) = v else {
-        return Ok(default);
-    };
-    match v.get_ref() {
-        Value::Integer(n) => {
-            u64::try_from(*n).map_err(|_| r.error(v.span(), key, "a duration cannot be negative"))
-        }
-        Value::String(s) => parse_duration(s)
-            .map(|d| d.as_secs())
-            .map_err(|p| r.error(v.span(), key, format!("`{s}`: {p}"))),
-        other => Err(r.error(
-            v.span(),
-            key,
-            format!(
-                "expected a duration (\"10m\", \"1h\") or seconds, not {}",
-                other.type_str()
-            ),
-        )),
-    }
+    v.map_or(Ok(default), |v| r.seconds(v, key))
 }
 
 /// A duration that must not be zero.
