@@ -142,6 +142,9 @@ pub fn forget(ns: &Namespace, host: &str) -> Result<i32> {
     }
     let state = StateDir::for_namespace(ns)?;
     let paths = FleetPaths::new(&state);
+    // Recorded first: whatever happens next, the daemon keeps HOST's bans out from its next
+    // start on (its catch-up would otherwise bring them back).
+    super::forgotten::record(&paths.forgotten, host, super::now())?;
     let mut store =
         Store::new(ns.netlink()?, Some(state.sets())).with_observer(crate::xdp::observer(ns));
     let targets = elements_of(&mut store, host)?;
@@ -156,19 +159,14 @@ pub fn forget(ns: &Namespace, host: &str) -> Result<i32> {
         "removed {} bans from {host} out of set {FLEET_SET}",
         targets.len()
     );
-    // A daemon that is not running reads the whole history at its next start, HOST's bans
-    // included: telling it now would not keep them out.
     if StatusFile::read(&paths.status).is_ok_and(|s| s.running()) {
         paths.forget_queue().push(host).with_context(|| {
             format!("cannot tell the fleet daemon ({})", paths.forget.display())
         })?;
         println!("the fleet daemon drops the rest of what {host} sent, and keeps addresses other peers also ban");
-    } else {
-        println!("the fleet daemon is not running: when it starts, it puts {host}'s active bans back unless {host} is removed from [fleet.peers] first");
     }
-    eprintln!(
-        "note: {host} can still send new bans, and its old ones come back at the daemon's next \
-         start; to stop trusting it, remove {host} from [fleet.peers] and restart the daemon"
+    println!(
+        "bans {host} issued until now stay out, also after the fleet daemon restarts; its new          bans are applied: to stop trusting {host}, remove it from [fleet.peers] and restart          the daemon"
     );
     Ok(0)
 }

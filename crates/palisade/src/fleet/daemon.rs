@@ -240,6 +240,7 @@ pub fn run(ns: &Namespace, config_path: &Path) -> Result<i32> {
     let sink = KernelSink::new(
         Store::new(ns.netlink()?, Some(state.sets())).with_observer(crate::xdp::observer(ns)),
         sink_counters.clone(),
+        super::forgotten::read(&paths.forgotten)?,
     )
     .context("cannot create the set `fleet` for peers' bans")?;
     let wake =

@@ -14,6 +14,8 @@ use std::collections::{BTreeMap, HashMap};
 use palisade_core::AddrRange;
 use palisade_fleet::{Expiry, VerifiedBan};
 
+use super::forgotten::Forgotten;
+
 /// What one origin holds against an address.
 #[derive(Clone, Debug, PartialEq, Eq)]
 struct Held {
@@ -65,6 +67,9 @@ pub fn comment_origin(comment: &str) -> Option<&str> {
 #[derive(Debug, Default)]
 pub struct Holdings {
     targets: HashMap<AddrRange, BTreeMap<String, Held>>,
+    /// Origins `fleet forget` dropped, and when: the bans they issued up to then stay out,
+    /// whenever they arrive (a restart's catch-up brings them again).
+    forgotten: Forgotten,
 }
 
 fn active(h: &Held, now: u64) -> bool {
@@ -84,6 +89,21 @@ fn longer(a: Expiry, b: Expiry) -> bool {
 impl Holdings {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Holdings that keep out what these origins issued before they were forgotten.
+    pub fn with_forgotten(forgotten: Forgotten) -> Self {
+        Self {
+            forgotten,
+            ..Self::default()
+        }
+    }
+
+    /// Whether `b` was issued after any forget of its origin.
+    fn wanted(&self, b: &VerifiedBan) -> bool {
+        self.forgotten
+            .get(&b.origin)
+            .is_none_or(|forgot| b.issued_at > *forgot)
     }
 
     /// Addresses with at least one ban (some may have just expired).
@@ -143,6 +163,7 @@ impl Holdings {
 
     /// Peers' bans arrived.
     pub fn apply(&mut self, bans: &[VerifiedBan], now: u64) -> KernelChange {
+        let bans: Vec<&VerifiedBan> = bans.iter().filter(|b| self.wanted(b)).collect();
         let targets = bans.iter().map(|b| b.target).collect();
         self.change(targets, now, |h| {
             for b in bans {
@@ -189,8 +210,10 @@ impl Holdings {
         })
     }
 
-    /// Drop everything `origin` sent.
+    /// Drop everything `origin` sent, and keep out what it issued until `now`.
     pub fn forget(&mut self, origin: &str, now: u64) -> KernelChange {
+        let forgot = self.forgotten.entry(origin.to_string()).or_default();
+        *forgot = (*forgot).max(now);
         let targets: Vec<AddrRange> = self
             .targets
             .iter()
@@ -295,6 +318,32 @@ mod tests {
         assert_eq!(c.set.len(), 1);
         assert_eq!((c.set[0].target, c.set[0].expires), (addr(2), at(60)));
         assert!(h.forget("a", NOW).is_empty());
+    }
+
+    #[test]
+    fn a_forgotten_origins_old_bans_stay_out_and_its_new_ones_count() {
+        let mut h = Holdings::new();
+        h.apply(&[ban("a", 1, at(600))], NOW);
+        h.forget("a", NOW + 10);
+        // What a catch-up after a restart brings: a's old ban again, and b's.
+        let old = ban("a", 1, at(600));
+        let elements = h.replace_all(&[old.clone(), ban("b", 2, at(60))], NOW + 20);
+        assert_eq!(
+            elements.iter().map(|e| e.target).collect::<Vec<_>>(),
+            vec![addr(2)]
+        );
+        let new = VerifiedBan {
+            issued_at: NOW + 30,
+            ..ban("a", 3, at(600))
+        };
+        assert_eq!(
+            h.apply(&[old, new], NOW + 30).set.len(),
+            1,
+            "only the new one"
+        );
+        // The record survives a restart: a new Holdings made from it keeps the old ban out.
+        let mut again = Holdings::with_forgotten(HashMap::from([("a".to_string(), NOW + 10)]));
+        assert!(again.apply(&[ban("a", 1, at(600))], NOW + 40).is_empty());
     }
 
     #[test]

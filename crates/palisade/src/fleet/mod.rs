@@ -25,6 +25,7 @@
 pub mod commands;
 pub mod daemon;
 pub mod flood;
+pub mod forgotten;
 pub mod holdings;
 pub mod lists;
 pub mod sink;
@@ -51,6 +52,8 @@ pub struct FleetPaths {
     pub forget: PathBuf,
     /// The daemon's status, rewritten every second.
     pub status: PathBuf,
+    /// Origins forgotten, and when (see [`forgotten`]).
+    pub forgotten: PathBuf,
 }
 
 impl FleetPaths {
@@ -60,6 +63,7 @@ impl FleetPaths {
             outbox: dir.join("outbox.d"),
             forget: dir.join("forget.d"),
             status: dir.join("status.json"),
+            forgotten: dir.join("forgotten.json"),
         }
     }
 

@@ -19,6 +19,7 @@ use palisade_core::{AddrBits, AddrRange, Contents, Interval, IntervalSet};
 use palisade_fleet::{BanBatch, Expiry, FleetSink, SharedList, SinkError, VerifiedLift};
 use palisade_nft::Batch;
 
+use super::forgotten::Forgotten;
 use super::holdings::{Element, Holdings, KernelChange};
 use super::FLEET_SET;
 use crate::store::kernel_addr::{self, Extras, KernelAddr};
@@ -102,13 +103,18 @@ fn claim<T: AddrBits>(taken: &mut IntervalSet<T>, iv: Interval<T>) -> bool {
 }
 
 impl KernelSink {
-    /// The sink for `store`'s namespace; the `fleet` set is created if missing.
-    pub fn new(mut store: Store, counters: Arc<SinkCounters>) -> Result<Self, StoreError> {
+    /// The sink for `store`'s namespace; the `fleet` set is created if missing. Bans the
+    /// `forgotten` origins issued before they were forgotten are never applied.
+    pub fn new(
+        mut store: Store,
+        counters: Arc<SinkCounters>,
+        forgotten: Forgotten,
+    ) -> Result<Self, StoreError> {
         let def = store.ensure(&fleet_set())?;
         Ok(Self {
             store,
             def,
-            holdings: Holdings::new(),
+            holdings: Holdings::with_forgotten(forgotten),
             counters,
             last_prune: Instant::now(),
         })
