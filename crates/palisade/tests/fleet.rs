@@ -197,6 +197,33 @@ fn a_peer_never_bans_an_allowlisted_address_or_the_host_itself() {
 }
 
 #[test]
+fn an_address_that_becomes_the_hosts_own_after_start_is_released_and_never_banned_again() {
+    let Some(lab) = running() else {
+        return;
+    };
+    lab.ok(A, &["block", "10.99.3.1", "--timeout", "1h"]);
+    assert!(eventually(WAIT, || lab.holds(B, "fleet", "10.99.3.1")));
+    // B's admin gives B that address (a new service IP, a DHCP lease).
+    lab.hosts[B]
+        .ns
+        .ip(&["addr", "add", "10.99.3.1/32", "dev", "lo"])
+        .unwrap();
+    // The next peer ban B takes in brings the address change with it.
+    lab.ok(A, &["block", "10.99.3.2", "--timeout", "1h"]);
+    assert!(eventually(WAIT, || lab.holds(B, "fleet", "10.99.3.2")));
+    assert!(
+        eventually(WAIT, || !lab.holds(B, "fleet", "10.99.3.1")),
+        "B still drops its own new address"
+    );
+    // A ban on it made again is not applied on B, and still is on C.
+    lab.ok(A, &["block", "10.99.3.1", "--timeout", "2h"]);
+    lab.ok(A, &["block", "10.99.3.3", "--timeout", "1h"]);
+    assert!(eventually(WAIT, || lab.holds(B, "fleet", "10.99.3.3")));
+    assert!(!lab.holds(B, "fleet", "10.99.3.1"));
+    assert!(lab.holds(C, "fleet", "10.99.3.1"));
+}
+
+#[test]
 fn forgetting_a_host_removes_its_bans_and_keeps_those_another_peer_also_made() {
     let Some(mut lab) = running() else {
         return;

@@ -1,7 +1,7 @@
 //! `palisade fleet run`: the daemon that speaks for this host on the bus.
 //!
 //! It starts the engine with the `[fleet]` config (this host's own addresses added to the
-//! allowlist: no peer can make a host drop itself) and [`KernelSink`] for peers' bans, then
+//! allowlist: no peer can make a host drop itself; the sink follows them as they change) and [`KernelSink`] for peers' bans, then
 //! loops: whatever the spool or the forget queue holds is taken at once (inotify wakes the
 //! loop), and every second the flood sets are read and the status written; every ten
 //! seconds the shared lists are checked and the flood set names re-read from the applied
@@ -18,6 +18,7 @@ use anyhow::{Context, Result};
 use palisade_core::AddrRange;
 use palisade_fleet::wire::Record;
 use palisade_fleet::{BanSource, Fleet, FleetConfig, Publisher};
+use palisade_watch::Allowlist;
 
 use super::flood::{read_flood_sets, FloodWatch};
 use super::lists::ListPublisher;
@@ -30,6 +31,7 @@ use crate::netns::Namespace;
 use crate::policy::records::Records;
 use crate::state::StateDir;
 use crate::store::Store;
+use crate::watch::own_addrs::OwnAddresses;
 use crate::watch::sys::{catch_signals, stopping};
 
 const TICK: Duration = Duration::from_secs(1);
@@ -241,6 +243,7 @@ pub fn run(ns: &Namespace, config_path: &Path) -> Result<i32> {
         Store::new(ns.netlink()?, Some(state.sets())).with_observer(crate::xdp::observer(ns)),
         sink_counters.clone(),
         super::forgotten::read(&paths.forgotten)?,
+        Some(OwnAddresses::open(ns, Allowlist::default())?),
     )
     .context("cannot create the set `fleet` for peers' bans")?;
     let wake =

@@ -227,6 +227,23 @@ impl Holdings {
         })
     }
 
+    /// Drop every ban on the targets `covers` picks, whoever made it: they became this
+    /// host's own addresses, which no peer may make it drop.
+    pub fn release(&mut self, covers: impl Fn(AddrRange) -> bool, now: u64) -> KernelChange {
+        let targets: Vec<AddrRange> = self
+            .targets
+            .keys()
+            .copied()
+            .filter(|t| covers(*t))
+            .collect();
+        let gone = targets.clone();
+        self.change(targets, now, |h| {
+            for t in &gone {
+                h.targets.remove(t);
+            }
+        })
+    }
+
     /// Forget bans that are over (the kernel timed their elements out by itself).
     pub fn prune(&mut self, now: u64) {
         self.targets.retain(|_, by| {
@@ -318,6 +335,22 @@ mod tests {
         assert_eq!(c.set.len(), 1);
         assert_eq!((c.set[0].target, c.set[0].expires), (addr(2), at(60)));
         assert!(h.forget("a", NOW).is_empty());
+    }
+
+    #[test]
+    fn a_released_address_is_deleted_whoever_banned_it() {
+        let mut h = Holdings::new();
+        h.apply(
+            &[
+                ban("a", 1, at(60)),
+                ban("b", 1, at(600)),
+                ban("a", 2, at(60)),
+            ],
+            NOW,
+        );
+        let c = h.release(|t| t == addr(1), NOW);
+        assert_eq!((c.remove, c.set.len()), (vec![addr(1)], 0));
+        assert_eq!(h.len(), 1, "the other address stays");
     }
 
     #[test]

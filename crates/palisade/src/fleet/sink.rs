@@ -16,8 +16,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use palisade_core::{AddrBits, AddrRange, Contents, Interval, IntervalSet};
-use palisade_fleet::{BanBatch, Expiry, FleetSink, SharedList, SinkError, VerifiedLift};
+use palisade_fleet::{
+    BanBatch, Expiry, FleetSink, SharedList, SinkError, VerifiedBan, VerifiedLift,
+};
 use palisade_nft::Batch;
+use palisade_watch::Allowlist;
 
 use super::forgotten::Forgotten;
 use super::holdings::{Element, Holdings, KernelChange};
@@ -26,6 +29,7 @@ use crate::store::kernel_addr::{self, Extras, KernelAddr};
 use crate::store::layout::{invalidate, PARTS};
 use crate::store::{kernel_name, BlockAction, Part, SetDef, Store, StoreError, Timed};
 use crate::store::{FAMILY, TABLE};
+use crate::watch::own_addrs::OwnAddresses;
 
 /// The `fleet` set: drop, dynamic (single addresses in the hash part, with timeouts).
 pub fn fleet_set() -> SetDef {
@@ -46,6 +50,9 @@ pub struct SinkCounters {
 
 pub struct KernelSink {
     store: Store,
+    /// This host's addresses, followed as they come and go: a peer's ban never covers one.
+    /// (The engine's allowlist has those of the start; these are current.)
+    own: Option<OwnAddresses>,
     def: SetDef,
     holdings: Holdings,
     counters: Arc<SinkCounters>,
@@ -109,15 +116,39 @@ impl KernelSink {
         mut store: Store,
         counters: Arc<SinkCounters>,
         forgotten: Forgotten,
+        own: Option<OwnAddresses>,
     ) -> Result<Self, StoreError> {
         let def = store.ensure(&fleet_set())?;
         Ok(Self {
             store,
+            own,
             def,
             holdings: Holdings::with_forgotten(forgotten),
             counters,
             last_prune: Instant::now(),
         })
+    }
+
+    /// Take in this host's address changes: bans on an address that became its own are
+    /// deleted. Then the bans of `bans` that cover none of its addresses.
+    fn not_own(&mut self, bans: Vec<VerifiedBan>) -> Result<Vec<VerifiedBan>, StoreError> {
+        let Some(own) = &mut self.own else {
+            return Ok(bans);
+        };
+        if let Some(added) = own.refresh() {
+            let added = Allowlist::new(added.into_iter().map(AddrRange::from).collect());
+            let change = self.holdings.release(|t| added.overlaps(t), now());
+            self.change_kernel(change)?;
+        }
+        let own = self
+            .own
+            .as_ref()
+            .map(OwnAddresses::allowlist)
+            .unwrap_or_default();
+        Ok(bans
+            .into_iter()
+            .filter(|b| !own.overlaps(b.target))
+            .collect())
     }
 
     fn note_held(&mut self) {
@@ -220,11 +251,12 @@ fn stage_family_deletions<T: KernelAddr>(b: &mut Batch, set: &str, targets: &[Ad
 
 impl FleetSink for KernelSink {
     fn apply(&mut self, batch: BanBatch) -> Result<(), SinkError> {
+        let bans = self.not_own(batch.bans)?;
         if batch.catch_up {
-            let elements = self.holdings.replace_all(&batch.bans, now());
+            let elements = self.holdings.replace_all(&bans, now());
             self.replace_kernel(&elements)?;
         } else {
-            let change = self.holdings.apply(&batch.bans, now());
+            let change = self.holdings.apply(&bans, now());
             self.change_kernel(change)?;
         }
         Ok(())

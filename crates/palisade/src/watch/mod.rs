@@ -21,7 +21,7 @@ mod journal;
 pub mod lines;
 pub mod listing;
 pub mod offline;
-mod own_addrs;
+pub(crate) mod own_addrs;
 mod readers;
 mod saver;
 pub mod stats;

@@ -72,7 +72,7 @@ impl OwnAddresses {
             Err(e) => {
                 if !self.failing {
                     eprintln!(
-                        "palisade watch: cannot follow the host's addresses ({e}); \
+                        "palisade: cannot follow the host's addresses ({e}); \
                          the last known ones stay allowlisted"
                     );
                 }
