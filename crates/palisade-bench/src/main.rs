@@ -18,8 +18,8 @@ mod machine;
 mod measure;
 mod quiet;
 mod watch;
-mod xdp;
 mod watch_match;
+mod xdp;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};

@@ -26,7 +26,15 @@ const PORTS: ParseOptions = ParseOptions {
 
 #[test]
 fn format_names() {
-    for name in ["auto", "plain", "netset", "ipset", "spamhaus", "ipset-save"] {
+    for name in [
+        "auto",
+        "plain",
+        "netset",
+        "ipset",
+        "spamhaus",
+        "ipset-save",
+        "json",
+    ] {
         let f: Format = name.parse().unwrap();
         assert_eq!(f.to_string(), name);
     }
