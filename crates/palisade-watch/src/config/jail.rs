@@ -222,7 +222,7 @@ fn read_genuine(
                 "jail \"{name}\" needs genuine = \"SET\": a palisade set of the real crawler's \
                  networks, whose requests are not counted (without it the real Googlebot would \
                  be banned); add genuine = \"googlebot\" here and load Google's list into that \
-                 set, e.g. [sets.googlebot] urls = \
+                 set, e.g. [sets.googlebot] action = \"none\", urls = \
                  [\"https://developers.google.com/static/search/apis/ipranges/googlebot.json\"], \
                  every = \"24h\""
             ),
