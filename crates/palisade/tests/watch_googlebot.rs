@@ -1,8 +1,9 @@
 //! The fake-Googlebot jail through the real binary, a real nginx and the real kernel: Google's
 //! list of Googlebot's networks (in Google's own JSON format) is a feed, loaded into a set by
 //! `palisade feeds update`; a client in that set whose user agent says Googlebot is served,
-//! another one saying the same is banned in the kernel. And `check` refuses the jail without
-//! its genuine set, and warns when that set does not exist.
+//! another one saying the same is banned in the kernel. `check` refuses the jail without its
+//! genuine set, and warns when that set does not exist; `set load` takes Google's file too,
+//! and names the file and line of a bad prefix.
 
 mod common;
 #[path = "watch_support/mod.rs"]
@@ -209,4 +210,41 @@ fn check_refuses_the_jail_without_its_genuine_set_and_warns_of_a_missing_one() {
     let out = lab.palisade(&["check", "-c", &missing]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!err.contains("genuine set"), "{err}");
+}
+
+#[test]
+fn set_load_takes_googles_json_and_names_a_bad_prefix() {
+    let Some(lab) = Lab::new() else { return };
+    lab.ok(&["set", "create", "googlebot"]);
+    let good = lab.write_config("googlebot.json", &googlebot_json());
+    lab.ok(&["set", "load", "googlebot", &good]);
+    let member = |addr: &str| {
+        lab.palisade(&["set", "test", "googlebot", addr])
+            .status
+            .success()
+    };
+    assert!(member(ALLOWED4) && member("192.0.2.31") && member("2001:db8:4801:10::7"));
+    assert!(!member(BLOCKED4) && !member("192.0.2.32"));
+
+    // A prefix that is no network: the load is refused, naming file, line and prefix, and
+    // the set keeps what it held.
+    let bad = lab.write_config(
+        "bad.json",
+        "{\"prefixes\": [\n  {\"ipv4Prefix\": \"192.0.2.0/27\"},\n  {\"ipv4Prefix\": \"66.249.64.0/33\"}\n]}\n",
+    );
+    let out = lab.palisade(&["set", "load", "googlebot", &bad]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(err.contains(&format!("{bad}:3: `66.249.64.0/33`")), "{err}");
+    assert!(member(ALLOWED4), "the set kept its list");
+
+    // Not JSON of that shape at all: one error naming the file.
+    let other = lab.write_config("other.json", "{\"error\": \"quota exceeded\"}\n");
+    let out = lab.palisade(&["set", "load", "googlebot", &other]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(
+        err.contains(&format!("{other}:1: ")) && err.contains("no `prefixes`"),
+        "{err}"
+    );
 }
