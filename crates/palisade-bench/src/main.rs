@@ -18,8 +18,8 @@ mod machine;
 mod measure;
 mod quiet;
 mod watch;
-mod watch_match;
 mod xdp;
+mod watch_match;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
