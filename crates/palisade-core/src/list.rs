@@ -9,10 +9,14 @@
 use std::fmt;
 use std::io::{BufRead, ErrorKind};
 use std::str::FromStr;
-use std::time::Duration;
 
 use crate::addr::{parse_element, Element};
 use crate::problem::Problem;
+
+mod ipset_save;
+pub mod ranges_json;
+
+use ipset_save::parse_ipset_save_line;
 
 /// Dialect of a list file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -29,15 +33,19 @@ pub enum Format {
     Spamhaus,
     /// Output of `ipset save`: `create` lines skipped, `add` lines loaded.
     IpsetSave,
+    /// A JSON IP-range document as Google publishes (`{"prefixes": [{"ipv4Prefix": …}]}`),
+    /// see [`ranges_json`].
+    Json,
 }
 
-const FORMAT_NAMES: [(&str, Format); 6] = [
+const FORMAT_NAMES: [(&str, Format); 7] = [
     ("auto", Format::Auto),
     ("plain", Format::Plain),
     ("netset", Format::Netset),
     ("ipset", Format::Ipset),
     ("spamhaus", Format::Spamhaus),
     ("ipset-save", Format::IpsetSave),
+    ("json", Format::Json),
 ];
 
 impl FromStr for Format {
@@ -64,12 +72,16 @@ impl fmt::Display for Format {
 
 /// Guess the dialect of a list; never returns [`Format::Auto`].
 ///
-/// By extension first (`.netset`, `.ipset`), then by content: `create `/
+/// A JSON document (starting with `{`) first, whatever its name; then by extension
+/// (`.netset`, `.ipset`), then by content: `create `/
 /// `add ` lines mean `ipset save` output (this wins over an `.ipset`
 /// extension too, since a saved ipset is often named that way and would
 /// otherwise fail on every line), `CIDR ; SBL…` means Spamhaus, anything
 /// else is a plain list.
 pub fn detect_format(file_name: &str, first_lines: &[&str]) -> Format {
+    if ranges_json::looks_like_json(first_lines) {
+        return Format::Json;
+    }
     let looks_saved = first_lines.iter().any(|l| {
         let l = l.trim_start();
         ["create ", "add ", "-N ", "-A "]
@@ -143,6 +155,8 @@ pub struct ListReader<R: BufRead> {
     buf: Vec<u8>,
     line: u64,
     done: bool,
+    /// A JSON document's elements and errors, read at its first element.
+    json: Option<std::vec::IntoIter<Result<Element, LineError>>>,
 }
 
 impl<R: BufRead> ListReader<R> {
@@ -162,6 +176,7 @@ impl<R: BufRead> ListReader<R> {
             buf: Vec::with_capacity(256),
             line: 0,
             done: false,
+            json: None,
         }
     }
 
@@ -170,7 +185,9 @@ impl<R: BufRead> ListReader<R> {
         self.format
     }
 
-    /// Number of lines read so far.
+    /// Number of lines read so far. A JSON document counts each prefix as a line (so shares
+    /// of invalid lines weigh prefixes, however the document is laid out), or, when it is
+    /// no range document at all, up to the line of its error.
     pub fn lines_read(&self) -> u64 {
         self.line
     }
@@ -182,6 +199,36 @@ impl<R: BufRead> ListReader<R> {
             content: shorten(content),
             problem,
         }
+    }
+
+    /// The next element or error of a JSON range document, which is read whole at the
+    /// first call.
+    fn next_json(&mut self) -> Option<Result<Element, LineError>> {
+        if self.json.is_none() {
+            let opts = self.opts;
+            let items: Vec<_> = match ranges_json::read(&mut self.reader, |s| element(s, opts)) {
+                Ok(items) => {
+                    self.line = items.len() as u64;
+                    items
+                        .into_iter()
+                        .map(|item| {
+                            item.result.map_err(|problem| LineError {
+                                source_name: self.source_name.clone(),
+                                line: item.line,
+                                content: shorten(&item.shown),
+                                problem,
+                            })
+                        })
+                        .collect()
+                }
+                Err((line, problem)) => {
+                    self.line = line.max(1);
+                    vec![Err(self.error("", problem))]
+                }
+            };
+            self.json = Some(items.into_iter());
+        }
+        self.json.as_mut()?.next()
     }
 
     /// Peek at the buffered start of the input to resolve `Format::Auto`.
@@ -242,6 +289,9 @@ impl<R: BufRead> Iterator for ListReader<R> {
     fn next(&mut self) -> Option<Self::Item> {
         if self.format == Format::Auto {
             self.detect();
+        }
+        if self.format == Format::Json {
+            return self.next_json();
         }
         loop {
             if self.done {
@@ -318,7 +368,8 @@ pub fn parse_line(
     opts: ParseOptions,
 ) -> Result<Option<Element>, Problem> {
     match format {
-        Format::Auto | Format::Plain | Format::Netset | Format::Ipset => {
+        // A JSON document never comes here: the reader reads it whole.
+        Format::Auto | Format::Plain | Format::Netset | Format::Ipset | Format::Json => {
             let t = before_comment(text, &['#', ';']).trim();
             if t.is_empty() {
                 return Ok(None);
@@ -357,96 +408,6 @@ fn element(s: &str, opts: ParseOptions) -> Result<Element, Problem> {
         timeout: None,
         comment: None,
     })
-}
-
-/// `add NAME ELEMENT [timeout N] [comment "text"] [packets N] [bytes N] …`
-fn parse_ipset_save_line(text: &str, opts: ParseOptions) -> Result<Option<Element>, Problem> {
-    let t = text.trim();
-    if t.is_empty() || t.starts_with('#') {
-        return Ok(None);
-    }
-    let mut tokens = Tokens { rest: t };
-    let command = match tokens.next() {
-        Some(c) => c?,
-        None => return Ok(None),
-    };
-    match command {
-        "create" | "-N" | "COMMIT" => return Ok(None),
-        "add" | "-A" => {}
-        other => return Err(Problem::UnknownIpsetCommand(other.to_string())),
-    }
-    let _set_name = tokens.next().ok_or(Problem::MissingElement)??;
-    let el_text = tokens.next().ok_or(Problem::MissingElement)??;
-    let mut el = element(el_text, opts)?;
-    while let Some(tok) = tokens.next() {
-        match tok? {
-            "timeout" => {
-                let v = option_value("timeout", &mut tokens)?;
-                let secs: u64 = parse_digits(v).ok_or_else(|| Problem::BadOptionValue {
-                    option: "timeout".into(),
-                    value: v.to_string(),
-                })?;
-                el.timeout = (secs > 0).then(|| Duration::from_secs(secs));
-            }
-            "comment" => {
-                let v = option_value("comment", &mut tokens)?;
-                el.comment = (!v.is_empty()).then(|| v.to_string());
-            }
-            "nomatch" => return Err(Problem::Unsupported("nomatch")),
-            // Counters and skbinfo values describe kernel state, not what to block.
-            "packets" | "bytes" | "skbmark" | "skbprio" | "skbqueue" => {
-                tokens.next().transpose()?;
-            }
-            _ => {}
-        }
-    }
-    Ok(Some(el))
-}
-
-fn option_value<'a>(option: &str, tokens: &mut Tokens<'a>) -> Result<&'a str, Problem> {
-    tokens.next().ok_or_else(|| Problem::MissingOptionValue {
-        option: option.to_string(),
-    })?
-}
-
-fn parse_digits(s: &str) -> Option<u64> {
-    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    s.parse().ok()
-}
-
-/// Whitespace-separated words, where `"…"` is one word without its quotes
-/// (how `ipset save` writes comments).
-struct Tokens<'a> {
-    rest: &'a str,
-}
-
-impl<'a> Iterator for Tokens<'a> {
-    type Item = Result<&'a str, Problem>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        let s = self.rest.trim_start();
-        if s.is_empty() {
-            self.rest = s;
-            return None;
-        }
-        if let Some(inner) = s.strip_prefix('"') {
-            return Some(match inner.find('"') {
-                Some(end) => {
-                    self.rest = &inner[end + 1..];
-                    Ok(&inner[..end])
-                }
-                None => {
-                    self.rest = "";
-                    Err(Problem::UnterminatedQuote)
-                }
-            });
-        }
-        let end = s.find(char::is_whitespace).unwrap_or(s.len());
-        self.rest = &s[end..];
-        Some(Ok(&s[..end]))
-    }
 }
 
 #[cfg(test)]

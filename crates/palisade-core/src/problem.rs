@@ -73,7 +73,7 @@ pub enum Problem {
     DurationTooLong,
 
     #[error(
-        "unknown list format `{0}` (expected auto, plain, netset, ipset, spamhaus or ipset-save)"
+        "unknown list format `{0}` (expected auto, plain, netset, ipset, spamhaus, ipset-save or json)"
     )]
     UnknownFormat(String),
 
@@ -87,6 +87,21 @@ pub enum Problem {
 
     #[error("line is not valid UTF-8 (is this a text list?)")]
     NotUtf8,
+
+    #[error("not a JSON IP-range document: {0} (expected {{\"prefixes\": [{{\"ipv4Prefix\": \"192.0.2.0/24\"}}, ...]}}, as Google publishes)")]
+    BadJson(String),
+
+    #[error("JSON document has no `prefixes` list: not an IP-range document (expected {{\"prefixes\": [{{\"ipv4Prefix\": \"192.0.2.0/24\"}}, ...]}}, as Google publishes)")]
+    NoPrefixes,
+
+    #[error("a `prefixes` entry needs exactly one of `ipv4Prefix` and `ipv6Prefix`")]
+    PrefixKeys,
+
+    #[error("`{key}` holds a network of the other address family")]
+    PrefixFamily { key: &'static str },
+
+    #[error("JSON document is larger than {max} bytes: not an IP-range list")]
+    JsonTooLarge { max: u64 },
 
     #[error("read error: {0}")]
     Io(String),

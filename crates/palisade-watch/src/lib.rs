@@ -56,7 +56,7 @@ pub mod tracker;
 pub use allowlist::Allowlist;
 pub use config::{filter_files_on_disk, parse_watch_config, FilterFiles};
 pub use jail_matcher::{JailMatcher, JournalEntry, Rules};
-pub use jails::{builtin_names, Kind};
+pub use jails::{builtin_names, genuine_required, Kind};
 pub use matcher::{Found, Matcher};
 pub use model::{
     BanPorts, Jail, JailFilter, JournalLocation, JournalMatch, Recidive, Source, WatchConfig,

@@ -92,6 +92,10 @@ pub struct Jail {
     /// Ban the IPv6 network of this length around the address instead of the address.
     pub ban_v6_prefix: Option<u8>,
     pub ports: BanPorts,
+    /// A palisade set of networks whose hits this jail does not count (`genuine = "SET"`):
+    /// the real Googlebot's, for a jail that bans clients claiming to be it. Looked up by
+    /// the daemon, in the kernel, for each hit.
+    pub genuine: Option<String>,
 }
 
 impl Jail {

@@ -3,6 +3,7 @@ use crate::addr::{AddrRange, ProtoPort};
 use crate::interval::Interval;
 use proptest::prelude::*;
 use std::io::{BufReader, Cursor, Read};
+use std::time::Duration;
 
 fn read_all(text: &[u8], format: Format, opts: ParseOptions) -> Vec<Result<Element, LineError>> {
     ListReader::new("test", Cursor::new(text.to_vec()), format, opts).collect()
@@ -26,7 +27,15 @@ const PORTS: ParseOptions = ParseOptions {
 
 #[test]
 fn format_names() {
-    for name in ["auto", "plain", "netset", "ipset", "spamhaus", "ipset-save"] {
+    for name in [
+        "auto",
+        "plain",
+        "netset",
+        "ipset",
+        "spamhaus",
+        "ipset-save",
+        "json",
+    ] {
         let f: Format = name.parse().unwrap();
         assert_eq!(f.to_string(), name);
     }

@@ -132,6 +132,13 @@ const JAILS: &[(&str, &str, &str, &str, bool)] = &[
         "apache-modsecurity",
         false,
     ),
+    (
+        "apache-fakegooglebot",
+        "normal",
+        "apache-fakegooglebot",
+        "apache-fakegooglebot",
+        false,
+    ),
     ("postfix", "normal", "postfix", "postfix", false),
     (
         "postfix",
@@ -173,9 +180,17 @@ fn run(jail: &str, mode: &str, spec: &str, log: &str, journal: bool) -> Result<R
     let path = corpus::log_dir().join(log);
     let lines = corpus::read(&path);
     let no_filters = |_: &std::path::Path| Box::new(MemorySource::new()) as _;
+    // A jail that needs the set of the genuine party's networks gets one; the harness only
+    // matches lines and looks nothing up, as with an empty set (fail2ban-regex does not run
+    // fail2ban's ignorecommand either).
+    let genuine = if palisade_watch::genuine_required(jail) {
+        "genuine = \"harness-empty\"\n"
+    } else {
+        ""
+    };
     let cfg = parse_watch_config(
         "harness.toml",
-        &format!("[jails.{jail}]\nmode = \"{mode}\"\nfile = \"/dev/null\"\n"),
+        &format!("[jails.{jail}]\nmode = \"{mode}\"\nfile = \"/dev/null\"\n{genuine}"),
         &Services::new(""),
         &no_filters,
     )

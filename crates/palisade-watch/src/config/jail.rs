@@ -13,7 +13,9 @@ use toml::{Spanned, Value};
 use super::values::{read_count, read_journal, read_ports, read_positive_seconds, read_seconds};
 use super::{FilterFiles, Reader};
 use crate::jail_matcher::Rules;
-use crate::jails::{builtin, builtin_modes, builtin_names, Builtin, DEFAULT_MODE};
+use crate::jails::{
+    builtin, builtin_modes, builtin_names, genuine_required, Builtin, DEFAULT_MODE,
+};
 use crate::matcher::PatternError;
 use crate::model::{BanPorts, Jail, JailFilter, Source, RECIDIVE};
 
@@ -40,6 +42,7 @@ pub(super) struct RawJail {
     ignore: Vec<Spanned<String>>,
     mode: Option<Spanned<String>>,
     filter: Option<Spanned<String>>,
+    genuine: Option<Spanned<String>>,
 }
 
 type Span = std::ops::Range<usize>;
@@ -172,6 +175,7 @@ pub(super) fn read_jail(
             }
         },
     };
+    let genuine = read_genuine(r, &key, name, j, at.clone())?;
     let ports = match &j.ports {
         None => BanPorts::All,
         Some(p) => {
@@ -189,7 +193,42 @@ pub(super) fn read_jail(
         bantime_max,
         ban_v6_prefix,
         ports,
+        genuine,
     })
+}
+
+/// `genuine = "SET"`: the palisade set of the networks that may truthfully say what the
+/// jail's lines accuse others of claiming (Googlebot's, for `apache-fakegooglebot`); hits
+/// from them are not counted. Required where the jail would otherwise ban the genuine
+/// party, which the daemon cannot tell apart by the line alone.
+fn read_genuine(
+    r: &Reader<'_>,
+    key: &str,
+    name: &str,
+    j: &RawJail,
+    at: Span,
+) -> Result<Option<String>, ConfigError> {
+    match &j.genuine {
+        Some(set) if !is_valid_name(set.get_ref()) => Err(r.error(
+            set.span(),
+            &format!("{key}.genuine"),
+            format!("names a palisade set, and a set name is {NAME_RULE}"),
+        )),
+        Some(set) => Ok(Some(set.get_ref().clone())),
+        None if genuine_required(name) => Err(r.error(
+            at,
+            key,
+            format!(
+                "jail \"{name}\" needs genuine = \"SET\": a palisade set of the real crawler's \
+                 networks, whose requests are not counted (without it the real Googlebot would \
+                 be banned); add genuine = \"googlebot\" here and load Google's list into that \
+                 set, e.g. [sets.googlebot] action = \"none\", urls = \
+                 [\"https://developers.google.com/static/search/apis/ipranges/googlebot.json\"], \
+                 every = \"24h\""
+            ),
+        )),
+        None => Ok(None),
+    }
 }
 
 fn read_source(

@@ -81,7 +81,12 @@ fn a_few_lines_enable_sshd_with_defaults() {
 #[test]
 fn every_builtin_has_defaults() {
     for name in crate::builtin_names() {
-        let c = parse(&format!("[jails.{name}]\n")).unwrap();
+        let genuine = if crate::jails::genuine_required(name) {
+            "genuine = \"googlebot\"\n"
+        } else {
+            ""
+        };
+        let c = parse(&format!("[jails.{name}]\n{genuine}")).unwrap();
         assert_eq!(c.jails[0].name, *name);
     }
     let c = parse("[jails.nginx-http-auth]\n[jails.postfix-sasl]\n").unwrap();

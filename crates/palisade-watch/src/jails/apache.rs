@@ -1,6 +1,6 @@
 //! Apache httpd: `apache-auth` (with `mode = "aggressive"`), `apache-badbots`,
 //! `apache-botsearch`, `apache-noscript`, `apache-overflows`, `apache-shellshock`,
-//! `apache-nohome`, `apache-modsecurity`.
+//! `apache-nohome`, `apache-modsecurity`, `apache-fakegooglebot`.
 //!
 //! Error log lines start with the time, the module and level, the process, and the client
 //! (`[client ADDR:PORT]` in 2.4, `[client ADDR]` in 2.2, IPv6 with or without brackets)
@@ -20,6 +20,7 @@ pub(super) const FAMILY: Family = Family {
         ("apache-shellshock", &["normal"]),
         ("apache-nohome", &["normal"]),
         ("apache-modsecurity", &["normal"]),
+        ("apache-fakegooglebot", &["normal"]),
     ],
     build,
 };
@@ -96,6 +97,21 @@ const BAD_BOTS: &[&str] = &[
     "acunetix",
     "Jorgee",
 ];
+
+/// A quoted access log field: Apache writes `"` in it as `\"`, nginx as `\x22`, so the
+/// field is all the text up to the first `"` that no backslash escapes.
+const QUOTED: &str = r#""(?:[^"\\]|\\.)*""#;
+
+/// An access log line (Apache's `combined`, with or without the virtual host first, or
+/// with `%l %u` followed by one more field; nginx's `combined`) from a client whose user
+/// agent claims to be Googlebot (`Googlebot/2.1`, `Googlebot-Image/1.0`). The claim is the
+/// client's own text, anywhere in the user agent; whether the address is Google's is the
+/// daemon's to check, against the set the jail's `genuine` option names.
+fn fake_googlebot() -> String {
+    format!(
+        r#"(?-u)^(?:\S+ )?<HOST> \S+ \S+(?: \S+)? \[[^\]]+\](?: \S+)? {QUOTED} \d{{3}} (?:\d+|-) {QUOTED} "(?:[^"\\]|\\.)*?\bGooglebot(?:-[A-Za-z]+)?/(?:[^"\\]|\\.)*"(?: .*)?$"#
+    )
+}
 
 fn build(name: &str, mode: &str) -> Option<Builtin> {
     let any = |m: &str| format!("{}{m}", error_prefix(ANY_MODULE));
@@ -184,6 +200,7 @@ fn build(name: &str, mode: &str) -> Option<Builtin> {
                 r"(?:\[client [^\]]+\] )?ModSecurity: .*Access denied with code [45]\d\d.*",
             ))],
         ),
+        "apache-fakegooglebot" => (file(ACCESS_LOG), vec![JailRule::failure(fake_googlebot())]),
         _ => return None,
     };
     Some(Builtin::each_line(source, rules))

@@ -150,6 +150,16 @@ pub fn builtin(name: &str, mode: &str) -> Option<Builtin> {
     (family.build)(name, mode)
 }
 
+/// Jails whose lines tell a claim only an outside list can refute (a user agent saying
+/// Googlebot): they need `genuine = "SET"`, the networks of the genuine party, or they
+/// would ban it.
+const GENUINE_REQUIRED: &[&str] = &["apache-fakegooglebot"];
+
+/// Whether jail `name` must name its genuine set (see [`GENUINE_REQUIRED`]).
+pub fn genuine_required(name: &str) -> bool {
+    GENUINE_REQUIRED.contains(&name)
+}
+
 /// Rules of one kind, each pattern completed by `make`.
 fn rules<'a>(
     kind: Kind,

@@ -127,6 +127,8 @@ pub enum ListFormat {
     Spamhaus,
     /// The output of `ipset save`.
     IpsetSave,
+    /// A JSON IP-range document as Google publishes (`{"prefixes": [{"ipv4Prefix": ...}]}`).
+    Json,
 }
 
 impl From<ListFormat> for Format {
@@ -138,6 +140,7 @@ impl From<ListFormat> for Format {
             ListFormat::Ipset => Format::Ipset,
             ListFormat::Spamhaus => Format::Spamhaus,
             ListFormat::IpsetSave => Format::IpsetSave,
+            ListFormat::Json => Format::Json,
         }
     }
 }

@@ -87,7 +87,12 @@ pub fn judge(
     }
     let lines = reader.lines_read();
     let entries = builder.entries();
-    if !bytes.is_empty() && !bytes.ends_with(b"\n") && last_error_line == Some(lines) {
+    // A JSON document is read whole: one cut short is a JSON error that says so itself.
+    if !bytes.is_empty()
+        && !bytes.ends_with(b"\n")
+        && last_error_line == Some(lines)
+        && reader.format() != Format::Json
+    {
         let last = bytes.rsplit(|b| *b == b'\n').next().unwrap_or_default();
         return Err(Refusal::Truncated {
             line: String::from_utf8_lossy(&last[..last.len().min(80)]).into_owned(),
@@ -223,6 +228,34 @@ mod tests {
         assert!(judge("x", ten.as_bytes(), None, Some(3), 0).is_ok());
         // max_shrink = 100 takes any non-empty list.
         assert!(judge("x", b"192.0.2.1\n", None, Some(1_000_000), 100).is_ok());
+    }
+
+    #[test]
+    fn a_json_range_document_is_a_list_and_a_cut_or_other_one_is_refused() {
+        let google_like = r#"{"creationTime": "2026-11-30T23:00:46.000000", "prefixes": [
+            {"ipv6Prefix": "2001:db8:4801:10::/64"},
+            {"ipv4Prefix": "192.0.2.0/27"}
+        ]}"#;
+        let a = judge(
+            "googlebot.json",
+            google_like.as_bytes(),
+            Some("application/json"),
+            None,
+            50,
+        )
+        .unwrap();
+        assert_eq!((a.entries, a.skipped), (2, 0));
+        let cut = &google_like[..google_like.len() - 20];
+        let cut = judge("googlebot.json", cut.as_bytes(), None, None, 50).unwrap_err();
+        assert!(
+            matches!(&cut, Refusal::Invalid { first, .. } if first.contains("EOF while parsing")),
+            "{cut:?}"
+        );
+        let not_ranges = judge("x.json", br#"{"error": "quota"}"#, None, None, 50).unwrap_err();
+        assert!(
+            matches!(&not_ranges, Refusal::Invalid { first, .. } if first.contains("no `prefixes`")),
+            "{not_ranges:?}"
+        );
     }
 
     proptest! {

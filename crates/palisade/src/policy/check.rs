@@ -15,11 +15,18 @@ pub fn check(env: &mut Env, a: &PolicyArgs) -> Result<i32> {
     let fleet = crate::fleet::check_config(&a.config)?
         .map(|f| format!(", {f}"))
         .unwrap_or_default();
+    let kernel_sets: Vec<String> = env.store.sets()?.into_iter().map(|d| d.name).collect();
+    let genuine_warnings = crate::watch::genuine::missing_set_warnings(&jails, |set| {
+        desired.iter().any(|d| d.def.name == set) || kernel_sets.iter().any(|k| k == set)
+    });
+    for w in &genuine_warnings {
+        eprintln!("{}: warning: {w}", c.file);
+    }
     let sets = PlannedSets {
         kernel: KernelSets::new(&mut env.store)?,
         desired: &desired,
     };
-    let warnings = print_lints(&c, &facts, &sets);
+    let warnings = print_lints(&c, &facts, &sets) + genuine_warnings.len();
     let rules: usize = c.ruleset.chains.iter().map(|ch| ch.rules.len()).sum();
     println!(
         "{}: valid: {} rules in {} chains, {} sets, {} jails{fleet}; {warnings} warnings",

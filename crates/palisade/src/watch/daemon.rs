@@ -13,6 +13,7 @@ use palisade_core::AddrRange;
 use palisade_watch::{Ban, Tracker, WatchConfig};
 
 use super::bans::{ban_sets, commit_bans, lift, BATCH_MAX, BATCH_WAIT};
+use super::genuine::GenuineSets;
 use super::own_addrs::OwnAddresses;
 use super::readers::{start_readers, Event};
 use super::saver::{Saver, SAVE_EVERY};
@@ -66,6 +67,7 @@ pub fn run(
         first_pending: None,
         stats,
         fleet: Spool::new(&paths.fleet_spool),
+        genuine: GenuineSets::default(),
     };
     d.cfg.allow = d.own.allowlist();
     let queue = UnbanQueue::new(&paths.unban_queue);
@@ -181,6 +183,8 @@ struct Daemon<'a> {
     stats: Stats,
     /// The fleet daemon's spool: written bans are shared (when this host is in a fleet).
     fleet: Spool,
+    /// Jails' genuine sets, asked for each of their hits.
+    genuine: GenuineSets,
 }
 
 impl Daemon<'_> {
@@ -211,6 +215,9 @@ impl Daemon<'_> {
     }
 
     fn observe(&mut self, jail: usize, host: std::net::IpAddr, seen: Instant) {
+        if self.genuine.holds(self.store, &self.cfg, jail, host) {
+            return;
+        }
         if let Some(ban) = self.tracker.observe(&self.cfg, jail, host, now()) {
             self.first_pending.get_or_insert_with(Instant::now);
             self.pending_seen.push((ban.target, jail, seen));

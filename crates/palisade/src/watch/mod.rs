@@ -8,7 +8,8 @@
 //! bans (or 100 ms) under load. State is written off that loop ([`saver`]); `palisade unban`
 //! talks to a running daemon through a queue ([`unban_queue`]). The host's own addresses,
 //! never banned, are followed as they come and go ([`own_addrs`]); the signal handling is in
-//! [`sys`]; what it reports for metrics, in [`stats`].
+//! [`sys`]; what it reports for metrics, in [`stats`]; hits from a jail's genuine set (the
+//! real Googlebot's networks) are not counted ([`genuine`]).
 //!
 //! - [`follow`]: following a file through rotation; [`lines`]: cutting input into lines
 //!   with bounded memory; [`offline`]: `watch --test`;
@@ -17,6 +18,7 @@
 pub mod bans;
 pub mod daemon;
 pub mod follow;
+pub mod genuine;
 mod journal;
 pub mod lines;
 pub mod listing;

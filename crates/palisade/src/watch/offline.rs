@@ -24,6 +24,19 @@ pub const FIRST_LINE_END_WITHIN: u64 = 1 << 20;
 pub fn test_file(cfg: &WatchConfig, file: &Path, jail: Option<&str>) -> Result<i32> {
     let name = file.display();
     let mut input = std::fs::File::open(file).with_context(|| format!("cannot read {name}"))?;
+    for j in cfg
+        .jails
+        .iter()
+        .filter(|j| jail.is_none_or(|n| n == j.name))
+    {
+        if let Some(set) = &j.genuine {
+            eprintln!(
+                "note: jail {}: hits are not checked against its genuine set {set} here \
+                 (--test looks nothing up in the kernel; the daemon does)",
+                j.name
+            );
+        }
+    }
     let mut tracker = Tracker::new();
     let (mut lines, mut matched) = (0usize, 0usize);
     let mut bans = Vec::new();

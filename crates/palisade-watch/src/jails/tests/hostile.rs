@@ -90,6 +90,9 @@ fn templates() -> Vec<Template> {
     ] {
         t.push((jail, "normal", line, Raw));
     }
+    let googlebot = r#"{C} - {X} [18/May/2024:10:15:02 +0200] "GET /{X} HTTP/1.1" 200 1 "{X}" "{X} Googlebot/2.1 {X}""#;
+    t.push(("apache-fakegooglebot", "normal", googlebot, Backslash));
+    t.push(("apache-fakegooglebot", "normal", googlebot, Hex));
     t
 }
 

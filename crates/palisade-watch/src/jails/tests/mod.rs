@@ -4,6 +4,7 @@
 //! at random through every jail ([`hostile`]).
 
 mod ftp_db;
+mod googlebot;
 mod hostile;
 mod mail;
 mod ssh;
