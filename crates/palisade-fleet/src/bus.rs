@@ -132,6 +132,13 @@ pub fn ban_stream_config(retention: u64, replicas: usize) -> stream::Config {
     }
 }
 
+/// The description of `host`'s reader consumer on the ban stream: the consumer's name is
+/// the server's choice, so this is how an admin (`nats consumer ls PALISADE_BANS`) or a test
+/// tells which host a reader belongs to.
+pub fn reader_description(host: &str) -> String {
+    format!("palisade fleet: ban reader of host {host}")
+}
+
 pub(crate) async fn ban_stream(js: &Context, cfg: &FleetConfig) -> Result<stream::Stream, String> {
     js.get_or_create_stream(ban_stream_config(cfg.retention, cfg.replicas))
         .await

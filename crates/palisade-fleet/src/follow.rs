@@ -158,6 +158,7 @@ impl Follower {
         let consumer = stream
             .create_consumer(push::OrderedConfig {
                 deliver_subject: self.client.new_inbox(),
+                description: Some(bus::reader_description(&self.config.host)),
                 filter_subject: format!("{BAN_SUBJECT_PREFIX}>"),
                 deliver_policy,
                 ..Default::default()
