@@ -145,6 +145,15 @@ pub(crate) async fn ban_stream(js: &Context, cfg: &FleetConfig) -> Result<stream
         .map_err(|e| format!("JetStream stream {BAN_STREAM}: {e}"))
 }
 
+/// The ban stream's last sequence (its head), as its leader reports it: what the reader's
+/// watchdog compares with what the reader has read.
+pub(crate) async fn ban_stream_head(js: &Context) -> Result<u64, String> {
+    js.get_stream(BAN_STREAM)
+        .await
+        .map(|s| s.cached_info().state.last_sequence)
+        .map_err(|e| format!("JetStream stream {BAN_STREAM}: {e}"))
+}
+
 pub(crate) async fn list_bucket(
     js: &Context,
     cfg: &FleetConfig,

@@ -10,6 +10,15 @@
 //!
 //! Every message passes the [`Gate`] first; every record the ledger, then the host's
 //! [`Acceptance`] (kinds and allowlist). Nothing reaches the sink otherwise.
+//!
+//! A watchdog runs beside the reader because the library's consumer can hang without an
+//! error when a cluster server dies (see [`crate::stall`]): every second it asks the stream
+//! for its head; when the head stays ahead of what the reader read, with nothing read in
+//! between, the reader drops its consumer and opens a new one from the next sequence it
+//! needs. Nothing is lost (the new consumer starts right after the last message read) and
+//! nothing is applied twice (a message read again is refused by the gate as a replay, and
+//! the ledger ignores a record it holds). Probes that go unanswered on a connection that
+//! says it is up make the client reconnect.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -31,6 +40,7 @@ use crate::engine::{Shared, SinkCall};
 use crate::gate::{Admission, Gate, BAN_SUBJECT_PREFIX, REPLAY_WINDOW_MICROS};
 use crate::ledger::{Change, Ledger};
 use crate::sink::{BanBatch, VerifiedBan, VerifiedLift};
+use crate::stall::StallWatch;
 use crate::status::DropReason;
 use crate::wire::Envelope;
 
@@ -38,6 +48,21 @@ use crate::wire::Envelope;
 const HOUSEKEEPING: Duration = Duration::from_secs(30);
 /// After a reconnect, how long the reader keeps gathering a backlog while no message comes.
 const RESUME_QUIET: Duration = Duration::from_secs(1);
+/// How often the watchdog asks the stream for its head.
+const PROBE_EVERY: Duration = Duration::from_secs(1);
+/// How long a probe waits for its answer: shorter than the request timeout, so a dead
+/// connection is counted in seconds, not tens of seconds.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+
+/// The latest probe of the stream's head.
+#[derive(Clone, Copy, Debug)]
+enum Probe {
+    /// None yet.
+    Pending,
+    Head(u64),
+    /// No answer (no leader, timed out, disconnected).
+    Failed,
+}
 
 pub(crate) enum Command {
     Forget(String),
@@ -68,6 +93,7 @@ struct Reader {
     last_stream_seq: u64,
     last_message: Instant,
     started: Instant,
+    stall: StallWatch,
 }
 
 impl Reader {
@@ -79,7 +105,36 @@ impl Reader {
     }
 }
 
-pub(crate) async fn run(mut f: Follower) {
+pub(crate) async fn run(f: Follower) {
+    let (heads_tx, heads) = watch::channel(Probe::Pending);
+    let probes = probe_heads(f.js.clone(), heads_tx, f.stop.clone());
+    tokio::join!(probes, read(f, heads));
+}
+
+/// Ask the stream for its head every [`PROBE_EVERY`], for the reader's watchdog. Runs
+/// beside the reader (not in its loop) so a slow answer never holds up reading.
+async fn probe_heads(js: Context, heads: watch::Sender<Probe>, mut stop: watch::Receiver<bool>) {
+    let mut every = tokio::time::interval(PROBE_EVERY);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        let probe = async {
+            every.tick().await;
+            match tokio::time::timeout(PROBE_TIMEOUT, bus::ban_stream_head(&js)).await {
+                Ok(Ok(head)) => Probe::Head(head),
+                _ => Probe::Failed,
+            }
+        };
+        tokio::select! {
+            probe = probe => if heads.send(probe).is_err() { return },
+            _ = stop.changed() => return,
+        }
+        if *stop.borrow() {
+            return;
+        }
+    }
+}
+
+async fn read(mut f: Follower, mut heads: watch::Receiver<Probe>) {
     let mut r = Reader {
         ledger: Ledger::new(),
         coalescer: Coalescer::new(),
@@ -90,20 +145,20 @@ pub(crate) async fn run(mut f: Follower) {
         last_stream_seq: 0,
         last_message: Instant::now(),
         started: Instant::now(),
+        stall: StallWatch::default(),
     };
     let mut housekeeping = tokio::time::interval(HOUSEKEEPING);
     loop {
         if *f.stop.borrow() {
             return;
         }
-        let Some((mut messages, pending)) = f.open(&r).await else {
+        let Some(mut messages) = f.open(&mut r).await else {
             tokio::select! {
                 _ = tokio::time::sleep(Duration::from_secs(1)) => {}
                 _ = f.stop.changed() => {}
             }
             continue;
         };
-        r.behind = pending > 0;
         if r.catching_up && !r.behind {
             // An empty stream: the catch-up is complete, and empty.
             f.deliver_catch_up(&mut r).await;
@@ -130,6 +185,14 @@ pub(crate) async fn run(mut f: Follower) {
                     let _ = f.sink.send(SinkCall::Forget(origin)).await;
                 }
                 _ = f.reconnects.changed() => r.resuming = true,
+                Ok(()) = heads.changed() => {
+                    let probe = *heads.borrow_and_update();
+                    if f.watchdog(&mut r, probe).await {
+                        // Drop the stuck consumer; the next one starts where this one stopped.
+                        r.resuming = true;
+                        break;
+                    }
+                }
                 _ = housekeeping.tick() => f.housekeeping(&mut r),
                 _ = f.stop.changed() => return,
             }
@@ -140,8 +203,8 @@ pub(crate) async fn run(mut f: Follower) {
 
 impl Follower {
     /// Create the ordered consumer: from the start of the stream the first time, after the
-    /// last message read when the library gave up on its own consumer.
-    async fn open(&mut self, r: &Reader) -> Option<(push::Ordered, u64)> {
+    /// last message read when the library gave up on its own consumer or the watchdog on it.
+    async fn open(&mut self, r: &mut Reader) -> Option<push::Ordered> {
         let stream = match bus::ban_stream(&self.js, &self.config).await {
             Ok(s) => s,
             Err(e) => {
@@ -172,8 +235,15 @@ impl Follower {
             }
         };
         let pending = consumer.cached_info().num_pending;
+        r.behind = pending > 0;
+        r.stall.reopened();
+        if pending == 0 {
+            // Nothing up to the head seen just before is owed (what is left is outside the
+            // reader's filter): the watchdog must not wait for it.
+            r.stall.settled_up_to(stream.cached_info().state.last_sequence);
+        }
         match consumer.messages().await {
-            Ok(m) => Some((m, pending)),
+            Ok(m) => Some(m),
             Err(e) => {
                 self.shared.note_error(format!("reading bans: {e}"));
                 None
@@ -189,6 +259,7 @@ impl Follower {
             Ok(info) => {
                 r.behind = info.pending > 0;
                 r.last_stream_seq = info.stream_sequence;
+                r.stall.settled_up_to(info.stream_sequence);
             }
             Err(_) => r.behind = false,
         }
@@ -343,6 +414,46 @@ impl Follower {
                     catch_up: false,
                 }))
                 .await;
+        }
+    }
+
+    /// Judge the latest probe. Returns true when the reader is stuck and must be reopened;
+    /// makes the client reconnect when the connection is.
+    async fn watchdog(&mut self, r: &mut Reader, probe: Probe) -> bool {
+        match probe {
+            Probe::Pending => false,
+            Probe::Head(head) => {
+                let Some(stuck) = r.stall.probed(head) else {
+                    return false;
+                };
+                let mut st = self.shared.status();
+                st.reader_reopens += 1;
+                st.last_error = Some(format!(
+                    "ban reader stalled: read up to stream sequence {} while the stream is at {}; reopened it from {}",
+                    stuck.read_up_to,
+                    stuck.head,
+                    r.last_stream_seq + 1
+                ));
+                true
+            }
+            Probe::Failed => {
+                let connected = self.client.connection_state() == ConnState::Connected;
+                if !r.stall.probe_failed(connected) {
+                    return false;
+                }
+                {
+                    let mut st = self.shared.status();
+                    st.forced_reconnects += 1;
+                    st.last_error = Some(format!(
+                        "NATS connection up but JetStream silent for {} probes: reconnecting",
+                        crate::stall::STUCK_CONNECTION_PROBES
+                    ));
+                }
+                if let Err(e) = self.client.force_reconnect().await {
+                    self.shared.note_error(format!("forcing a NATS reconnect: {e}"));
+                }
+                false
+            }
         }
     }
 

@@ -20,6 +20,7 @@
 //! - [`keys`]: key text forms and signatures; [`gate`]: trust, signature and replay checks.
 //! - [`ledger`]: newest record per origin and address (ordering, catch-up, refresh).
 //! - [`accept`]: kinds accepted and the allowlist; [`coalesce`]: batching.
+//! - `stall`: telling a stuck reader (or connection) from an idle one.
 //! - [`config`]: `[fleet]` in palisade.toml; [`status`]: what the engine reports.
 //!
 //! I/O: [`keyfile`] (the key on disk), [`bus`] (connection, stream and bucket),
@@ -61,6 +62,7 @@ mod lists;
 pub mod outbox;
 mod publish;
 pub mod sink;
+mod stall;
 pub mod status;
 pub mod wire;
 

@@ -13,11 +13,21 @@
 //! An idle reader is not stuck (the head is where it read up to); nor is a slow one (every
 //! message read resets the count); nor one that was busy handing bans to the kernel (it sees
 //! only the latest probe when it comes back, and then reads what waited for it).
+//!
+//! The probe is also a test of the connection: a client that believes it is connected but
+//! whose JetStream requests all go unanswered, probe after probe, is talking to a server
+//! that cannot serve it (cut off from the cluster, or half dead); it is told to reconnect,
+//! which may land on a healthy server. A failed probe says nothing about the reader.
 
 /// Consecutive probes that must find the head ahead, with nothing read in between, before
 /// the reader counts as stuck. With a probe a second, that is two to three seconds without
 /// progress, when the normal delay from the stream to the reader is milliseconds.
 pub(crate) const STALL_PROBES: u32 = 3;
+
+/// Consecutive probes that must fail, while the client counts itself connected, before the
+/// connection counts as stuck. Longer than a JetStream leader election after a server dies
+/// (a few seconds, during which probes fail on a perfectly good connection).
+pub(crate) const STUCK_CONNECTION_PROBES: u32 = 8;
 
 /// A stuck reader: where it stopped, and where the stream is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -34,6 +44,8 @@ pub(crate) struct StallWatch {
     settled: u64,
     /// Probes in a row that found the head above `settled`, with nothing read in between.
     behind_probes: u32,
+    /// Probes in a row that got no answer while the client counted itself connected.
+    failed_probes: u32,
 }
 
 impl StallWatch {
@@ -49,6 +61,7 @@ impl StallWatch {
     /// it has been for [`STALL_PROBES`] probes; the count then starts again, so a reopened
     /// reader that is still stuck is caught again.
     pub fn probed(&mut self, head: u64) -> Option<Stuck> {
+        self.failed_probes = 0;
         if head <= self.settled {
             self.behind_probes = 0;
             return None;
@@ -68,6 +81,23 @@ impl StallWatch {
     /// consumer.
     pub fn reopened(&mut self) {
         self.behind_probes = 0;
+    }
+
+    /// A probe got no answer. `connected`: whether the client counted itself connected
+    /// (when it does not, it is already reconnecting, and a failure is expected). Returns
+    /// true when the connection should be dropped and made again, after
+    /// [`STUCK_CONNECTION_PROBES`] such failures in a row; the count then starts again.
+    pub fn probe_failed(&mut self, connected: bool) -> bool {
+        if !connected {
+            self.failed_probes = 0;
+            return false;
+        }
+        self.failed_probes += 1;
+        if self.failed_probes < STUCK_CONNECTION_PROBES {
+            return false;
+        }
+        self.failed_probes = 0;
+        true
     }
 }
 
@@ -128,6 +158,43 @@ mod tests {
         w.reopened();
         assert_eq!(probes(&mut w, &[2, 2]), [None, None]);
         assert!(w.probed(2).is_some());
+    }
+
+    #[test]
+    fn failed_probes_in_a_row_while_connected_mean_a_stuck_connection() {
+        let mut w = StallWatch::default();
+        let verdicts: Vec<bool> = (0..2 * STUCK_CONNECTION_PROBES)
+            .map(|_| w.probe_failed(true))
+            .collect();
+        let at = STUCK_CONNECTION_PROBES as usize - 1;
+        for (i, v) in verdicts.iter().enumerate() {
+            assert_eq!(*v, i == at || i == at + STUCK_CONNECTION_PROBES as usize, "{i}");
+        }
+    }
+
+    #[test]
+    fn an_answered_probe_or_a_known_disconnection_clears_the_failures() {
+        let mut w = StallWatch::default();
+        for _ in 1..STUCK_CONNECTION_PROBES {
+            assert!(!w.probe_failed(true));
+        }
+        assert_eq!(w.probed(0), None);
+        for _ in 1..STUCK_CONNECTION_PROBES {
+            assert!(!w.probe_failed(true));
+        }
+        assert!(!w.probe_failed(false), "reconnecting already");
+        for _ in 1..STUCK_CONNECTION_PROBES {
+            assert!(!w.probe_failed(true));
+        }
+        assert!(w.probe_failed(true));
+    }
+
+    #[test]
+    fn failed_probes_neither_raise_nor_clear_a_stall() {
+        let mut w = StallWatch::default();
+        assert_eq!(probes(&mut w, &[5, 5]), [None, None]);
+        assert!(!w.probe_failed(true));
+        assert!(w.probed(5).is_some());
     }
 
     #[test]
