@@ -25,7 +25,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_nats::connection::State as ConnState;
-use async_nats::jetstream::consumer::{push, DeliverPolicy};
+use async_nats::jetstream::consumer::{push, Consumer, DeliverPolicy};
 use async_nats::jetstream::{Context, Message};
 use async_nats::Client;
 use futures_util::StreamExt;
@@ -48,6 +48,12 @@ use crate::wire::Envelope;
 const HOUSEKEEPING: Duration = Duration::from_secs(30);
 /// After a reconnect, how long the reader keeps gathering a backlog while no message comes.
 const RESUME_QUIET: Duration = Duration::from_secs(1);
+/// How long opening the reader may take before it is tried again. Seconds, not the
+/// request timeout: right after a cluster server dies, the cluster may still place the new
+/// consumer on that server, and the answer then never comes; a new try is placed afresh.
+const OPEN_TIMEOUT: Duration = Duration::from_secs(2);
+/// The pause between two tries to open the reader.
+const OPEN_RETRY: Duration = Duration::from_millis(500);
 /// How often the watchdog asks the stream for its head.
 const PROBE_EVERY: Duration = Duration::from_secs(1);
 /// How long a probe waits for its answer: shorter than the request timeout, so a dead
@@ -154,7 +160,7 @@ async fn read(mut f: Follower, mut heads: watch::Receiver<Probe>) {
         }
         let Some(mut messages) = f.open(&mut r).await else {
             tokio::select! {
-                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                _ = tokio::time::sleep(OPEN_RETRY) => {}
                 _ = f.stop.changed() => {}
             }
             continue;
@@ -205,14 +211,44 @@ impl Follower {
     /// Create the ordered consumer: from the start of the stream the first time, after the
     /// last message read when the library gave up on its own consumer or the watchdog on it.
     async fn open(&mut self, r: &mut Reader) -> Option<push::Ordered> {
-        let stream = match bus::ban_stream(&self.js, &self.config).await {
-            Ok(s) => s,
+        let created = tokio::time::timeout(OPEN_TIMEOUT, self.create_consumer(r.last_stream_seq))
+            .await
+            .unwrap_or_else(|_| {
+                Err(format!(
+                    "reading bans: creating the reader's consumer got no answer within {OPEN_TIMEOUT:?} (retrying)"
+                ))
+            });
+        let (head, consumer) = match created {
+            Ok(c) => c,
             Err(e) => {
                 self.shared.note_error(e);
                 return None;
             }
         };
-        let deliver_policy = match r.last_stream_seq {
+        let pending = consumer.cached_info().num_pending;
+        r.behind = pending > 0;
+        r.stall.reopened();
+        if pending == 0 {
+            // Nothing up to the head seen just before is owed (what is left is outside the
+            // reader's filter): the watchdog must not wait for it.
+            r.stall.settled_up_to(head);
+        }
+        match consumer.messages().await {
+            Ok(m) => Some(m),
+            Err(e) => {
+                self.shared.note_error(format!("reading bans: {e}"));
+                None
+            }
+        }
+    }
+
+    /// The stream's head just before, and a new consumer of it from after `read_up_to`.
+    async fn create_consumer(
+        &self,
+        read_up_to: u64,
+    ) -> Result<(u64, Consumer<push::OrderedConfig>), String> {
+        let stream = bus::ban_stream(&self.js, &self.config).await?;
+        let deliver_policy = match read_up_to {
             0 => DeliverPolicy::All,
             seq => DeliverPolicy::ByStartSequence {
                 start_sequence: seq + 1,
@@ -226,29 +262,9 @@ impl Follower {
                 deliver_policy,
                 ..Default::default()
             })
-            .await;
-        let consumer = match consumer {
-            Ok(c) => c,
-            Err(e) => {
-                self.shared.note_error(format!("reading bans: {e}"));
-                return None;
-            }
-        };
-        let pending = consumer.cached_info().num_pending;
-        r.behind = pending > 0;
-        r.stall.reopened();
-        if pending == 0 {
-            // Nothing up to the head seen just before is owed (what is left is outside the
-            // reader's filter): the watchdog must not wait for it.
-            r.stall.settled_up_to(stream.cached_info().state.last_sequence);
-        }
-        match consumer.messages().await {
-            Ok(m) => Some(m),
-            Err(e) => {
-                self.shared.note_error(format!("reading bans: {e}"));
-                None
-            }
-        }
+            .await
+            .map_err(|e| format!("reading bans: {e}"))?;
+        Ok((stream.cached_info().state.last_sequence, consumer))
     }
 
     async fn handle(&mut self, r: &mut Reader, msg: Message) {
@@ -450,7 +466,8 @@ impl Follower {
                     ));
                 }
                 if let Err(e) = self.client.force_reconnect().await {
-                    self.shared.note_error(format!("forcing a NATS reconnect: {e}"));
+                    self.shared
+                        .note_error(format!("forcing a NATS reconnect: {e}"));
                 }
                 false
             }

@@ -191,11 +191,15 @@ fn when_the_server_under_a_reader_dies_every_host_still_gets_new_bans() {
             );
         }
 
+        // The next round kills one server, not two: the restarted one must have caught up
+        // (its own word, /healthz: current with the metadata leader, every stream and
+        // consumer), and the ban stream have three current replicas again.
         lab.servers[dead].start();
         let alive = lab.server_urls()[(dead + 1) % 3].clone();
         assert!(
-            wait_until(WAIT, || in_ns(&lab.hosts[0].ns, stream_healthy(alive.clone()))),
-            "round {round}: the ban stream never had three current replicas again after {victim} restarted"
+            wait_until(WAIT, || lab.servers.iter().all(|s| s.healthy())
+                && in_ns(&lab.hosts[0].ns, stream_healthy(alive.clone()))),
+            "round {round}: the cluster was never whole again after {victim} restarted (a server not healthy, or the ban stream without three current replicas)"
         );
     }
     // Re-delivery after a reopen is absorbed by the ledger: no ban is applied twice.
