@@ -11,7 +11,7 @@
 //! Every message passes the [`Gate`] first; every record the ledger, then the host's
 //! [`Acceptance`] (kinds and allowlist). Nothing reaches the sink otherwise.
 //!
-//! A watchdog runs beside the reader because the library's consumer can hang without an
+//! A [`watchdog`] runs beside the reader because the library's consumer can hang without an
 //! error when a cluster server dies (see [`crate::stall`]): every second it asks the stream
 //! for its head; when the head stays ahead of what the reader read, with nothing read in
 //! between, the reader drops its consumer and opens a new one from the next sequence it
@@ -42,6 +42,7 @@ use crate::ledger::{Change, Ledger};
 use crate::sink::{BanBatch, VerifiedBan, VerifiedLift};
 use crate::stall::StallWatch;
 use crate::status::DropReason;
+use crate::watchdog::{self, Probe};
 use crate::wire::Envelope;
 
 /// How often expired entries are pruned and own long bans re-announced.
@@ -54,21 +55,6 @@ const RESUME_QUIET: Duration = Duration::from_secs(1);
 const OPEN_TIMEOUT: Duration = Duration::from_secs(2);
 /// The pause between two tries to open the reader.
 const OPEN_RETRY: Duration = Duration::from_millis(500);
-/// How often the watchdog asks the stream for its head.
-const PROBE_EVERY: Duration = Duration::from_secs(1);
-/// How long a probe waits for its answer: shorter than the request timeout, so a dead
-/// connection is counted in seconds, not tens of seconds.
-const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
-
-/// The latest probe of the stream's head.
-#[derive(Clone, Copy, Debug)]
-enum Probe {
-    /// None yet.
-    Pending,
-    Head(u64),
-    /// No answer (no leader, timed out, disconnected).
-    Failed,
-}
 
 pub(crate) enum Command {
     Forget(String),
@@ -113,31 +99,8 @@ impl Reader {
 
 pub(crate) async fn run(f: Follower) {
     let (heads_tx, heads) = watch::channel(Probe::Pending);
-    let probes = probe_heads(f.js.clone(), heads_tx, f.stop.clone());
+    let probes = watchdog::probe_heads(f.js.clone(), heads_tx, f.stop.clone());
     tokio::join!(probes, read(f, heads));
-}
-
-/// Ask the stream for its head every [`PROBE_EVERY`], for the reader's watchdog. Runs
-/// beside the reader (not in its loop) so a slow answer never holds up reading.
-async fn probe_heads(js: Context, heads: watch::Sender<Probe>, mut stop: watch::Receiver<bool>) {
-    let mut every = tokio::time::interval(PROBE_EVERY);
-    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        let probe = async {
-            every.tick().await;
-            match tokio::time::timeout(PROBE_TIMEOUT, bus::ban_stream_head(&js)).await {
-                Ok(Ok(head)) => Probe::Head(head),
-                _ => Probe::Failed,
-            }
-        };
-        tokio::select! {
-            probe = probe => if heads.send(probe).is_err() { return },
-            _ = stop.changed() => return,
-        }
-        if *stop.borrow() {
-            return;
-        }
-    }
 }
 
 async fn read(mut f: Follower, mut heads: watch::Receiver<Probe>) {
@@ -193,7 +156,8 @@ async fn read(mut f: Follower, mut heads: watch::Receiver<Probe>) {
                 _ = f.reconnects.changed() => r.resuming = true,
                 Ok(()) = heads.changed() => {
                     let probe = *heads.borrow_and_update();
-                    if f.watchdog(&mut r, probe).await {
+                    let resume_at = r.last_stream_seq + 1;
+                    if watchdog::judge(&mut r.stall, probe, &f.client, &f.shared, resume_at).await {
                         // Drop the stuck consumer; the next one starts where this one stopped.
                         r.resuming = true;
                         break;
@@ -430,47 +394,6 @@ impl Follower {
                     catch_up: false,
                 }))
                 .await;
-        }
-    }
-
-    /// Judge the latest probe. Returns true when the reader is stuck and must be reopened;
-    /// makes the client reconnect when the connection is.
-    async fn watchdog(&mut self, r: &mut Reader, probe: Probe) -> bool {
-        match probe {
-            Probe::Pending => false,
-            Probe::Head(head) => {
-                let Some(stuck) = r.stall.probed(head) else {
-                    return false;
-                };
-                let mut st = self.shared.status();
-                st.reader_reopens += 1;
-                st.last_error = Some(format!(
-                    "ban reader stalled: read up to stream sequence {} while the stream is at {}; reopened it from {}",
-                    stuck.read_up_to,
-                    stuck.head,
-                    r.last_stream_seq + 1
-                ));
-                true
-            }
-            Probe::Failed => {
-                let connected = self.client.connection_state() == ConnState::Connected;
-                if !r.stall.probe_failed(connected) {
-                    return false;
-                }
-                {
-                    let mut st = self.shared.status();
-                    st.forced_reconnects += 1;
-                    st.last_error = Some(format!(
-                        "NATS connection up but JetStream silent for {} probes: reconnecting",
-                        crate::stall::STUCK_CONNECTION_PROBES
-                    ));
-                }
-                if let Err(e) = self.client.force_reconnect().await {
-                    self.shared
-                        .note_error(format!("forcing a NATS reconnect: {e}"));
-                }
-                false
-            }
         }
     }
 

@@ -24,7 +24,8 @@
 //! - [`config`]: `[fleet]` in palisade.toml; [`status`]: what the engine reports.
 //!
 //! I/O: [`keyfile`] (the key on disk), [`bus`] (connection, stream and bucket),
-//! [`engine`] ([`Fleet`]: threads and handle), and the publisher, follower and list tasks.
+//! [`engine`] ([`Fleet`]: threads and handle), and the publisher, follower (with its
+//! watchdog) and list tasks.
 //!
 //! ```no_run
 //! use palisade_fleet::{parse_fleet_config, BanBatch, BanSource, Expiry, Fleet, FleetSink,
@@ -64,6 +65,7 @@ mod publish;
 pub mod sink;
 mod stall;
 pub mod status;
+mod watchdog;
 pub mod wire;
 
 pub use config::{parse_fleet_config, FleetConfig, NatsAuth};
