@@ -40,7 +40,7 @@ use crate::engine::{Shared, SinkCall};
 use crate::gate::{Admission, Gate, BAN_SUBJECT_PREFIX, REPLAY_WINDOW_MICROS};
 use crate::ledger::{Change, Ledger};
 use crate::sink::{BanBatch, VerifiedBan, VerifiedLift};
-use crate::stall::StallWatch;
+use crate::stall::{self, StallWatch};
 use crate::status::DropReason;
 use crate::watchdog::{self, Probe};
 use crate::wire::Envelope;
@@ -49,12 +49,11 @@ use crate::wire::Envelope;
 const HOUSEKEEPING: Duration = Duration::from_secs(30);
 /// After a reconnect, how long the reader keeps gathering a backlog while no message comes.
 const RESUME_QUIET: Duration = Duration::from_secs(1);
-/// How long opening the reader may take before it is tried again. Seconds, not the
-/// request timeout: right after a cluster server dies, the cluster may still place the new
-/// consumer on that server, and the answer then never comes; a new try is placed afresh.
-const OPEN_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long a quick try to open the reader may take (see [`crate::stall::QUICK_OPENS`]):
+/// a consumer is made in milliseconds when its server is alive.
+const QUICK_OPEN: Duration = Duration::from_secs(1);
 /// The pause between two tries to open the reader.
-const OPEN_RETRY: Duration = Duration::from_millis(500);
+const OPEN_RETRY: Duration = Duration::from_millis(250);
 
 pub(crate) enum Command {
     Forget(String),
@@ -86,6 +85,8 @@ struct Reader {
     last_message: Instant,
     started: Instant,
     stall: StallWatch,
+    /// Tries to open the reader that failed in a row.
+    failed_opens: u32,
 }
 
 impl Reader {
@@ -115,6 +116,7 @@ async fn read(mut f: Follower, mut heads: watch::Receiver<Probe>) {
         last_message: Instant::now(),
         started: Instant::now(),
         stall: StallWatch::default(),
+        failed_opens: 0,
     };
     let mut housekeeping = tokio::time::interval(HOUSEKEEPING);
     loop {
@@ -175,21 +177,47 @@ impl Follower {
     /// Create the ordered consumer: from the start of the stream the first time, after the
     /// last message read when the library gave up on its own consumer or the watchdog on it.
     async fn open(&mut self, r: &mut Reader) -> Option<push::Ordered> {
-        let created = tokio::time::timeout(OPEN_TIMEOUT, self.create_consumer(r.last_stream_seq))
+        let (tries, wait) = stall::open_plan(r.failed_opens, QUICK_OPEN, bus::REQUEST_TIMEOUT);
+        let racing = (0..tries).map(|_| Box::pin(self.create_consumer(r.last_stream_seq)));
+        let created = tokio::time::timeout(wait, futures_util::future::select_ok(racing))
             .await
+            .map(|won| won.map(|(created, _losers)| created))
             .unwrap_or_else(|_| {
                 Err(format!(
-                    "reading bans: creating the reader's consumer got no answer within {OPEN_TIMEOUT:?} (retrying)"
+                    "reading bans: creating the reader's consumer got no answer within {wait:?} (retrying)"
                 ))
             });
         let (head, consumer) = match created {
-            Ok(c) => c,
+            Ok(c) => {
+                r.failed_opens = 0;
+                c
+            }
             Err(e) => {
+                r.failed_opens += 1;
+                eprintln!(
+                    "DBG {:?} {} create failed: {e}",
+                    std::time::SystemTime::now(),
+                    self.config.host
+                );
                 self.shared.note_error(e);
                 return None;
             }
         };
         let pending = consumer.cached_info().num_pending;
+        eprintln!(
+            "DBG {:?} {} open from {} -> {} on {:?} pending {} head {}",
+            std::time::SystemTime::now(),
+            self.config.host,
+            r.last_stream_seq + 1,
+            consumer.cached_info().name,
+            consumer
+                .cached_info()
+                .cluster
+                .as_ref()
+                .and_then(|c| c.leader.clone()),
+            pending,
+            head
+        );
         r.behind = pending > 0;
         r.stall.reopened();
         if pending == 0 {

@@ -19,6 +19,8 @@
 //! that cannot serve it (cut off from the cluster, or half dead); it is told to reconnect,
 //! which may land on a healthy server. A failed probe says nothing about the reader.
 
+use std::time::Duration;
+
 /// Consecutive probes that must find the head ahead, with nothing read in between, before
 /// the reader counts as stuck. With a probe a second, that is one to two seconds without
 /// progress, when the normal delay from the stream to the reader is milliseconds (and a
@@ -29,6 +31,26 @@ pub(crate) const STALL_PROBES: u32 = 2;
 /// connection counts as stuck. Longer than a JetStream leader election after a server dies
 /// (a few seconds, during which probes fail on a perfectly good connection).
 pub(crate) const STUCK_CONNECTION_PROBES: u32 = 8;
+
+/// Failed tries to open the reader after which the tries stop racing and get the full
+/// request timeout. Right after a server dies, the cluster may still place a new consumer
+/// on it (seen: three tries in four, for over ten seconds), and that answer never comes;
+/// each try is placed afresh, so several short tries at once find a live server sooner
+/// than one long try after another. A server merely slow gets the full time afterwards.
+pub(crate) const QUICK_OPENS: u32 = 6;
+/// Tries raced against each other once a try has failed: the first to answer is used, the
+/// others are dropped (a consumer they made without a subscriber is removed by the server).
+pub(crate) const RACED_OPENS: usize = 3;
+
+/// How to try to open the reader after `failures` tries in a row failed: how many tries at
+/// once, and how long they may wait for an answer.
+pub(crate) fn open_plan(failures: u32, quick: Duration, full: Duration) -> (usize, Duration) {
+    match failures {
+        0 => (1, quick),
+        n if n < QUICK_OPENS => (RACED_OPENS, quick),
+        _ => (1, full),
+    }
+}
 
 /// A stuck reader: where it stopped, and where the stream is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -210,6 +232,22 @@ mod tests {
         assert!(same_probes(&mut w, 5, almost).iter().all(Option::is_none));
         assert!(!w.probe_failed(true));
         assert!(w.probed(5).is_some());
+    }
+
+    #[test]
+    fn opening_tries_one_quick_then_race_then_wait_patiently() {
+        let (quick, full) = (Duration::from_secs(1), Duration::from_secs(5));
+        assert_eq!(
+            open_plan(0, quick, full),
+            (1, quick),
+            "a healthy cluster: one try"
+        );
+        for n in 1..QUICK_OPENS {
+            assert_eq!(open_plan(n, quick, full), (RACED_OPENS, quick));
+        }
+        for n in QUICK_OPENS..QUICK_OPENS + 3 {
+            assert_eq!(open_plan(n, quick, full), (1, full));
+        }
     }
 
     #[test]
