@@ -194,30 +194,11 @@ impl Follower {
             }
             Err(e) => {
                 r.failed_opens += 1;
-                eprintln!(
-                    "DBG {:?} {} create failed: {e}",
-                    std::time::SystemTime::now(),
-                    self.config.host
-                );
                 self.shared.note_error(e);
                 return None;
             }
         };
         let pending = consumer.cached_info().num_pending;
-        eprintln!(
-            "DBG {:?} {} open from {} -> {} on {:?} pending {} head {}",
-            std::time::SystemTime::now(),
-            self.config.host,
-            r.last_stream_seq + 1,
-            consumer.cached_info().name,
-            consumer
-                .cached_info()
-                .cluster
-                .as_ref()
-                .and_then(|c| c.leader.clone()),
-            pending,
-            head
-        );
         r.behind = pending > 0;
         r.stall.reopened();
         if pending == 0 {

@@ -169,10 +169,6 @@ fn when_the_server_under_a_reader_dies_every_host_still_gets_new_bans() {
         let victim = victim.unwrap();
         let dead = lab.servers.iter().position(|s| s.name == victim).unwrap();
         lab.servers[dead].kill();
-        eprintln!(
-            "DBG {:?} round {round} killed {victim}",
-            std::time::SystemTime::now()
-        );
 
         let round_bans: Vec<(usize, AddrRange)> =
             (0..3).map(|i| (i, addr(sent + i as u32))).collect();

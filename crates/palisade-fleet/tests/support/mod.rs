@@ -177,13 +177,7 @@ impl NatsServer {
             .command("nats-server")
             .args(["-c", self.conf.to_str().unwrap()])
             .stdout(Stdio::null())
-            .stderr(
-                std::fs::OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(format!("/tmp/fleetwd_nats_{}.log", self.name))
-                    .unwrap(),
-            )
+            .stderr(Stdio::null())
             .spawn()
             .expect("start nats-server");
         self.child = Some(child);
