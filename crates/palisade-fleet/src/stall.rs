@@ -85,16 +85,8 @@ impl StallWatch {
     /// reader that is still stuck is caught again.
     pub fn probed(&mut self, head: u64) -> Option<Stuck> {
         self.failed_probes = 0;
-        if head <= self.settled {
-            self.behind_probes = 0;
-            return None;
-        }
-        self.behind_probes += 1;
-        if self.behind_probes < STALL_PROBES {
-            return None;
-        }
-        self.behind_probes = 0;
-        Some(Stuck {
+        let behind = head > self.settled;
+        count_in_a_row(&mut self.behind_probes, behind, STALL_PROBES).then_some(Stuck {
             read_up_to: self.settled,
             head,
         })
@@ -111,17 +103,23 @@ impl StallWatch {
     /// true when the connection should be dropped and made again, after
     /// [`STUCK_CONNECTION_PROBES`] such failures in a row; the count then starts again.
     pub fn probe_failed(&mut self, connected: bool) -> bool {
-        if !connected {
-            self.failed_probes = 0;
-            return false;
-        }
-        self.failed_probes += 1;
-        if self.failed_probes < STUCK_CONNECTION_PROBES {
-            return false;
-        }
-        self.failed_probes = 0;
-        true
+        count_in_a_row(&mut self.failed_probes, connected, STUCK_CONNECTION_PROBES)
     }
+}
+
+/// Count `hit`s in a row in `count`: a miss clears it; the `limit`-th hit in a row returns
+/// true and starts the count again.
+fn count_in_a_row(count: &mut u32, hit: bool, limit: u32) -> bool {
+    if !hit {
+        *count = 0;
+        return false;
+    }
+    *count += 1;
+    if *count < limit {
+        return false;
+    }
+    *count = 0;
+    true
 }
 
 #[cfg(test)]
