@@ -132,9 +132,25 @@ pub fn ban_stream_config(retention: u64, replicas: usize) -> stream::Config {
     }
 }
 
+/// The description of `host`'s reader consumer on the ban stream: the consumer's name is
+/// the server's choice, so this is how an admin (`nats consumer ls PALISADE_BANS`) or a test
+/// tells which host a reader belongs to.
+pub fn reader_description(host: &str) -> String {
+    format!("palisade fleet: ban reader of host {host}")
+}
+
 pub(crate) async fn ban_stream(js: &Context, cfg: &FleetConfig) -> Result<stream::Stream, String> {
     js.get_or_create_stream(ban_stream_config(cfg.retention, cfg.replicas))
         .await
+        .map_err(|e| format!("JetStream stream {BAN_STREAM}: {e}"))
+}
+
+/// The ban stream's last sequence (its head), as its leader reports it: what the reader's
+/// watchdog compares with what the reader has read.
+pub(crate) async fn ban_stream_head(js: &Context) -> Result<u64, String> {
+    js.get_stream(BAN_STREAM)
+        .await
+        .map(|s| s.cached_info().state.last_sequence)
         .map_err(|e| format!("JetStream stream {BAN_STREAM}: {e}"))
 }
 

@@ -10,13 +10,22 @@
 //!
 //! Every message passes the [`Gate`] first; every record the ledger, then the host's
 //! [`Acceptance`] (kinds and allowlist). Nothing reaches the sink otherwise.
+//!
+//! A [`watchdog`] runs beside the reader because the library's consumer can hang without an
+//! error when a cluster server dies (see [`crate::stall`]): every second it asks the stream
+//! for its head; when the head stays ahead of what the reader read, with nothing read in
+//! between, the reader drops its consumer and opens a new one from the next sequence it
+//! needs. Nothing is lost (the new consumer starts right after the last message read) and
+//! nothing is applied twice (a message read again is refused by the gate as a replay, and
+//! the ledger ignores a record it holds). Probes that go unanswered on a connection that
+//! says it is up make the client reconnect.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_nats::connection::State as ConnState;
-use async_nats::jetstream::consumer::{push, DeliverPolicy};
+use async_nats::jetstream::consumer::{push, Consumer, DeliverPolicy};
 use async_nats::jetstream::{Context, Message};
 use async_nats::Client;
 use futures_util::StreamExt;
@@ -31,13 +40,20 @@ use crate::engine::{Shared, SinkCall};
 use crate::gate::{Admission, Gate, BAN_SUBJECT_PREFIX, REPLAY_WINDOW_MICROS};
 use crate::ledger::{Change, Ledger};
 use crate::sink::{BanBatch, VerifiedBan, VerifiedLift};
+use crate::stall::{self, StallWatch};
 use crate::status::DropReason;
+use crate::watchdog::{self, Probe};
 use crate::wire::Envelope;
 
 /// How often expired entries are pruned and own long bans re-announced.
 const HOUSEKEEPING: Duration = Duration::from_secs(30);
 /// After a reconnect, how long the reader keeps gathering a backlog while no message comes.
 const RESUME_QUIET: Duration = Duration::from_secs(1);
+/// How long a quick try to open the reader may take (see [`crate::stall::QUICK_OPENS`]):
+/// a consumer is made in milliseconds when its server is alive.
+const QUICK_OPEN: Duration = Duration::from_secs(1);
+/// The pause between two tries to open the reader.
+const OPEN_RETRY: Duration = Duration::from_millis(250);
 
 pub(crate) enum Command {
     Forget(String),
@@ -68,6 +84,9 @@ struct Reader {
     last_stream_seq: u64,
     last_message: Instant,
     started: Instant,
+    stall: StallWatch,
+    /// Tries to open the reader that failed in a row.
+    failed_opens: u32,
 }
 
 impl Reader {
@@ -79,7 +98,13 @@ impl Reader {
     }
 }
 
-pub(crate) async fn run(mut f: Follower) {
+pub(crate) async fn run(f: Follower) {
+    let (heads_tx, heads) = watch::channel(Probe::Pending);
+    let probes = watchdog::probe_heads(f.js.clone(), heads_tx, f.stop.clone());
+    tokio::join!(probes, read(f, heads));
+}
+
+async fn read(mut f: Follower, mut heads: watch::Receiver<Probe>) {
     let mut r = Reader {
         ledger: Ledger::new(),
         coalescer: Coalescer::new(),
@@ -90,20 +115,21 @@ pub(crate) async fn run(mut f: Follower) {
         last_stream_seq: 0,
         last_message: Instant::now(),
         started: Instant::now(),
+        stall: StallWatch::default(),
+        failed_opens: 0,
     };
     let mut housekeeping = tokio::time::interval(HOUSEKEEPING);
     loop {
         if *f.stop.borrow() {
             return;
         }
-        let Some((mut messages, pending)) = f.open(&r).await else {
+        let Some(mut messages) = f.open(&mut r).await else {
             tokio::select! {
-                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                _ = tokio::time::sleep(OPEN_RETRY) => {}
                 _ = f.stop.changed() => {}
             }
             continue;
         };
-        r.behind = pending > 0;
         if r.catching_up && !r.behind {
             // An empty stream: the catch-up is complete, and empty.
             f.deliver_catch_up(&mut r).await;
@@ -130,6 +156,15 @@ pub(crate) async fn run(mut f: Follower) {
                     let _ = f.sink.send(SinkCall::Forget(origin)).await;
                 }
                 _ = f.reconnects.changed() => r.resuming = true,
+                Ok(()) = heads.changed() => {
+                    let probe = *heads.borrow_and_update();
+                    let resume_at = r.last_stream_seq + 1;
+                    if watchdog::judge(&mut r.stall, probe, &f.client, &f.shared, resume_at).await {
+                        // Drop the stuck consumer; the next one starts where this one stopped.
+                        r.resuming = true;
+                        break;
+                    }
+                }
                 _ = housekeeping.tick() => f.housekeeping(&mut r),
                 _ = f.stop.changed() => return,
             }
@@ -140,16 +175,53 @@ pub(crate) async fn run(mut f: Follower) {
 
 impl Follower {
     /// Create the ordered consumer: from the start of the stream the first time, after the
-    /// last message read when the library gave up on its own consumer.
-    async fn open(&mut self, r: &Reader) -> Option<(push::Ordered, u64)> {
-        let stream = match bus::ban_stream(&self.js, &self.config).await {
-            Ok(s) => s,
+    /// last message read when the library gave up on its own consumer or the watchdog on it.
+    async fn open(&mut self, r: &mut Reader) -> Option<push::Ordered> {
+        let (tries, wait) = stall::open_plan(r.failed_opens, QUICK_OPEN, bus::REQUEST_TIMEOUT);
+        let racing = (0..tries).map(|_| Box::pin(self.create_consumer(r.last_stream_seq)));
+        let created = tokio::time::timeout(wait, futures_util::future::select_ok(racing))
+            .await
+            .map(|won| won.map(|(created, _losers)| created))
+            .unwrap_or_else(|_| {
+                Err(format!(
+                    "reading bans: creating the reader's consumer got no answer within {wait:?} (retrying)"
+                ))
+            });
+        let (head, consumer) = match created {
+            Ok(c) => {
+                r.failed_opens = 0;
+                c
+            }
             Err(e) => {
+                r.failed_opens += 1;
                 self.shared.note_error(e);
                 return None;
             }
         };
-        let deliver_policy = match r.last_stream_seq {
+        let pending = consumer.cached_info().num_pending;
+        r.behind = pending > 0;
+        r.stall.reopened();
+        if pending == 0 {
+            // Nothing up to the head seen just before is owed (what is left is outside the
+            // reader's filter): the watchdog must not wait for it.
+            r.stall.settled_up_to(head);
+        }
+        match consumer.messages().await {
+            Ok(m) => Some(m),
+            Err(e) => {
+                self.shared.note_error(format!("reading bans: {e}"));
+                None
+            }
+        }
+    }
+
+    /// The stream's head just before, and a new consumer of it from after `read_up_to`.
+    async fn create_consumer(
+        &self,
+        read_up_to: u64,
+    ) -> Result<(u64, Consumer<push::OrderedConfig>), String> {
+        let stream = bus::ban_stream(&self.js, &self.config).await?;
+        let deliver_policy = match read_up_to {
             0 => DeliverPolicy::All,
             seq => DeliverPolicy::ByStartSequence {
                 start_sequence: seq + 1,
@@ -158,26 +230,14 @@ impl Follower {
         let consumer = stream
             .create_consumer(push::OrderedConfig {
                 deliver_subject: self.client.new_inbox(),
+                description: Some(bus::reader_description(&self.config.host)),
                 filter_subject: format!("{BAN_SUBJECT_PREFIX}>"),
                 deliver_policy,
                 ..Default::default()
             })
-            .await;
-        let consumer = match consumer {
-            Ok(c) => c,
-            Err(e) => {
-                self.shared.note_error(format!("reading bans: {e}"));
-                return None;
-            }
-        };
-        let pending = consumer.cached_info().num_pending;
-        match consumer.messages().await {
-            Ok(m) => Some((m, pending)),
-            Err(e) => {
-                self.shared.note_error(format!("reading bans: {e}"));
-                None
-            }
-        }
+            .await
+            .map_err(|e| format!("reading bans: {e}"))?;
+        Ok((stream.cached_info().state.last_sequence, consumer))
     }
 
     async fn handle(&mut self, r: &mut Reader, msg: Message) {
@@ -188,6 +248,7 @@ impl Follower {
             Ok(info) => {
                 r.behind = info.pending > 0;
                 r.last_stream_seq = info.stream_sequence;
+                r.stall.settled_up_to(info.stream_sequence);
             }
             Err(_) => r.behind = false,
         }

@@ -20,10 +20,12 @@
 //! - [`keys`]: key text forms and signatures; [`gate`]: trust, signature and replay checks.
 //! - [`ledger`]: newest record per origin and address (ordering, catch-up, refresh).
 //! - [`accept`]: kinds accepted and the allowlist; [`coalesce`]: batching.
+//! - `stall`: telling a stuck reader (or connection) from an idle one.
 //! - [`config`]: `[fleet]` in palisade.toml; [`status`]: what the engine reports.
 //!
 //! I/O: [`keyfile`] (the key on disk), [`bus`] (connection, stream and bucket),
-//! [`engine`] ([`Fleet`]: threads and handle), and the publisher, follower and list tasks.
+//! [`engine`] ([`Fleet`]: threads and handle), and the publisher, follower (with its
+//! watchdog) and list tasks.
 //!
 //! ```no_run
 //! use palisade_fleet::{parse_fleet_config, BanBatch, BanSource, Expiry, Fleet, FleetSink,
@@ -61,7 +63,9 @@ mod lists;
 pub mod outbox;
 mod publish;
 pub mod sink;
+mod stall;
 pub mod status;
+mod watchdog;
 pub mod wire;
 
 pub use config::{parse_fleet_config, FleetConfig, NatsAuth};

@@ -135,6 +135,11 @@ pub struct Status {
     pub lists_out: u64,
     /// Times the sink returned an error.
     pub sink_errors: u64,
+    /// Times the reader's watchdog found it stalled (the stream ahead, nothing read) and
+    /// reopened it from the next message it needed.
+    pub reader_reopens: u64,
+    /// Times the watchdog dropped a connection that said it was up but answered nothing.
+    pub forced_reconnects: u64,
     pub last_error: Option<String>,
 }
 
@@ -160,6 +165,8 @@ impl Status {
             lists: BTreeMap::new(),
             lists_out: 0,
             sink_errors: 0,
+            reader_reopens: 0,
+            forced_reconnects: 0,
             last_error: None,
         }
     }
@@ -207,6 +214,13 @@ impl fmt::Display for Status {
                 .map(|(r, n)| format!("{r} {n}"))
                 .collect();
             writeln!(f, "dropped: {}", parts.join(", "))?;
+        }
+        if self.reader_reopens + self.forced_reconnects > 0 {
+            writeln!(
+                f,
+                "watchdog: {} stalled reader reopens, {} forced reconnects",
+                self.reader_reopens, self.forced_reconnects
+            )?;
         }
         for (name, p) in &self.peers {
             writeln!(

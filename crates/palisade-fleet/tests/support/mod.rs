@@ -20,6 +20,8 @@ use palisade_lab::Netns;
 
 pub const NATS_PORT: u16 = 4222;
 pub const CLUSTER_PORT: u16 = 6222;
+/// nats-server's HTTP monitoring port (`/healthz`), inside each server's namespace.
+pub const MONITOR_PORT: u16 = 8222;
 
 /// Root, iproute2 and nats-server are needed; under CI their absence is a failure.
 pub fn require() -> bool {
@@ -188,6 +190,27 @@ impl NatsServer {
         assert!(up, "nats-server {} did not come up", self.name);
     }
 
+    /// Whether the server says it is healthy (`/healthz`): up and, in a cluster, current with
+    /// the JetStream metadata leader and with every stream and consumer it holds a replica
+    /// of. A server that restarted a moment ago is not, until it has caught up.
+    pub fn healthy(&self) -> bool {
+        use std::io::{Read, Write};
+        let addr = SocketAddr::from((self.addr, MONITOR_PORT));
+        self.ns
+            .run(|| {
+                let mut s = TcpStream::connect_timeout(&addr, Duration::from_millis(500)).ok()?;
+                s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+                s.write_all(b"GET /healthz HTTP/1.0\r\nHost: nats\r\n\r\n")
+                    .ok()?;
+                let mut reply = String::new();
+                s.read_to_string(&mut reply).ok()?;
+                Some(reply.starts_with("HTTP/1.0 200") || reply.starts_with("HTTP/1.1 200"))
+            })
+            .ok()
+            .flatten()
+            .unwrap_or(false)
+    }
+
     /// Kill the server process (as a crash would).
     pub fn kill(&mut self) {
         if let Some(mut c) = self.child.take() {
@@ -282,7 +305,7 @@ impl Lab {
             std::fs::write(
                 &conf,
                 format!(
-                    "server_name: {name}\nlisten: \"{addr}:{NATS_PORT}\"\n\
+                    "server_name: {name}\nlisten: \"{addr}:{NATS_PORT}\"\nhttp: \"{addr}:{MONITOR_PORT}\"\n\
                      jetstream {{\n  store_dir: \"{}\"\n  max_memory_store: 256MB\n  max_file_store: 2GB\n}}\n{cluster}",
                     store.0.display()
                 ),

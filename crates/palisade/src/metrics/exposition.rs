@@ -337,6 +337,11 @@ fn fleet(f: &mut Families, r: &Readings) {
             "Records this host published to the fleet.",
             fl.records_out,
         ),
+        (
+            "palisade_fleet_reader_reopens_total",
+            "Times the fleet reader stalled (the stream ahead, nothing read) and was reopened.",
+            fl.reader_reopens,
+        ),
     ] {
         f.counter(name, help, &[], v);
     }

@@ -97,6 +97,8 @@ pub struct FleetReading {
     pub records_in: u64,
     pub records_out: u64,
     pub queued: u64,
+    /// Times the engine's watchdog reopened a stalled ban reader.
+    pub reader_reopens: u64,
     pub dropped: BTreeMap<String, u64>,
 }
 
@@ -267,6 +269,7 @@ fn read_fleet(path: &std::path::Path) -> Option<FleetReading> {
         records_in: num("records_in"),
         records_out: num("records_out"),
         queued: num("queued"),
+        reader_reopens: num("reader_reopens"),
         dropped: engine
             .get("dropped")
             .and_then(Value::as_object)
@@ -302,7 +305,7 @@ mod tests {
                 "host": "web1", "connection": "connected", "server": "nats://10.0.0.1:4222",
                 "caught_up": true, "peers": {}, "lag_ms": 12, "records_out": 5,
                 "envelopes_out": 2, "queued": 1, "queue_dropped": 0, "records_in": 80,
-                "bans_delivered": 77, "lifts_delivered": 0,
+                "bans_delivered": 77, "lifts_delivered": 0, "reader_reopens": 2,
                 "dropped": {"untrusted": 3, "replayed": 1}, "lists": {}
             },
             "text": "host web1: connected",
@@ -317,6 +320,7 @@ mod tests {
             (f.bans_delivered, f.records_in, f.records_out, f.queued),
             (77, 80, 5, 1)
         );
+        assert_eq!(f.reader_reopens, 2);
         assert_eq!(f.dropped.get("untrusted"), Some(&3));
         std::fs::write(&path, "{ not json").unwrap();
         assert_eq!(read_fleet(&path), None, "a damaged file is no reading");

@@ -95,6 +95,7 @@ fn readings() -> Readings {
             records_in: 80,
             records_out: 5,
             queued: 0,
+            reader_reopens: 2,
             dropped: BTreeMap::from([("untrusted".to_string(), 3)]),
         }),
         collect_seconds: 0.004,
@@ -135,6 +136,7 @@ fn every_series_is_exposed_with_its_labels() {
         r#"palisade_feed_updates_total{set="firehol",result="failed"} 0"#,
         "palisade_fleet_lag_seconds 0.012",
         "palisade_fleet_connected 1",
+        "palisade_fleet_reader_reopens_total 2",
         r#"palisade_fleet_records_dropped_total{reason="untrusted"} 3"#,
         "palisade_metrics_collect_seconds 0.004",
     ] {
