@@ -237,8 +237,11 @@ fn settle(plan: &Plan) -> f64 {
 /// palisade: create the set (not timed), then time the bulk load and read its own timings.
 fn palisade_load(pal: &Palisade, ds: &Dataset) -> Result<Measured, String> {
     let ns = Netns::create("bench").map_err(|e| e.to_string())?;
-    setup(&pal.cmd(&ns, &["set", "create", "bench"]), OP_TIMEOUT)
-        .map_err(|e| format!("set create: {e}"))?;
+    setup(
+        &pal.cmd(&ns, &["set", "create", "bench", "--block", "drop"]),
+        OP_TIMEOUT,
+    )
+    .map_err(|e| format!("set create: {e}"))?;
     let file = ds.files.plain.to_string_lossy();
     let (r, other) = timed_run(
         &pal.cmd(
@@ -392,8 +395,11 @@ fn single_ops(pal: &Palisade, single: &Dataset, plan: &Plan) -> (Vec<Row>, f64) 
         SingleTool {
             name: "palisade",
             prep: Box::new(|ns| {
-                setup(&pal.cmd(ns, &["set", "create", "bench"]), OP_TIMEOUT)
-                    .map_err(|e| format!("set create: {e}"))?;
+                setup(
+                    &pal.cmd(ns, &["set", "create", "bench", "--block", "drop"]),
+                    OP_TIMEOUT,
+                )
+                .map_err(|e| format!("set create: {e}"))?;
                 setup(
                     &pal.cmd(ns, &["set", "load", "bench", &file, "--format", "plain"]),
                     LOAD_TIMEOUT,

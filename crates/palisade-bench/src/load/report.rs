@@ -207,12 +207,13 @@ impl Report {
             "Each load runs in a fresh network namespace. Wall time is from spawn to exit of \
              `ip netns exec NS TOOL ...`; peak RSS is the process's `ru_maxrss` from `wait4`. \
              palisade: `palisade set load bench FILE --format plain --json` after an untimed \
-             `set create`; nft: `nft -f` of one script (one transaction, interval set, 10,000 \
-             elements per `add element` line); ipset: `ipset restore -f` (hash:ip / hash:net, \
-             hashsize 1048576). Kernel commit is the time palisade reports from sending the \
-             batch to the last acknowledgement. Before each measurement the benchmark waits \
-             for the machine to be quiet; \"other CPU\" is how many cores anything but the \
-             measured program kept busy on average while it ran (0.00 on an idle machine; \
+             `set create bench --block drop` (a blocklist: networks of a common prefix length \
+             go into a hash part of their own); nft: `nft -f` of one script (one transaction, \
+             interval set, 10,000 elements per `add element` line); ipset: `ipset restore -f` \
+             (hash:ip / hash:net, hashsize 1048576). Kernel commit is the time palisade \
+             reports from sending the batch to the last acknowledgement. Before each \
+             measurement the benchmark waits for the machine to be quiet; \"other CPU\" is \
+             how many cores anything but the measured program kept busy on average while it ran (0.00 on an idle machine; \
              the kernel freeing an earlier namespace would show here too; coarse, 10 ms ticks, \
              for runs well under a second).\n\n",
         );
