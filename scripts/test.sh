@@ -17,7 +17,7 @@ cargo build --release --locked -p palisade -p palisade-bench
 ./target/release/palisade-bench xdp --quick --palisade ./target/release/palisade --out target/bench-quick
 ./target/release/palisade-bench raw --quick --palisade ./target/release/palisade --out target/bench-quick
 cargo run --release --locked -p palisade-xdp --example xdp_bench -- --quick
-cargo run --release --locked -p palisade-fleet --example fleet_bench -- --quick
+cargo run --release --locked -p palisade-fleet --example fleet_engine_bench -- --quick
 cargo run --release --locked -p palisade --example fleet_bench -- --quick
 cargo run --release --locked -p palisade --example metrics_bench -- --quick
 

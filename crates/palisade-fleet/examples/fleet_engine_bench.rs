@@ -2,8 +2,8 @@
 //! namespaces on one bridge (all on this machine's cores, server included).
 //!
 //! ```text
-//! cargo run --release -p palisade-fleet --example fleet_bench            # full: 100,000 bans
-//! cargo run --release -p palisade-fleet --example fleet_bench -- --quick # 5,000 bans
+//! cargo run --release -p palisade-fleet --example fleet_engine_bench            # full: 100,000 bans
+//! cargo run --release -p palisade-fleet --example fleet_engine_bench -- --quick # 5,000 bans
 //! ```
 //!
 //! Measures: one ban from A to B's sink (median, p99); N bans from A delivered at B and C;
