@@ -54,7 +54,7 @@ pub fn start_journal_reader(
             let Some(entry) = JournalEntry::from_json(line) else {
                 return;
             };
-            let (t, seen) = (now(), std::time::Instant::now());
+            let t = now();
             for ((jail, m), want) in readers.jails.iter_mut().zip(&matches) {
                 if !want.matches(entry.unit.as_deref(), entry.identifier.as_deref()) {
                     continue;
@@ -64,6 +64,7 @@ pub fn start_journal_reader(
                 let mut matched = false;
                 m.feed_journal_each(&entry, t, &mut |host| {
                     matched = true;
+                    let seen = std::time::Instant::now();
                     let _ = events.send(super::readers::Event::Hit { jail, host, seen });
                 });
                 readers.counters.line(jail, matched);

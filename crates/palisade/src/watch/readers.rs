@@ -50,13 +50,14 @@ pub struct Readers {
 impl Readers {
     /// One line of the source, read at `now`, through every jail.
     pub fn line(&mut self, line: &[u8], now: u64) {
-        let seen = Instant::now();
         for (jail, m) in &mut self.jails {
             let jail = *jail;
             let events = &self.events;
             let mut matched = false;
+            // The clock is read on a hit only: most lines are not one.
             m.feed_each(line, now, &mut |host| {
                 matched = true;
+                let seen = Instant::now();
                 let _ = events.send(Event::Hit { jail, host, seen });
             });
             self.counters.line(jail, matched);
