@@ -138,14 +138,14 @@ fn main() {
     assert!(c.wait_caught_up(WAIT));
     let had = c.sink.with(|r| (r.ban_count, r.batches.len()));
     lab.hosts[2].link_down();
-    assert!(wait_until(WAIT, || c.status().connection == Connection::Disconnected));
+    assert!(palisade_lab::eventually(WAIT, || c.status().connection == Connection::Disconnected));
     for i in 0..n {
         p.ban(addr(n + i), BanSource::Watch, later, REASON);
     }
     assert!(b.sink.wait(WAIT, |r| r.ban_count == 2 * n as usize));
     let t0 = Instant::now();
     lab.hosts[2].link_up();
-    assert!(wait_until(WAIT, || c.status().connection == Connection::Connected));
+    assert!(palisade_lab::eventually(WAIT, || c.status().connection == Connection::Connected));
     let reconnected = t0.elapsed();
     assert!(c.sink.wait(WAIT, |r| r.ban_count == had.0 + n as usize));
     let (last, batches) = c

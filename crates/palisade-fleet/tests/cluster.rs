@@ -11,6 +11,7 @@ use futures_util::StreamExt;
 use palisade_core::{AddrRange, Interval};
 use palisade_fleet::bus::{reader_description, BAN_STREAM};
 use palisade_fleet::{BanSource, Connection, Expiry};
+use palisade_lab::eventually;
 use support::*;
 
 const WAIT: Duration = Duration::from_secs(60);
@@ -60,7 +61,7 @@ fn when_a_cluster_server_dies_no_ban_is_lost_and_clients_reconnect() {
     let got: BTreeSet<AddrRange> = b.sink.bans().iter().map(|b| b.target).collect();
     assert_eq!(got, (0..200).map(addr).collect());
     for m in [&a, &b] {
-        assert!(wait_until(WAIT, || m.status().connection == Connection::Connected));
+        assert!(eventually(WAIT, || m.status().connection == Connection::Connected));
     }
 
     // And the two surviving servers still hold everything: a host starting now gets it all.
@@ -154,7 +155,7 @@ fn when_the_server_under_a_reader_dies_every_host_still_gets_new_bans() {
         let under_consumer = round % 2 == 0;
         let mut victim = None;
         assert!(
-            wait_until(WAIT, || {
+            eventually(WAIT, || {
                 victim = if under_consumer {
                     let url = lab.server_urls()[0].clone();
                     in_ns(&lab.hosts[reader].ns, reader_server(url, names[reader]))
@@ -208,7 +209,7 @@ fn when_the_server_under_a_reader_dies_every_host_still_gets_new_bans() {
         lab.servers[dead].start();
         let alive = lab.server_urls()[(dead + 1) % 3].clone();
         assert!(
-            wait_until(WAIT, || lab.servers.iter().all(|s| s.healthy())
+            eventually(WAIT, || lab.servers.iter().all(|s| s.healthy())
                 && in_ns(&lab.hosts[0].ns, stream_healthy(alive.clone()))),
             "round {round}: the cluster was never whole again after {victim} restarted (a server not healthy, or the ban stream without three current replicas)"
         );

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use palisade_core::{AddrRange, Interval};
 use palisade_fleet::{BanSource, Connection, Expiry};
+use palisade_lab::eventually;
 use support::*;
 
 const WAIT: Duration = Duration::from_secs(20);
@@ -70,7 +71,7 @@ fn a_ban_published_on_one_host_reaches_every_peer_verified_with_its_expiry() {
     // record when the stream's acknowledgement reaches it, which can be after the peers
     // have it.)
     assert_eq!(m[0].sink.with(|r| r.ban_count), 0);
-    wait_until(WAIT, || m[0].status().records_out == 2);
+    eventually(WAIT, || m[0].status().records_out == 2);
     let st = m[0].status();
     assert_eq!((st.records_out, st.connection), (2, Connection::Connected));
     let st = m[1].status();
@@ -97,7 +98,7 @@ fn bans_made_while_cut_off_reach_the_peers_when_the_link_returns() {
     }
     // The client finds out the link is dead when its pings go unanswered.
     assert!(
-        wait_until(Duration::from_secs(60), || m[0].status().connection
+        eventually(Duration::from_secs(60), || m[0].status().connection
             == Connection::Disconnected),
         "a never noticed its link was down"
     );
@@ -118,7 +119,7 @@ fn bans_made_while_cut_off_reach_the_peers_when_the_link_returns() {
         let got: BTreeSet<AddrRange> = peer.sink.bans().iter().map(|b| b.target).collect();
         assert_eq!(got, (0..50).map(addr).collect());
     }
-    assert!(wait_until(WAIT, || m[0].status().connection == Connection::Connected));
+    assert!(eventually(WAIT, || m[0].status().connection == Connection::Connected));
 }
 
 #[test]
@@ -146,7 +147,7 @@ fn a_host_restarted_with_no_state_gets_every_active_ban_in_one_batch_and_no_expi
     publisher.lift(addr(5002), BanSource::Watch);
     assert!(m[1].sink.wait(WAIT, |r| r.ban_count >= 1002));
     // Let the short ban run out (the clock, not a sleep, decides).
-    assert!(wait_until(WAIT, || unix_now() >= now + 2));
+    assert!(eventually(WAIT, || unix_now() >= now + 2));
 
     m[1].stop();
     let restarted = lab.member(1, "b", &["a", "b", "c"], "");
@@ -203,7 +204,7 @@ fn an_allowlisted_address_and_a_kind_not_accepted_are_never_delivered() {
     p.ban(addr(1000), BanSource::Manual, later, "kind not accepted");
     p.ban(addr(1001), BanSource::Watch, later, "the one that passes");
     assert!(
-        wait_until(WAIT, || {
+        eventually(WAIT, || {
             let st = b.status();
             st.dropped(palisade_fleet::DropReason::Allowlisted) == 3
                 && st.dropped(palisade_fleet::DropReason::NotAccepted) == 1

@@ -16,7 +16,7 @@ use palisade_fleet::{
     generate_key_file, parse_fleet_config, BanBatch, Fleet, FleetConfig, FleetSink, SharedList,
     SinkError, Status, VerifiedBan, VerifiedLift,
 };
-use palisade_lab::Netns;
+use palisade_lab::{eventually, Netns};
 
 pub const NATS_PORT: u16 = 4222;
 pub const CLUSTER_PORT: u16 = 6222;
@@ -37,20 +37,6 @@ pub fn require() -> bool {
     }
     eprintln!("skipping: needs root, iproute2 and nats-server (run scripts/deps.sh)");
     false
-}
-
-/// Poll `check` until it holds or `timeout` passes.
-pub fn wait_until(timeout: Duration, mut check: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if check() {
-            return true;
-        }
-        if Instant::now() >= deadline {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
 }
 
 pub fn unix_now() -> u64 {
@@ -182,7 +168,7 @@ impl NatsServer {
             .expect("start nats-server");
         self.child = Some(child);
         let addr = SocketAddr::from((self.addr, NATS_PORT));
-        let up = wait_until(Duration::from_secs(10), || {
+        let up = eventually(Duration::from_secs(10), || {
             self.ns
                 .run(|| TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok())
                 .unwrap()
