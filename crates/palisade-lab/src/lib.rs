@@ -342,13 +342,32 @@ pub fn available() -> bool {
 /// For tests: a lab that cannot be built must fail the test loudly under CI, never skip.
 /// Outside CI, returns `false` (and says why) so a developer without root can run unit tests.
 pub fn require() -> bool {
-    if available() {
+    require_with("root and iproute2 (network namespaces)", true)
+}
+
+/// [`require`], for tests that also need `program` (e.g. `nats-server`): it must answer
+/// `program --version`.
+pub fn require_program(program: &str) -> bool {
+    let present = Command::new(program)
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    require_with(
+        &format!("root, iproute2 and {program} (scripts/deps.sh)"),
+        present,
+    )
+}
+
+/// `true` when namespaces can be made and `also` holds; else a panic under CI, and `false`
+/// (saying what `needs` names) outside it.
+fn require_with(needs: &str, also: bool) -> bool {
+    if available() && also {
         return true;
     }
     if std::env::var_os("CI").is_some() {
-        panic!("these tests need root and iproute2 (network namespaces), and CI=true forbids skipping them");
+        panic!("these tests need {needs}, and CI=true forbids skipping them");
     }
-    eprintln!("skipping: needs root and iproute2 for network namespaces");
+    eprintln!("skipping: needs {needs}");
     false
 }
 

@@ -8,7 +8,7 @@
 
 use std::net::{Ipv4Addr, SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
@@ -25,18 +25,7 @@ pub const MONITOR_PORT: u16 = 8222;
 
 /// Root, iproute2 and nats-server are needed; under CI their absence is a failure.
 pub fn require() -> bool {
-    let nats = Command::new("nats-server")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if palisade_lab::available() && nats {
-        return true;
-    }
-    if std::env::var_os("CI").is_some() {
-        panic!("the fleet tests need root, iproute2 and nats-server (scripts/deps.sh), and CI=true forbids skipping them");
-    }
-    eprintln!("skipping: needs root, iproute2 and nats-server (run scripts/deps.sh)");
-    false
+    palisade_lab::require_program("nats-server")
 }
 
 pub fn unix_now() -> u64 {

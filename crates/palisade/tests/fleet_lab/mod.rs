@@ -32,18 +32,7 @@ pub const WAIT: Duration = Duration::from_secs(30);
 
 /// Root, iproute2 and nats-server are needed; under CI their absence is a failure.
 pub fn require() -> bool {
-    let nats = Command::new("nats-server")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if palisade_lab::available() && nats {
-        return true;
-    }
-    if std::env::var_os("CI").is_some() {
-        panic!("the fleet tests need root, iproute2 and nats-server (scripts/deps.sh), and CI=true forbids skipping them");
-    }
-    eprintln!("skipping: needs root, iproute2 and nats-server (run scripts/deps.sh)");
-    false
+    palisade_lab::require_program("nats-server")
 }
 
 pub struct Host {
